@@ -203,3 +203,12 @@ def test_dataset_protocol_batches_and_concat():
     with pytest.raises(ValueError, match="batch_size"):
         next(batches(data, 0, seed=0))
     assert isinstance(data.subset(data.classes == 0), LabelledImages)
+
+
+@pytest.mark.parametrize("show", ["concepts", "bumps"])
+def test_figure_command_writes_png(tmp_path, show):
+    from hidcap.data.__main__ import main
+
+    out = tmp_path / f"{show}.png"
+    main(["--show", show, "--per-class", "2", "--out", str(out)])
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
