@@ -1,0 +1,591 @@
+"""Record, edit and replace module outputs with forward hooks: :class:`Tracer` and :func:`resolve_modules`.
+
+Conventions (see ``docs/tracing.md``):
+
+- modules are named as in ``model.named_modules()``; patterns are exact names or fnmatch globs
+  (``*`` crosses dots, so ``"*.cond_embed"`` matches ``downs.0.res.1.cond_embed``);
+- a tensor output is recorded as a tensor; a tuple/list/dict output is recorded as a *tuple of its
+  tensor leaves* (depth first, dict values in insertion order; non-tensor leaves are dropped);
+- what is recorded is the output the rest of the model sees, i.e. after this tracer's replacement
+  and edits.
+"""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Tracer", "resolve_modules"]
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+class _NameError(KeyError):
+    """KeyError whose message prints without the quotes KeyError adds."""
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return str(self.args[0]) if self.args else ""
+
+
+def _closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
+    return difflib.get_close_matches(name, [c for c in candidates if c], n=n, cutoff=0.3)
+
+
+def resolve_modules(model: nn.Module, patterns: str | Iterable[str]) -> list[str]:
+    """Resolve exact module names and fnmatch globs to module names of ``model``, in model order.
+
+    ``patterns`` is one string or an iterable of strings. An exact name (``""`` is the root) wins
+    over glob interpretation; globs never match the root. A pattern matching nothing raises
+    ``KeyError`` naming the pattern and the closest existing names (difflib). Duplicates are merged.
+    """
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    patterns = list(patterns)
+    names = [n for n, _ in model.named_modules()]
+    name_set = set(names)
+    selected: set[str] = set()
+    for pat in patterns:
+        if not isinstance(pat, str):
+            raise ValueError(f"module patterns must be strings, got {type(pat).__name__}: {pat!r}")
+        if pat in name_set:
+            selected.add(pat)
+            continue
+        if _GLOB_CHARS.intersection(pat):
+            match = re.compile(fnmatch.translate(pat)).match
+            hits = [n for n in names if n and match(n)]
+            if hits:
+                selected.update(hits)
+                continue
+        raise _NameError(
+            f"pattern {pat!r} matches no module of {type(model).__name__}; "
+            f"closest names: {_closest(pat, names)}"
+        )
+    return [n for n in names if n in selected]
+
+
+# ---------------------------------------------------------------------------------------------
+# output structures
+def _leaves(obj: Any) -> list[Tensor]:
+    """Tensor leaves of a (nested) tensor / tuple / list / dict, depth first."""
+    if isinstance(obj, Tensor):
+        return [obj]
+    if isinstance(obj, (tuple, list)):
+        return [t for o in obj for t in _leaves(o)]
+    if isinstance(obj, Mapping):
+        return [t for o in obj.values() for t in _leaves(o)]
+    return []
+
+
+def _rebuild(obj: Any, new: Iterable[Tensor]) -> Any:
+    """``obj`` with its tensor leaves replaced, in order, by the tensors of ``new``."""
+    it = iter(new)
+
+    def go(o: Any) -> Any:
+        if isinstance(o, Tensor):
+            return next(it)
+        if isinstance(o, tuple):
+            items = [go(x) for x in o]
+            if hasattr(o, "_fields"):  # namedtuple
+                return type(o)(*items)
+            try:
+                return type(o)(items)
+            except TypeError:
+                return tuple(items)
+        if isinstance(o, list):
+            return [go(x) for x in o]
+        if isinstance(o, Mapping):
+            items = {k: go(v) for k, v in o.items()}
+            try:
+                return type(o)(items)
+            except TypeError:
+                return items
+        return o
+
+    return go(obj)
+
+
+# ---------------------------------------------------------------------------------------------
+# which calls to keep
+class _CallPolicy:
+    """Normalised ``calls=`` option.
+
+    kind ``"all"``: keep every call; ``"pred"``: keep call i when ``i in members``;
+    ``"last"``: keep the last ``k`` calls (``exact``: only the k-th from the end).
+    """
+
+    __slots__ = ("kind", "members", "k", "exact", "spec")
+
+    def __init__(self, calls: Any):
+        self.spec = calls
+        self.members: Any = None
+        self.k = 0
+        self.exact = False
+        if calls is None:
+            self.kind = "all"
+        elif isinstance(calls, bool):
+            raise ValueError(f"calls must be None, an int, a slice or a collection of ints, got {calls!r}")
+        elif isinstance(calls, int):
+            if calls >= 0:
+                self.kind, self.members = "pred", frozenset([calls])
+            else:
+                self.kind, self.k, self.exact = "last", -calls, True
+        elif isinstance(calls, slice):
+            start, stop, step = calls.start, calls.stop, calls.step
+            if step is not None and step <= 0:
+                raise ValueError(f"calls slice needs a positive step, got {calls!r}")
+            if start is not None and start < 0:
+                if stop is not None or step not in (None, 1):
+                    raise ValueError(
+                        f"a negative calls slice must look like slice(-k, None) (the last k calls), got {calls!r}"
+                    )
+                self.kind, self.k = "last", -start
+            elif stop is not None and stop < 0:
+                raise ValueError(f"calls slice stop must be >= 0 (total call count is unknown), got {calls!r}")
+            else:
+                self.kind = "pred"
+                self.members = _SliceMembers(start or 0, stop, step or 1)
+        elif isinstance(calls, Iterable):
+            items = list(calls)
+            bad = [i for i in items if isinstance(i, bool) or not isinstance(i, int) or i < 0]
+            if bad:
+                raise ValueError(
+                    f"calls collection must hold non-negative ints (use an int or slice(-k, None) "
+                    f"for the last calls), got {bad}"
+                )
+            self.kind = "pred"
+            self.members = calls if isinstance(calls, range) else frozenset(items)
+        else:
+            raise ValueError(f"calls must be None, an int, a slice or a collection of ints, got {calls!r}")
+
+    def new_store(self) -> list | deque:
+        return deque(maxlen=self.k) if self.kind == "last" else []
+
+
+class _SliceMembers:
+    __slots__ = ("start", "stop", "step")
+
+    def __init__(self, start: int, stop: int | None, step: int):
+        self.start, self.stop, self.step = start, stop, step
+
+    def __contains__(self, i: int) -> bool:
+        return i >= self.start and (self.stop is None or i < self.stop) and (i - self.start) % self.step == 0
+
+
+# ---------------------------------------------------------------------------------------------
+class _Site:
+    """Per-module state: what to do in the hook and what has been stored."""
+
+    __slots__ = ("name", "module", "record", "edits", "replace", "ncalls", "records", "indices", "inputs", "fast")
+
+    def __init__(self, name: str, module: nn.Module):
+        self.name = name
+        self.module = module
+        self.record = False
+        self.edits: list[Callable] = []
+        self.replace: tuple[str, Any] | None = None  # ("all", value) or ("per", {index: value})
+        self.fast = False
+        self.reset(None)
+
+    def reset(self, policy: _CallPolicy | None) -> None:
+        self.ncalls = 0
+        if policy is None:
+            self.records: list | deque = []
+            self.indices: list | deque = []
+            self.inputs: list | deque = []
+        else:
+            self.records, self.indices, self.inputs = policy.new_store(), policy.new_store(), policy.new_store()
+
+
+class Tracer:
+    """Context manager that records, edits and replaces module outputs of any ``nn.Module``.
+
+    ``Tracer(model, patterns, *, edits=None, replace=None, record_inputs=False, detach=True,
+    device=None, dtype=None, calls=None, reduce=None)``
+
+    - ``patterns``: names/globs of the modules to *record* (see :func:`resolve_modules`).
+    - ``edits``: ``{name_or_glob: fn}``, ``fn(output, call_index) -> new_output`` for every call
+      of every matched module (several matching keys apply in dict order).
+    - ``replace``: ``{name_or_glob: value}`` replaces outputs (activation patching). ``value`` is a
+      tensor (or, for a tuple/dict output, a tuple of its tensor leaves, as recorded) used at every
+      call, or a ``list`` / ``Mapping[int, ...]`` of such values indexed by call index (calls without
+      an entry are left alone). Shape or dtype mismatch -> ``ValueError``; values are moved to the
+      output's device. Replacement is applied before edits; recording comes last.
+    - ``record_inputs``: also record the tensor leaves of each call's positional and keyword
+      arguments (``tr.inputs(name)``).
+    - ``detach``, ``device``, ``dtype``, ``reduce``: how a recorded tensor is stored: detached
+      (default; ``False`` keeps the autograd graph), passed through ``reduce(tensor) -> tensor``
+      (outputs only), then moved to ``device`` and, if floating point, cast to ``dtype``.
+    - ``calls``: which call indices to keep: ``None`` all; an int ``i >= 0`` that call only; a
+      negative int ``-k`` only the k-th call from the end (``-1``: the last); ``slice(a, b, s)`` with
+      ``a, b >= 0``; ``slice(-k, None)`` the last k calls; or a set/range/list of indices >= 0.
+      Negative forms keep a bounded buffer, so memory stays bounded over many sampling steps.
+
+    Call indices count from 0 for each module, from entering the ``with`` block. Records are reset
+    on each entry and stay readable after exit. Resolution errors are raised at construction.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        patterns: str | Iterable[str] = (),
+        *,
+        edits: Mapping[str, Callable[[Any, int], Any]] | None = None,
+        replace: Mapping[str, Any] | None = None,
+        record_inputs: bool = False,
+        detach: bool = True,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        calls: Any = None,
+        reduce: Callable[[Tensor], Tensor] | None = None,
+    ):
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if reduce is not None and not callable(reduce):
+            raise ValueError(f"reduce must be callable, got {type(reduce).__name__}")
+        if dtype is not None and not isinstance(dtype, torch.dtype):
+            raise ValueError(f"dtype must be a torch.dtype, got {dtype!r}")
+        self.model = model
+        self._policy = _CallPolicy(calls)
+        self._detach = bool(detach)
+        self._device = torch.device(device) if device is not None else None
+        self._dtype = dtype
+        self._reduce = reduce
+        self._record_inputs = bool(record_inputs)
+        self._handles: list[Any] = []
+        self._active = False
+
+        modules = dict(model.named_modules())
+        sites: dict[str, _Site] = {}
+
+        def site(name: str) -> _Site:
+            if name not in sites:
+                sites[name] = _Site(name, modules[name])
+            return sites[name]
+
+        for name in resolve_modules(model, patterns):
+            site(name).record = True
+        for key, fn in (edits or {}).items():
+            if not callable(fn):
+                raise ValueError(f"edits[{key!r}] must be callable as fn(output, call_index), got {type(fn).__name__}")
+            for name in resolve_modules(model, key):
+                site(name).edits.append(fn)
+        for key, value in (replace or {}).items():
+            spec = self._replace_spec(key, value)
+            for name in resolve_modules(model, key):
+                if site(name).replace is not None:
+                    raise ValueError(f"module {name!r} is matched by more than one replace key (last: {key!r})")
+                site(name).replace = spec
+
+        order = {n: i for i, n in enumerate(modules)}
+        self._sites = {n: sites[n] for n in sorted(sites, key=order.__getitem__)}
+        self._names = [n for n, s in self._sites.items() if s.record]
+        self._process = self._make_processor(self._detach, self._device, self._dtype, self._reduce)
+        self._process_in = self._make_processor(self._detach, self._device, self._dtype, None)
+        for s in self._sites.values():
+            s.fast = s.record and not s.edits and s.replace is None and self._policy.kind == "all"
+
+    # -- construction helpers ------------------------------------------------------------------
+    @staticmethod
+    def _replace_spec(key: str, value: Any) -> tuple[str, Any]:
+        def check(v: Any, where: str) -> None:
+            ok = isinstance(v, Tensor) or (
+                isinstance(v, tuple) and len(v) > 0 and all(isinstance(t, Tensor) for t in v)
+            )
+            if not ok:
+                raise ValueError(
+                    f"{where} must be a tensor or a tuple of tensors (the recorded tensor leaves), "
+                    f"got {type(v).__name__}"
+                )
+
+        if isinstance(value, list):
+            for i, v in enumerate(value):
+                check(v, f"replace[{key!r}][{i}]")
+            return ("per", dict(enumerate(value)))
+        if isinstance(value, Mapping):
+            for i, v in value.items():
+                if isinstance(i, bool) or not isinstance(i, int) or i < 0:
+                    raise ValueError(f"replace[{key!r}] keys must be call indices >= 0, got {i!r}")
+                check(v, f"replace[{key!r}][{i}]")
+            return ("per", dict(value))
+        check(value, f"replace[{key!r}]")
+        return ("all", value)
+
+    @staticmethod
+    def _make_processor(detach: bool, device: torch.device | None, dtype: torch.dtype | None,
+                        reduce: Callable | None) -> Callable[[Tensor], Tensor] | None:
+        if not detach and device is None and dtype is None and reduce is None:
+            return None
+        if detach and device is None and dtype is None and reduce is None:
+            return Tensor.detach
+
+        def process(t: Tensor) -> Tensor:
+            if detach:
+                t = t.detach()
+            if reduce is not None:
+                t = reduce(t)
+                if not isinstance(t, Tensor):
+                    raise ValueError(f"reduce must return a tensor, got {type(t).__name__}")
+            if device is not None:
+                t = t.to(device)
+            if dtype is not None and t.is_floating_point():
+                t = t.to(dtype)
+            return t
+
+        return process
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def _store_value(self, output: Any) -> Any:
+        process = self._process
+        if isinstance(output, Tensor):
+            return output if process is None else process(output)
+        leaves = _leaves(output)
+        return tuple(leaves) if process is None else tuple(process(t) for t in leaves)
+
+    def _fast_hook(self, site: _Site) -> Callable:
+        append = site.records.append
+        process = self._process
+        store = self._store_value
+        if process is Tensor.detach:
+            def hook(module, args, output):
+                if type(output) is Tensor:
+                    append(output.detach())
+                else:
+                    append(store(output))
+        elif process is None:
+            def hook(module, args, output):
+                append(output if type(output) is Tensor else store(output))
+        else:
+            def hook(module, args, output):
+                append(store(output))
+        return hook
+
+    def _general_hook(self, site: _Site) -> Callable:
+        policy = self._policy
+        keep_all = policy.kind in ("all", "last")
+        members = policy.members
+        store = self._store_value
+        replace = site.replace
+        edits = tuple(site.edits)
+        record = site.record
+        name = site.name
+        changes = replace is not None or bool(edits)
+
+        def hook(module, args, output):
+            i = site.ncalls
+            site.ncalls = i + 1
+            if replace is not None:
+                output = _apply_replace(name, replace, output, i)
+            for fn in edits:
+                new = fn(output, i)
+                if new is None:
+                    raise ValueError(f"edit for module {name!r} returned None at call {i}; return the new output")
+                output = new
+            if record and (keep_all or i in members):
+                site.records.append(store(output))
+                site.indices.append(i)
+            return output if changes else None
+
+        return hook
+
+    def _input_hook(self, site: _Site) -> Callable:
+        policy = self._policy
+        keep_all = policy.kind in ("all", "last")
+        members = policy.members
+        process = self._process_in
+        fast = site.fast
+
+        def pre_hook(module, args, kwargs):
+            i = len(site.records) if fast else site.ncalls
+            if keep_all or i in members:
+                leaves = _leaves(args) + _leaves(kwargs)
+                site.inputs.append(tuple(leaves) if process is None else tuple(process(t) for t in leaves))
+
+        return pre_hook
+
+    # -- context manager -----------------------------------------------------------------------
+    def __enter__(self) -> Tracer:
+        if self._active:
+            raise RuntimeError("this Tracer is already active; create a new Tracer to nest")
+        for s in self._sites.values():
+            s.reset(self._policy)
+        try:
+            for s in self._sites.values():
+                if s.record and self._record_inputs:
+                    self._handles.append(
+                        s.module.register_forward_pre_hook(self._input_hook(s), with_kwargs=True)
+                    )
+                hook = self._fast_hook(s) if s.fast else self._general_hook(s)
+                self._handles.append(s.module.register_forward_hook(hook))
+        except BaseException:
+            self._remove_hooks()
+            raise
+        self._active = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._remove_hooks()
+        self._active = False
+
+    def _remove_hooks(self) -> None:
+        handles, self._handles = self._handles, []
+        for h in handles:
+            h.remove()
+
+    def clear(self) -> None:
+        """Drop everything recorded so far (hooks stay in place); call counters restart at 0."""
+        for s in self._sites.values():
+            s.records.clear()
+            s.indices.clear()
+            s.inputs.clear()
+            s.ncalls = 0
+
+    # -- reading -------------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """Names of the recorded modules (those selected by ``patterns``), in model order."""
+        return list(self._names)
+
+    @property
+    def hooked_names(self) -> list[str]:
+        """Names of every hooked module (recorded, edited or replaced), in model order."""
+        return list(self._sites)
+
+    def calls(self, name: str) -> int:
+        """How many times module ``name`` was called since the ``with`` block was entered."""
+        s = self._site(name, recorded=False)
+        return len(s.records) if s.fast else s.ncalls
+
+    def call_indices(self, name: str) -> list[int]:
+        """Call indices of the records that were kept for ``name`` (what ``stack`` stacks)."""
+        s = self._site(name)
+        return self._kept(s, list(range(len(s.records))) if s.fast else list(s.indices))
+
+    def records(self, name: str) -> list[Any]:
+        """The kept records of ``name`` as a list (one tensor, or tuple of tensor leaves, per call)."""
+        s = self._site(name)
+        kept = self._kept(s, list(s.records))
+        if not kept:
+            self._raise_empty(s)
+        return kept
+
+    def __getitem__(self, name: str) -> Any:
+        """Output of the most recent kept call of ``name`` (a tensor, or a tuple of tensor leaves)."""
+        return self.records(name)[-1]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def stack(self, name: str) -> Any:
+        """All kept calls of ``name`` stacked on a new leading dim: ``(n_calls, *shape)``.
+
+        For tuple records, a tuple with each leaf stacked.
+        """
+        return _stack(name, self.records(name))
+
+    def inputs(self, name: str) -> tuple[Tensor, ...]:
+        """Tensor leaves of the most recent kept call's arguments (positional, then keyword values).
+
+        Needs ``record_inputs=True``.
+        """
+        return self._input_records(name)[-1]
+
+    def stack_inputs(self, name: str) -> tuple[Tensor, ...]:
+        """Each input leaf of ``name`` stacked over kept calls: a tuple of ``(n_calls, *shape)``."""
+        return _stack(name, self._input_records(name))
+
+    def _input_records(self, name: str) -> list[tuple[Tensor, ...]]:
+        if not self._record_inputs:
+            raise _NameError(f"inputs were not recorded; create the Tracer with record_inputs=True to read {name!r}")
+        s = self._site(name)
+        kept = self._kept(s, list(s.inputs))
+        if not kept:
+            self._raise_empty(s)
+        return kept
+
+    def _kept(self, s: _Site, items: list) -> list:
+        p = self._policy
+        if p.kind == "last" and p.exact:
+            return items[:1] if len(items) == p.k else []
+        return items
+
+    def _site(self, name: str, recorded: bool = True) -> _Site:
+        s = self._sites.get(name) if isinstance(name, str) else None
+        if s is None:
+            raise _NameError(
+                f"module {name!r} is not traced by this Tracer; traced names: {self._names}"
+                + (f"; closest: {_closest(name, self._names)}" if isinstance(name, str) else "")
+            )
+        if recorded and not s.record:
+            raise _NameError(
+                f"module {name!r} is edited/replaced but not recorded; add it to the Tracer's patterns to read it"
+            )
+        return s
+
+    def _raise_empty(self, s: _Site) -> None:
+        n = len(s.records) if s.fast else s.ncalls
+        if n == 0:
+            raise _NameError(
+                f"module {s.name!r} was traced but never called (run the forward pass inside the with block)"
+            )
+        raise _NameError(f"module {s.name!r} was called {n} times but calls={self._policy.spec!r} kept none of them")
+
+    def __repr__(self) -> str:
+        return (
+            f"Tracer({type(self.model).__name__}, names={self._names}, hooked={len(self._sites)}, "
+            f"active={self._active})"
+        )
+
+
+def _stack(name: str, items: list) -> Any:
+    try:
+        if isinstance(items[0], Tensor):
+            return torch.stack(items)
+        return tuple(torch.stack(parts) for parts in zip(*items, strict=True))
+    except (RuntimeError, ValueError) as err:
+        shapes = [tuple(x.shape) if isinstance(x, Tensor) else tuple(tuple(t.shape) for t in x) for x in items]
+        raise ValueError(
+            f"cannot stack the calls of module {name!r}: shapes differ across calls {shapes}; use records()"
+        ) from err
+
+
+def _apply_replace(name: str, spec: tuple[str, Any], output: Any, i: int) -> Any:
+    kind, value = spec
+    if kind == "per":
+        value = value.get(i)
+        if value is None:
+            return output
+    if isinstance(output, Tensor):
+        if not isinstance(value, Tensor):
+            raise ValueError(
+                f"replace for module {name!r}: the output is a tensor, got a {type(value).__name__} of "
+                f"{len(value)} tensors"
+            )
+        _check_like(name, i, output, value)
+        return value.to(output.device)
+    old = _leaves(output)
+    new = (value,) if isinstance(value, Tensor) else value
+    if len(new) != len(old):
+        raise ValueError(
+            f"replace for module {name!r} at call {i}: the output has {len(old)} tensor leaves, got {len(new)}"
+        )
+    for o, v in zip(old, new):
+        _check_like(name, i, o, v)
+    return _rebuild(output, (v.to(o.device) for o, v in zip(old, new)))
+
+
+def _check_like(name: str, i: int, expected: Tensor, got: Tensor) -> None:
+    if expected.shape != got.shape:
+        raise ValueError(
+            f"replace for module {name!r} at call {i}: shape mismatch, expected {tuple(expected.shape)}, "
+            f"got {tuple(got.shape)}"
+        )
+    if expected.dtype != got.dtype:
+        raise ValueError(
+            f"replace for module {name!r} at call {i}: dtype mismatch, expected {expected.dtype}, got {got.dtype}"
+        )
