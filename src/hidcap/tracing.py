@@ -288,7 +288,9 @@ class Tracer:
         self._process = self._make_processor(self._detach, self._device, self._dtype, self._reduce)
         self._process_in = self._make_processor(self._detach, self._device, self._dtype, None)
         for s in self._sites.values():
-            s.fast = s.record and not s.edits and s.replace is None and self._policy.kind == "all"
+            # the lean path: a call count equal to len(records) since storing cannot fail
+            s.fast = (s.record and not s.edits and s.replace is None and self._policy.kind == "all"
+                      and (self._process is None or self._process is Tensor.detach))
 
     # -- construction helpers ------------------------------------------------------------------
     @staticmethod
@@ -357,12 +359,9 @@ class Tracer:
                     append(output.detach())
                 else:
                     append(store(output))
-        elif process is None:
+        else:  # process is None
             def hook(module, args, output):
                 append(output if type(output) is Tensor else store(output))
-        else:
-            def hook(module, args, output):
-                append(store(output))
         return hook
 
     def _general_hook(self, site: _Site) -> Callable:

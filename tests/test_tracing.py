@@ -1,0 +1,443 @@
+"""Tests for hidcap.tracing: module resolution, recording, call selection, edits, replacement, hook hygiene."""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import pytest
+import torch
+from torch import nn
+
+from hidcap.tracing import Tracer, resolve_modules
+
+
+class Block(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        self.norm = nn.GroupNorm(2, c)
+        self.cond_embed = nn.Linear(3, c)
+
+    def forward(self, x, cond):
+        return torch.relu(self.norm(self.conv(x)) + self.cond_embed(cond)[:, :, None, None])
+
+
+class TinyNet(nn.Module):
+    """A miniature U-Net-like model with nested blocks and a `cond_embed` in each block."""
+
+    def __init__(self, c: int = 4):
+        super().__init__()
+        self.inp = nn.Conv2d(1, c, 3, padding=1)
+        self.downs = nn.ModuleList([nn.ModuleDict({"res": nn.ModuleList([Block(c), Block(c)])}) for _ in range(2)])
+        self.mid = Block(c)
+        self.out = nn.Conv2d(c, 1, 1)
+
+    def forward(self, x, cond):
+        h = self.inp(x)
+        for d in self.downs:
+            for b in d["res"]:
+                h = b(h, cond)
+        h = self.mid(h, cond)
+        return self.out(h)
+
+
+Pair = namedtuple("Pair", "a b")
+
+
+class TupleOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, x):
+        y = self.lin(x)
+        return Pair(y, {"scale": 2.0, "neg": -y, "mask": y > 0})
+
+
+class Twice(nn.Module):
+    """Calls the same submodule twice per forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.head = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.head(self.lin(self.lin(x)))
+
+
+def _inputs(b: int = 2):
+    return torch.randn(b, 1, 6, 6), torch.randn(b, 3)
+
+
+def _hook_counts(model: nn.Module) -> list[tuple[int, int, int]]:
+    return [
+        (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._forward_hooks_with_kwargs))
+        for m in model.modules()
+    ]
+
+
+# -- resolve_modules ---------------------------------------------------------------------------
+def test_resolve_exact_and_glob_in_model_order():
+    model = TinyNet()
+    assert resolve_modules(model, "mid") == ["mid"]
+    # `*` crosses dots; result in model order, duplicates merged
+    got = resolve_modules(model, ["mid.cond_embed", "*.cond_embed"])
+    assert got == [
+        "downs.0.res.0.cond_embed", "downs.0.res.1.cond_embed",
+        "downs.1.res.0.cond_embed", "downs.1.res.1.cond_embed", "mid.cond_embed",
+    ]
+    assert resolve_modules(model, "downs.0.res.?.conv") == ["downs.0.res.0.conv", "downs.0.res.1.conv"]
+    assert resolve_modules(model, "") == [""]
+    assert "" not in resolve_modules(model, "*")
+
+
+def test_resolve_unknown_pattern_names_closest():
+    model = TinyNet()
+    with pytest.raises(KeyError) as err:
+        resolve_modules(model, ["mid", "mid.cond_embedd"])
+    msg = str(err.value)
+    assert "mid.cond_embedd" in msg and "'mid.cond_embed'" in msg
+    with pytest.raises(KeyError, match="downs.9"):
+        resolve_modules(model, "downs.9.*")
+    with pytest.raises(ValueError, match="strings"):
+        resolve_modules(model, [3])
+
+
+# -- recording ---------------------------------------------------------------------------------
+def test_recorded_outputs_match_hand_registered_hooks():
+    model = TinyNet()
+    names = resolve_modules(model, ["downs.*.conv", "mid", "*.cond_embed"])
+    expected: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    mods = dict(model.named_modules())
+    handles = [
+        mods[n].register_forward_hook(lambda m, a, o, n=n: expected[n].append(o.detach().clone())) for n in names
+    ]
+    x, c = _inputs()
+    with Tracer(model, ["downs.*.conv", "mid", "*.cond_embed"]) as tr:
+        y = model(x, c)
+    for h in handles:
+        h.remove()
+    assert tr.names == names
+    for n in names:
+        assert torch.equal(tr[n], expected[n][-1])
+        assert torch.equal(tr.stack(n), torch.stack(expected[n]))
+        assert not tr[n].requires_grad
+    assert torch.equal(y, model(x, c))  # recording does not change the output
+
+
+def test_module_called_several_times_records_every_call():
+    model = Twice()
+    x = torch.randn(4, 3)
+    with Tracer(model, ["lin"]) as tr:
+        model(x)
+        model(x)
+    assert tr.calls("lin") == 4
+    st = tr.stack("lin")
+    assert st.shape == (4, 4, 3)
+    first = model.lin(x)
+    assert torch.allclose(st[0], first) and torch.allclose(st[1], model.lin(first))
+    assert torch.equal(tr["lin"], st[-1])
+    assert tr.call_indices("lin") == [0, 1, 2, 3]
+
+
+def test_tuple_and_dict_outputs_record_tensor_leaves():
+    model = TupleOut()
+    x = torch.randn(2, 3)
+    with Tracer(model, [""], dtype=torch.float64) as tr:
+        model(x)
+    rec = tr[""]
+    y = model.lin(x)
+    assert isinstance(rec, tuple) and len(rec) == 3  # y, neg, mask; the float 2.0 is dropped
+    assert torch.allclose(rec[0], y.double()) and torch.allclose(rec[1], -y.double())
+    assert rec[2].dtype == torch.bool  # only floating leaves are cast
+    stacked = tr.stack("")
+    assert isinstance(stacked, tuple) and stacked[0].shape == (1, 2, 3)
+
+
+def test_record_inputs_positional_and_keyword():
+    model = TinyNet()
+    x, c = _inputs()
+    with Tracer(model, ["mid", "mid.cond_embed"], record_inputs=True) as tr:
+        model(x, cond=c)
+    h_in, c_in = tr.inputs("mid")
+    assert torch.equal(c_in, c) and h_in.shape == (2, 4, 6, 6)
+    assert torch.equal(tr.inputs("mid.cond_embed")[0], c)
+    assert tr.stack_inputs("mid")[1].shape == (1, 2, 3)
+
+
+def test_record_inputs_keyword_call():
+    model = TinyNet()
+    x, c = _inputs()
+    with Tracer(model, [""], record_inputs=True) as tr:
+        model(x, cond=c)
+    got_x, got_c = tr.inputs("")
+    assert torch.equal(got_x, x) and torch.equal(got_c, c)
+    with Tracer(model, [""]) as tr2:
+        model(x, c)
+    with pytest.raises(KeyError, match="record_inputs=True"):
+        tr2.inputs("")
+
+
+def test_detach_false_keeps_graph():
+    model = Twice()
+    x = torch.randn(2, 3)
+    with Tracer(model, ["lin"], detach=False) as tr:
+        model(x)
+    rec = tr["lin"]
+    assert rec.requires_grad
+    rec.sum().backward()
+    assert model.lin.weight.grad is not None
+
+
+def test_device_dtype_and_reduce():
+    model = Twice()
+    x = torch.randn(5, 3)
+    with Tracer(model, ["head"], device="cpu", dtype=torch.float16, reduce=lambda t: t.mean(0)) as tr:
+        y = model(x)
+    assert tr["head"].dtype == torch.float16 and tr["head"].shape == (2,)
+    assert torch.allclose(tr["head"].float(), y.mean(0), atol=1e-3)
+    with Tracer(model, ["head"], reduce=lambda t: 3) as bad:
+        with pytest.raises(ValueError, match="reduce must return a tensor"):
+            model(x)
+    assert bad.calls("head") == 1
+
+
+@pytest.mark.parametrize(
+    ("calls", "kept"),
+    [
+        (None, [0, 1, 2, 3, 4]),
+        (2, [2]),
+        (-1, [4]),
+        (-2, [3]),
+        ({0, 3}, [0, 3]),
+        (range(1, 5, 2), [1, 3]),
+        (slice(1, None, 2), [1, 3]),
+        (slice(None, 2), [0, 1]),
+        (slice(-3, None), [2, 3, 4]),
+    ],
+)
+def test_calls_selection(calls, kept):
+    model = Twice()
+    xs = [torch.full((1, 3), float(i)) for i in range(5)]
+    with Tracer(model, ["head"], calls=calls) as tr:
+        outs = [model(x) for x in xs]
+    assert tr.calls("head") == 5
+    assert tr.call_indices("head") == kept
+    assert torch.equal(tr.stack("head"), torch.stack([outs[i] for i in kept]).detach())
+
+
+def test_calls_selection_keeps_none_and_invalid():
+    model = Twice()
+    with Tracer(model, ["head"], calls=-3) as tr:
+        model(torch.randn(1, 3))
+    with pytest.raises(KeyError, match="kept none"):
+        tr["head"]
+    for bad in (True, {-1}, slice(-2, 5), slice(0, -1), slice(0, None, 0), "x", 1.5):
+        with pytest.raises(ValueError, match="calls"):
+            Tracer(model, ["head"], calls=bad)
+
+
+def test_read_errors():
+    model = TinyNet()
+    with Tracer(model, ["mid"], edits={"out": lambda o, i: o}) as tr:
+        pass
+    with pytest.raises(KeyError, match="never called"):
+        tr["mid"]
+    with pytest.raises(KeyError, match="not traced"):
+        tr["inp"]
+    with pytest.raises(KeyError, match="not recorded"):
+        tr["out"]
+    assert "mid" in tr and "out" not in tr
+    assert tr.hooked_names == ["mid", "out"]
+
+
+def test_stack_shape_mismatch_is_clear():
+    model = nn.Linear(3, 2)
+    with Tracer(model, [""]) as tr:
+        model(torch.randn(1, 3))
+        model(torch.randn(2, 3))
+    with pytest.raises(ValueError, match="shapes differ"):
+        tr.stack("")
+    assert [r.shape[0] for r in tr.records("")] == [1, 2]
+
+
+def test_reentry_resets_and_clear():
+    model = Twice()
+    x = torch.randn(1, 3)
+    tr = Tracer(model, ["head"])
+    with tr:
+        model(x)
+        model(x)
+    with tr:
+        model(x)
+        assert tr.calls("head") == 1
+        tr.clear()
+        assert tr.calls("head") == 0
+        model(x)
+    assert tr.calls("head") == 1
+    with tr:
+        with pytest.raises(RuntimeError, match="already active"):
+            tr.__enter__()
+
+
+# -- edits and replacement -----------------------------------------------------------------------
+def test_edits_change_output_exactly_and_receive_call_index():
+    model = Twice()
+    x = torch.randn(2, 3)
+    seen: list[int] = []
+
+    def edit(out, i):
+        seen.append(i)
+        return out * 2 + i
+
+    with Tracer(model, ["lin"], edits={"lin": edit}) as tr:
+        y = model(x)
+    assert seen == [0, 1]
+    h0 = model.lin(x) * 2 + 0
+    h1 = model.lin(h0) * 2 + 1
+    assert torch.allclose(y, model.head(h1))
+    assert torch.allclose(tr["lin"], h1)  # recorded after the edit
+    with torch.no_grad():
+        assert torch.allclose(model(x), model.head(model.lin(model.lin(x))))  # no edit after exit
+
+
+def test_edit_by_glob_applies_to_every_match_in_order():
+    model = TinyNet()
+    x, c = _inputs()
+    with Tracer(model, edits={"*.cond_embed": lambda o, i: torch.zeros_like(o)}) as tr:
+        y = model(x, c)
+    assert tr.names == [] and len(tr.hooked_names) == 5
+    with Tracer(model, ["mid.cond_embed"], edits={"mid.cond_embed": lambda o, i: o + 1, "mid.*": lambda o, i: o * 3}) as tr2:
+        model(x, c)
+    assert torch.allclose(tr2["mid.cond_embed"], (model.mid.cond_embed(c) + 1) * 3)
+
+    # the zeroed-embedding output equals a model whose cond_embed biases and weights are zero
+    zeroed = TinyNet()
+    zeroed.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        for n, m in zeroed.named_modules():
+            if n.endswith("cond_embed"):
+                m.weight.zero_()
+                m.bias.zero_()
+        assert torch.allclose(y, zeroed(x, c), atol=1e-6)
+
+
+def test_edit_returning_none_or_not_callable():
+    model = Twice()
+    with Tracer(model, edits={"lin": lambda o, i: None}):
+        with pytest.raises(ValueError, match="returned None"):
+            model(torch.randn(1, 3))
+    with pytest.raises(ValueError, match="callable"):
+        Tracer(model, edits={"lin": 3})
+
+
+def test_replace_activation_patching_from_recorded():
+    model = TinyNet()
+    x_a, c_a = _inputs()
+    x_b, c_b = _inputs()
+    with Tracer(model, ["mid"]) as src:
+        y_a = model(x_a, c_a)
+    with Tracer(model, ["mid"], replace={"mid": src["mid"]}) as tr:
+        y = model(x_b, c_b)
+    assert torch.allclose(y, y_a)  # everything downstream of mid only sees mid's output
+    assert torch.equal(tr["mid"], src["mid"])
+
+
+def test_replace_per_call_index():
+    model = Twice()
+    x = torch.randn(2, 3)
+    r = torch.ones(2, 3)
+    with Tracer(model, ["lin"], replace={"lin": {1: r}}) as tr:
+        y = model(x)
+    assert torch.allclose(y, model.head(r))
+    assert torch.allclose(tr.stack("lin")[0], model.lin(x))
+    with Tracer(model, replace={"lin": [r, 2 * r]}):
+        y2 = model(x)
+    assert torch.allclose(y2, model.head(2 * r))
+
+
+def test_replace_tuple_output_with_recorded_leaves():
+    model = TupleOut()
+    x1, x2 = torch.randn(2, 3), torch.randn(2, 3)
+    with Tracer(model, [""]) as src:
+        model(x1)
+    with Tracer(model, replace={"": src[""]}):
+        out = model(x2)
+    assert isinstance(out, Pair) and out.b["scale"] == 2.0
+    assert torch.allclose(out.a, model.lin(x1)) and torch.equal(out.b["mask"], model.lin(x1) > 0)
+
+
+def test_replace_mismatch_errors():
+    model = Twice()
+    x = torch.randn(2, 3)
+    with Tracer(model, replace={"head": torch.zeros(5, 2)}):
+        with pytest.raises(ValueError, match=r"'head'.*expected \(2, 2\), got \(5, 2\)"):
+            model(x)
+    with Tracer(model, replace={"head": torch.zeros(2, 2, dtype=torch.float64)}):
+        with pytest.raises(ValueError, match=r"'head'.*dtype mismatch, expected torch.float32, got torch.float64"):
+            model(x)
+    with Tracer(TupleOut(), replace={"": (torch.zeros(2, 3),)}) as tr:
+        with pytest.raises(ValueError, match="3 tensor leaves, got 1"):
+            tr.model(x)
+    with pytest.raises(ValueError, match="tensor"):
+        Tracer(model, replace={"head": "zeros"})
+    with pytest.raises(ValueError, match="call indices"):
+        Tracer(model, replace={"head": {-1: torch.zeros(2, 2)}})
+    with pytest.raises(ValueError, match="more than one replace key"):
+        Tracer(model, replace={"head": torch.zeros(2, 2), "he*": torch.zeros(2, 2)})
+
+
+# -- hook hygiene ------------------------------------------------------------------------------
+def test_hooks_removed_after_exception():
+    model = TinyNet()
+    before = _hook_counts(model)
+    with pytest.raises(RuntimeError, match="boom"):
+        with Tracer(model, ["*"], edits={"mid": lambda o, i: o}, record_inputs=True):
+            assert _hook_counts(model) != before
+            model(*_inputs())
+            raise RuntimeError("boom")
+    assert _hook_counts(model) == before
+
+
+def test_hooks_removed_when_forward_raises_in_edit():
+    model = Twice()
+    before = _hook_counts(model)
+
+    def bad(o, i):
+        raise ArithmeticError("bad edit")
+
+    with pytest.raises(ArithmeticError):
+        with Tracer(model, ["head"], edits={"lin": bad}):
+            model(torch.randn(1, 3))
+    assert _hook_counts(model) == before
+
+
+def test_nested_tracers():
+    model = TinyNet()
+    user_hook = model.mid.register_forward_hook(lambda m, a, o: None)
+    before = _hook_counts(model)
+    x, c = _inputs()
+    with Tracer(model, ["mid"]) as outer:
+        with Tracer(model, ["mid", "inp"], edits={"out": lambda o, i: o + 1}) as inner:
+            y = model(x, c)
+        assert _hook_counts(model) != before
+        model(x, c)
+    assert _hook_counts(model) == before
+    user_hook.remove()
+    assert outer.calls("mid") == 2 and inner.calls("mid") == 1
+    assert torch.equal(outer.stack("mid")[0], inner["mid"])
+    assert torch.allclose(y, model(x, c) + 1)
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="nn.Module"):
+        Tracer("model", ["x"])
+    model = Twice()
+    with pytest.raises(ValueError, match="reduce"):
+        Tracer(model, ["lin"], reduce=3)
+    with pytest.raises(ValueError, match="dtype"):
+        Tracer(model, ["lin"], dtype="float16")
+    with pytest.raises(KeyError, match="closest"):
+        Tracer(model, ["lni"])
+    with pytest.raises(KeyError):
+        Tracer(model, edits={"nope": lambda o, i: o})
