@@ -1,0 +1,71 @@
+"""Representation geometry of point clouds ``(n, d)``: PCA spectra, persistent homology, ideal tori and the
+orthogonality / parallelism torus tests, low-dimensional projections. Heavy libraries (ripser, persim, umap,
+matplotlib) are imported inside the functions that use them.
+"""
+from hidcap.geometry.pca import (
+    PCASpectrum,
+    as_points,
+    explained_variance,
+    participation_ratio,
+    participation_ratio_from_eigenvalues,
+    pca_spectrum,
+    plot_spectrum,
+)
+from hidcap.geometry.projections import pca_projection, plot_projection, umap_projection
+from hidcap.geometry.topology import (
+    BettiResult,
+    PersistenceResult,
+    betti_numbers,
+    diagram_distance,
+    greedy_landmarks,
+    persistence_diagrams,
+    plot_diagrams,
+)
+from hidcap.geometry.torus import (
+    STATISTICS,
+    TESTS,
+    RingStatistics,
+    TorusVerdict,
+    clifford_torus,
+    grid_labels,
+    plot_torus_tests,
+    random_rotation,
+    ring,
+    ring_statistics,
+    sphere,
+    standard_torus,
+    torus_tests,
+)
+
+__all__ = [
+    "BettiResult",
+    "PCASpectrum",
+    "PersistenceResult",
+    "RingStatistics",
+    "STATISTICS",
+    "TESTS",
+    "TorusVerdict",
+    "as_points",
+    "betti_numbers",
+    "clifford_torus",
+    "diagram_distance",
+    "explained_variance",
+    "greedy_landmarks",
+    "grid_labels",
+    "participation_ratio",
+    "participation_ratio_from_eigenvalues",
+    "pca_projection",
+    "pca_spectrum",
+    "persistence_diagrams",
+    "plot_diagrams",
+    "plot_projection",
+    "plot_spectrum",
+    "plot_torus_tests",
+    "random_rotation",
+    "ring",
+    "ring_statistics",
+    "sphere",
+    "standard_torus",
+    "torus_tests",
+    "umap_projection",
+]

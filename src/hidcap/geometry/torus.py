@@ -1,0 +1,368 @@
+"""Ideal point clouds (tori, ring, sphere) and the orthogonality / parallelism tests of tori (paper 003, App. B).
+
+Labels are ``(n, 2)`` grid coordinates ``(x, y)``, one row per point, on a complete, evenly spaced grid (e.g. the
+32×32 bump centres). A grid of ``m`` values with spacing ``s`` is read as periodic with period ``m·s``, so value
+``v`` maps to the angle ``2π (v − v_min) / (m·s)``.
+
+Rings: ``S(fix x = a)`` is the set of points whose x equals ``a`` (sweeping y). Each ring's plane is spanned by
+its top-2 principal components. For two rings A and B:
+
+* orthogonality: the cosines of the two principal angles between the planes (singular values of ``U_Aᵀ U_B``);
+  0 = orthogonal planes, 1 = parallel.
+* parallelism: the normalised residual ``Σ‖h − PPᵀh‖² / Σ‖h‖²`` of ring B (centred) projected on ring A's
+  plane ``P = U_A``; 0 = B lies in A's plane, 1 = orthogonal to it.
+
+Tests: ``x_on_y`` (every fix-x ring against every fix-y ring), ``x_on_x`` and ``y_on_y`` (every pair of distinct
+rings fixed in the same variable). For an ideal Clifford torus x_on_y is orthogonal and x_on_x, y_on_y are
+parallel; for the standard torus (x on the major circle) x_on_y shares the radial direction and x_on_x planes
+rotate with x, while y_on_y rings are coplanar exactly as for the Clifford torus (that test cannot tell them apart).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hidcap.geometry.pca import as_points
+from hidcap.rng import numpy_rng
+
+TESTS = ("x_on_y", "x_on_x", "y_on_y")
+STATISTICS = ("orthogonality", "parallelism")
+
+
+# ----------------------------------------------------------------------------------------------- grid labels
+def grid_labels(n_x: int, n_y: int | None = None) -> np.ndarray:
+    """Integer grid labels ``(n_x·n_y, 2)`` of (x, y), x varying slowest: ``[(0,0), (0,1), ...]``."""
+    n_y = n_x if n_y is None else n_y
+    for name, v in (("n_x", n_x), ("n_y", n_y)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    xs, ys = np.meshgrid(np.arange(n_x), np.arange(n_y), indexing="ij")
+    return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)
+
+
+def _as_labels(labels: np.ndarray | torch.Tensor, n: int | None = None) -> np.ndarray:
+    arr = labels.detach().cpu().double().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels, float)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"labels must have shape (n, 2) of (x, y), got {arr.shape}")
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"labels have {arr.shape[0]} rows but the points have {n}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("labels contain NaN or infinite values")
+    return arr
+
+
+def _axis_index(values: np.ndarray, axis: str) -> tuple[np.ndarray, np.ndarray]:
+    """Group nearly equal values: returns (index of each value into the sorted levels, levels)."""
+    order = np.argsort(values, kind="stable")
+    sv = values[order]
+    span = float(sv[-1] - sv[0])
+    tol = 1e-6 * max(span, 1.0)
+    new_level = np.concatenate([[True], np.diff(sv) > tol])
+    level_of_sorted = np.cumsum(new_level) - 1
+    idx = np.empty_like(level_of_sorted)
+    idx[order] = level_of_sorted
+    levels = sv[new_level]
+    if len(levels) >= 3:
+        steps = np.diff(levels)
+        if np.ptp(steps) > 1e-3 * steps.mean():
+            raise ValueError(f"{axis} labels must be evenly spaced, got levels {levels[:8]}...")
+    return idx, levels
+
+
+def _angles(values: np.ndarray, period: float | None, axis: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    idx, levels = _axis_index(values, axis)
+    if period is None:
+        step = float(levels[1] - levels[0]) if len(levels) > 1 else 1.0
+        period = step * len(levels)
+    if not np.isfinite(period) or period <= 0:
+        raise ValueError(f"period for {axis} must be positive, got {period!r}")
+    return 2 * np.pi * (values - levels[0]) / period, idx, levels
+
+
+def _label_angles(labels: np.ndarray, period: float | tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    px, py = period if isinstance(period, (tuple, list)) else (period, period)
+    theta, _, _ = _angles(labels[:, 0], px, "x")
+    phi, _, _ = _angles(labels[:, 1], py, "y")
+    return theta, phi
+
+
+# ------------------------------------------------------------------------------------------ ideal clouds
+def _finish(points: np.ndarray, dim: int | None, noise: float, seed: int | np.random.Generator) -> np.ndarray:
+    """Optionally rotate into ``dim`` dimensions (random orthogonal map) and add isotropic Gaussian noise."""
+    rng = numpy_rng(seed)
+    if noise < 0 or not np.isfinite(noise):
+        raise ValueError(f"noise must be a finite non-negative number, got {noise!r}")
+    if dim is not None:
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < points.shape[1]:
+            raise ValueError(f"dim must be an int ≥ {points.shape[1]} (the intrinsic embedding), got {dim!r}")
+        padded = np.zeros((points.shape[0], int(dim)))
+        padded[:, : points.shape[1]] = points
+        points = padded @ random_rotation(int(dim), seed=rng).T
+    if noise > 0:
+        points = points + noise * rng.standard_normal(points.shape)
+    return points
+
+
+def random_rotation(dim: int, *, seed: int | np.random.Generator = 0) -> np.ndarray:
+    """A Haar-random orthogonal matrix ``(dim, dim)`` (QR of a Gaussian matrix with sign correction)."""
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    rng = numpy_rng(seed)
+    q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
+    return q * np.sign(np.diag(r))
+
+
+def clifford_torus(
+    labels: np.ndarray | torch.Tensor,
+    *,
+    radii: tuple[float, float] = (1.0, 1.0),
+    period: float | tuple[float, float] | None = None,
+    noise: float = 0.0,
+    dim: int | None = None,
+    seed: int | np.random.Generator = 0,
+) -> np.ndarray:
+    """Clifford torus ``(n, 4)`` (or ``(n, dim)``): ``(a cos θ, a sin θ, b cos φ, b sin φ)`` at the labels' angles.
+
+    ``labels`` ``(n, 2)`` grid of (x, y); ``radii = (a, b)``; ``dim`` rotates randomly into ``dim`` dimensions;
+    ``noise`` is the std of isotropic Gaussian noise added last.
+    """
+    lab = _as_labels(labels)
+    theta, phi = _label_angles(lab, period)
+    a, b = radii
+    pts = np.stack([a * np.cos(theta), a * np.sin(theta), b * np.cos(phi), b * np.sin(phi)], axis=1)
+    return _finish(pts, dim, noise, seed)
+
+
+def standard_torus(
+    labels: np.ndarray | torch.Tensor,
+    *,
+    R: float = 2.0,
+    r: float = 1.0,
+    period: float | tuple[float, float] | None = None,
+    noise: float = 0.0,
+    dim: int | None = None,
+    seed: int | np.random.Generator = 0,
+) -> np.ndarray:
+    """Standard torus in R³ ``(n, 3)`` (or ``(n, dim)``): x → major angle θ, y → minor angle φ.
+
+    ``((R + r cos φ) cos θ, (R + r cos φ) sin θ, r sin φ)``; requires ``R > r > 0``.
+    """
+    if not (R > r > 0):
+        raise ValueError(f"standard torus needs R > r > 0, got R={R}, r={r}")
+    lab = _as_labels(labels)
+    theta, phi = _label_angles(lab, period)
+    rad = R + r * np.cos(phi)
+    pts = np.stack([rad * np.cos(theta), rad * np.sin(theta), r * np.sin(phi)], axis=1)
+    return _finish(pts, dim, noise, seed)
+
+
+def ring(
+    n: int, *, radius: float = 1.0, noise: float = 0.0, dim: int | None = None, seed: int | np.random.Generator = 0
+) -> np.ndarray:
+    """``n`` evenly spaced points on a circle ``(n, 2)`` (or ``(n, dim)`` after a random rotation)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 3:
+        raise ValueError(f"n must be an int ≥ 3, got {n!r}")
+    t = 2 * np.pi * np.arange(n) / n
+    return _finish(radius * np.stack([np.cos(t), np.sin(t)], axis=1), dim, noise, seed)
+
+
+def sphere(
+    n: int, *, radius: float = 1.0, noise: float = 0.0, dim: int | None = None, seed: int | np.random.Generator = 0
+) -> np.ndarray:
+    """``n`` nearly uniform points on the 2-sphere ``(n, 3)`` (Fibonacci lattice), optionally rotated into ``dim``."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 4:
+        raise ValueError(f"n must be an int ≥ 4, got {n!r}")
+    i = np.arange(n) + 0.5
+    z = 1 - 2 * i / n
+    rho = np.sqrt(1 - z**2)
+    ang = np.pi * (1 + 5**0.5) * i
+    return _finish(radius * np.stack([rho * np.cos(ang), rho * np.sin(ang), z], axis=1), dim, noise, seed)
+
+
+# ------------------------------------------------------------------------------------------- ring tests
+@dataclass(frozen=True)
+class RingStatistics:
+    """Distributions of the torus tests. ``values[test][statistic]`` is a 1-D array.
+
+    Orthogonality holds two principal-angle cosines per ring pair; parallelism one residual per ordered pair.
+    """
+
+    values: dict[str, dict[str, np.ndarray]]
+    n_x: int
+    n_y: int
+
+
+def _ring_groups(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index arrays (n_x, n_y) and (n_y, n_x) into the rows: row of (x_i, y_j); raise on missing / duplicate labels."""
+    ix, lx = _axis_index(labels[:, 0], "x")
+    iy, ly = _axis_index(labels[:, 1], "y")
+    table = -np.ones((len(lx), len(ly)), dtype=np.int64)
+    flat = ix * len(ly) + iy
+    counts = np.bincount(flat, minlength=table.size)
+    if np.any(counts > 1):
+        k = int(np.argmax(counts > 1))
+        raise ValueError(f"labels hold duplicate grid points, e.g. (x={lx[k // len(ly)]}, y={ly[k % len(ly)]})")
+    if np.any(counts == 0):
+        missing = np.flatnonzero(counts == 0)
+        ex = [(float(lx[k // len(ly)]), float(ly[k % len(ly)])) for k in missing[:5]]
+        raise ValueError(f"labels do not cover the full {len(lx)}x{len(ly)} grid: {len(missing)} missing, e.g. {ex}")
+    if len(lx) < 3 or len(ly) < 3:
+        raise ValueError(f"torus tests need at least 3 values of x and of y, got {len(lx)}x{len(ly)}")
+    table[ix, iy] = np.arange(len(labels))
+    return table, table.T
+
+
+def _ring_planes(points: np.ndarray, rows: np.ndarray, denoise: bool) -> tuple[np.ndarray, np.ndarray]:
+    """For each ring (rows of ``rows``): orthonormal top-2 PC basis (r, d, 2) and centred ring points (r, m, d),
+    replaced by their rank-2 PCA reconstruction when ``denoise``."""
+    rings = points[rows]  # (r, m, d)
+    centred = rings - rings.mean(axis=1, keepdims=True)
+    u, s, vt = np.linalg.svd(centred, full_matrices=False)
+    if denoise:
+        centred = np.einsum("rmk,rk,rkd->rmd", u[:, :, :2], s[:, :2], vt[:, :2])
+    return np.swapaxes(vt[:, :2], 1, 2), centred
+
+
+def _pair_stats(basis_a, centred_a, basis_b, centred_b, same: bool) -> tuple[np.ndarray, np.ndarray]:
+    cos = np.linalg.svd(np.einsum("idk,jdl->ijkl", basis_a, basis_b), compute_uv=False)  # (A, B, 2)
+    # residual of ring B projected on plane A: ‖h‖² − ‖U_Aᵀh‖² summed over B's points
+    proj = np.einsum("idk,jmd->ijmk", basis_a, centred_b)
+    total_b = np.einsum("jmd,jmd->j", centred_b, centred_b)
+    kept = np.einsum("ijmk,ijmk->ij", proj, proj)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        resid = np.where(total_b[None] > 0, 1 - kept / total_b[None], 0.0)
+    resid = np.clip(resid, 0.0, 1.0)
+    if same:
+        iu = np.triu_indices(basis_a.shape[0], k=1)
+        off = ~np.eye(basis_a.shape[0], dtype=bool)
+        return np.clip(cos[iu].ravel(), 0, 1), resid[off]
+    return np.clip(cos.reshape(-1), 0, 1), resid.reshape(-1)
+
+
+def ring_statistics(
+    activations: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, *, denoise: bool = False
+) -> RingStatistics:
+    """Orthogonality and parallelism distributions of ``activations`` ``(n, d)`` recorded at ``labels`` ``(n, 2)``.
+
+    The labels must cover a complete grid (every x with every y, once); see the module docstring for the tests.
+    ``denoise=True`` computes the parallelism residual on each ring's rank-2 PCA reconstruction instead of the raw
+    ring (isotropic noise in many dimensions otherwise inflates every residual); ``False`` follows the paper.
+    """
+    pts = as_points(activations, "activations")
+    lab = _as_labels(labels, pts.shape[0])
+    fix_x, fix_y = _ring_groups(lab)
+    bx, cx = _ring_planes(pts, fix_x, denoise)
+    by, cy = _ring_planes(pts, fix_y, denoise)
+    values = {
+        "x_on_y": dict(zip(STATISTICS, _pair_stats(bx, cx, by, cy, same=False))),
+        "x_on_x": dict(zip(STATISTICS, _pair_stats(bx, cx, bx, cx, same=True))),
+        "y_on_y": dict(zip(STATISTICS, _pair_stats(by, cy, by, cy, same=True))),
+    }
+    return RingStatistics(values=values, n_x=fix_x.shape[0], n_y=fix_x.shape[1])
+
+
+@dataclass(frozen=True)
+class TorusVerdict:
+    """Torus tests of a representation against ideal Clifford and standard tori on the same grid.
+
+    ``distances[test][statistic]`` = ``{"clifford": w, "standard": w}`` (1-D Wasserstein distances);
+    ``closer[test]`` is ``"clifford"``, ``"standard"`` or ``"tie"`` by the sum of both statistics' distances;
+    ``closer_by_statistic[test][statistic]`` is the same per statistic.
+    """
+
+    model: RingStatistics
+    clifford: RingStatistics
+    standard: RingStatistics
+    distances: dict[str, dict[str, dict[str, float]]]
+    closer: dict[str, str]
+    closer_by_statistic: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A small text table: one line per test and statistic."""
+        lines = [f"{'test':8s} {'statistic':14s} {'W(clifford)':>12s} {'W(standard)':>12s}  closer"]
+        for t in TESTS:
+            for s in STATISTICS:
+                d = self.distances[t][s]
+                lines.append(
+                    f"{t:8s} {s:14s} {d['clifford']:12.4f} {d['standard']:12.4f}  {self.closer_by_statistic[t][s]}"
+                )
+        return "\n".join(lines)
+
+
+def _closer(dc: float, ds: float, tol: float) -> str:
+    if abs(dc - ds) <= tol:
+        return "tie"
+    return "clifford" if dc < ds else "standard"
+
+
+def torus_tests(
+    activations: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
+    *,
+    clifford_radii: tuple[float, float] = (1.0, 1.0),
+    standard_radii: tuple[float, float] = (2.0, 1.0),
+    period: float | tuple[float, float] | None = None,
+    denoise: bool = False,
+    tol: float = 1e-6,
+) -> TorusVerdict:
+    """Run the orthogonality / parallelism tests on ``activations`` ``(n, d)`` at grid ``labels`` ``(n, 2)``
+    and compare each distribution by 1-D Wasserstein distance with an ideal Clifford torus (``clifford_radii``)
+    and a standard torus (``standard_radii = (R, r)``) sampled at the same labels. Differences within ``tol``
+    are reported as ``"tie"`` (e.g. y_on_y, where both ideals have coplanar rings). ``denoise``: see
+    :func:`ring_statistics`. ``period``: grid period of the labels (inferred as ``count × spacing`` when None).
+    """
+    from scipy.stats import wasserstein_distance
+
+    model = ring_statistics(activations, labels, denoise=denoise)
+    lab = _as_labels(labels)
+    ideal_c = ring_statistics(clifford_torus(lab, radii=clifford_radii, period=period), lab, denoise=denoise)
+    ideal_s = ring_statistics(
+        standard_torus(lab, R=standard_radii[0], r=standard_radii[1], period=period), lab, denoise=denoise
+    )
+    distances: dict[str, dict[str, dict[str, float]]] = {}
+    closer: dict[str, str] = {}
+    by_stat: dict[str, dict[str, str]] = {}
+    for t in TESTS:
+        distances[t], by_stat[t] = {}, {}
+        for s in STATISTICS:
+            dc = float(wasserstein_distance(model.values[t][s], ideal_c.values[t][s]))
+            ds = float(wasserstein_distance(model.values[t][s], ideal_s.values[t][s]))
+            distances[t][s] = {"clifford": dc, "standard": ds}
+            by_stat[t][s] = _closer(dc, ds, tol)
+        closer[t] = _closer(
+            sum(distances[t][s]["clifford"] for s in STATISTICS),
+            sum(distances[t][s]["standard"] for s in STATISTICS),
+            tol,
+        )
+    return TorusVerdict(
+        model=model, clifford=ideal_c, standard=ideal_s, distances=distances, closer=closer, closer_by_statistic=by_stat
+    )
+
+
+def plot_torus_tests(verdict: TorusVerdict, *, path: str | Path | None = None, bins: int = 30) -> Any:
+    """Histograms (3 tests × 2 statistics) of the model against both ideal tori; returns the ``Figure``."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(TESTS), len(STATISTICS), figsize=(9, 8), squeeze=False)
+    edges = np.linspace(0, 1, bins + 1)
+    for i, t in enumerate(TESTS):
+        for j, s in enumerate(STATISTICS):
+            ax = axes[i, j]
+            for name, stats, color in (
+                ("standard", verdict.standard, "tab:blue"),
+                ("model", verdict.model, "tab:gray"),
+                ("clifford", verdict.clifford, "tab:orange"),
+            ):
+                ax.hist(stats.values[t][s], bins=edges, density=True, alpha=0.5, color=color, label=name)
+            d = verdict.distances[t][s]
+            ax.set_title(f"{t} {s}\nW: clifford {d['clifford']:.3f}, standard {d['standard']:.3f}", fontsize=9)
+            ax.set_xlabel("cosine of principal angle" if s == "orthogonality" else "normalised residual")
+    axes[0, 0].legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
