@@ -441,3 +441,13 @@ def test_bad_constructor_arguments():
         Tracer(model, ["lni"])
     with pytest.raises(KeyError):
         Tracer(model, edits={"nope": lambda o, i: o})
+
+
+def test_nested_outer_records_before_inner_edit():
+    model = Twice()
+    x = torch.randn(1, 3)
+    with Tracer(model, ["head"]) as outer:
+        with Tracer(model, ["head"], edits={"head": lambda o, i: o * 0}) as inner:
+            y = model(x)
+    assert torch.equal(inner["head"], torch.zeros(1, 2)) and torch.equal(y, torch.zeros(1, 2))
+    assert torch.allclose(outer["head"], model(x))
