@@ -185,3 +185,18 @@ def test_patch_bad_arguments():
     with pytest.raises(ValueError, match="no parameters or buffers"):
         with patch(a, "empty", b):
             pass
+
+
+def test_patch_shared_module_restores_original():
+    shared = nn.Linear(2, 2)
+    a = nn.Sequential(shared, nn.ReLU(), shared)  # the same tensors appear under two state_dict names
+    before = shared.weight.detach().clone()
+    b = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2))
+    with patch(a, "*", b) as names:
+        # named_modules() lists a shared module once, under its first name
+        assert names == ["0.weight", "0.bias"]
+        assert torch.equal(shared.weight, b[0].weight)
+    assert torch.equal(shared.weight, before)
+    with pytest.raises(KeyError, match="shared with '0'"):
+        with patch(a, "2", b):
+            pass

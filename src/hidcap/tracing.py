@@ -41,7 +41,8 @@ def resolve_modules(model: nn.Module, patterns: str | Iterable[str]) -> list[str
     """Resolve exact module names and fnmatch globs to module names of ``model``, in model order.
 
     ``patterns`` is one string or an iterable of strings. An exact name (``""`` is the root) wins
-    over glob interpretation; globs never match the root. A pattern matching nothing raises
+    over glob interpretation; globs never match the root. A module registered under several names
+    (shared) is known by its first name only, as in ``named_modules()``. A pattern matching nothing raises
     ``KeyError`` naming the pattern and the closest existing names (difflib). Duplicates are merged.
     """
     if isinstance(patterns, str):
@@ -62,6 +63,12 @@ def resolve_modules(model: nn.Module, patterns: str | Iterable[str]) -> list[str
             if hits:
                 selected.update(hits)
                 continue
+        aliases = {n: m for n, m in model.named_modules(remove_duplicate=False)}
+        if pat in aliases:
+            first = next(n for n, m in model.named_modules() if m is aliases[pat])
+            raise _NameError(
+                f"module {pat!r} is shared with {first!r} and is listed once by named_modules(); use {first!r}"
+            )
         raise _NameError(
             f"pattern {pat!r} matches no module of {type(model).__name__}; "
             f"closest names: {_closest(pat, names)}"
