@@ -1,0 +1,125 @@
+import numpy as np
+import pytest
+import torch
+
+from hidcap.geometry import (
+    STATISTICS,
+    TESTS,
+    clifford_torus,
+    grid_labels,
+    plot_torus_tests,
+    random_rotation,
+    ring,
+    ring_statistics,
+    sphere,
+    standard_torus,
+    torus_tests,
+)
+
+
+def test_ideal_clouds_shapes_and_radii():
+    lab = grid_labels(32)
+    assert lab.shape == (1024, 2)
+    c = clifford_torus(lab, radii=(1.0, 2.0))
+    assert c.shape == (1024, 4)
+    assert np.allclose(np.linalg.norm(c[:, :2], axis=1), 1) and np.allclose(np.linalg.norm(c[:, 2:], axis=1), 2)
+    s = standard_torus(lab, R=3.0, r=1.0)
+    assert s.shape == (1024, 3)
+    assert np.allclose((np.linalg.norm(s[:, :2], axis=1) - 3) ** 2 + s[:, 2] ** 2, 1.0)
+    assert np.allclose(np.linalg.norm(ring(50, radius=2), axis=1), 2)
+    assert np.allclose(np.linalg.norm(sphere(100), axis=1), 1)
+    hi = clifford_torus(lab, dim=10, seed=3)
+    assert hi.shape == (1024, 10)
+    flat = clifford_torus(lab)
+    # a random rotation into 10 dimensions keeps every distance
+    assert np.allclose(np.linalg.norm(hi[:, None] - hi[None, :50], axis=2), np.linalg.norm(flat[:, None] - flat[None, :50], axis=2))
+    noisy = clifford_torus(lab, noise=0.1, seed=1)
+    assert np.array_equal(noisy, clifford_torus(lab, noise=0.1, seed=1))
+    assert not np.array_equal(noisy, clifford_torus(lab, noise=0.1, seed=2))
+    q = random_rotation(6, seed=0)
+    assert np.allclose(q @ q.T, np.eye(6))
+
+
+def test_ideal_tori_are_told_apart():
+    lab = grid_labels(32)
+    cv = torus_tests(clifford_torus(lab), lab)
+    sv = torus_tests(standard_torus(lab), lab)
+    for t in ("x_on_y", "x_on_x"):
+        assert cv.closer[t] == "clifford" and sv.closer[t] == "standard"
+        for s in STATISTICS:
+            assert cv.distances[t][s]["clifford"] == pytest.approx(0.0, abs=1e-9)
+            assert sv.distances[t][s]["standard"] == pytest.approx(0.0, abs=1e-9)
+    # both ideals have coplanar fix-y rings: the y_on_y test cannot separate them
+    assert cv.closer["y_on_y"] == "tie" and sv.closer["y_on_y"] == "tie"
+    ortho = cv.model.values["x_on_y"]["orthogonality"]
+    assert ortho.shape == (2 * 32 * 32,) and np.allclose(ortho, 0, atol=1e-9)
+    assert np.allclose(cv.model.values["x_on_x"]["parallelism"], 0, atol=1e-9)
+    assert cv.model.values["x_on_x"]["parallelism"].shape == (32 * 31,)
+    assert "x_on_y" in cv.summary()
+
+
+def test_statistics_invariant_to_rotation_scale_translation():
+    lab = grid_labels(16, 12)
+    pts = standard_torus(lab, noise=0.05, seed=0)
+    moved = 2.5 * np.pad(pts, ((0, 0), (0, 7))) @ random_rotation(10, seed=9).T - 4.0
+    a, b = ring_statistics(pts, lab), ring_statistics(torch.tensor(moved), lab)
+    for t in TESTS:
+        for s in STATISTICS:
+            assert np.allclose(a.values[t][s], b.values[t][s], atol=1e-9)
+
+
+def test_order_and_label_units_do_not_matter():
+    lab = grid_labels(12)
+    pts = clifford_torus(lab, radii=(1.0, 1.5), noise=0.05, seed=0)
+    perm = np.random.default_rng(0).permutation(len(lab))
+    centred = lab / 12 - 0.5  # the same grid in [-0.5, 0.5) units
+    a = ring_statistics(pts, lab)
+    b = ring_statistics(pts[perm], centred[perm])
+    for t in TESTS:
+        assert np.allclose(np.sort(a.values[t]["orthogonality"]), np.sort(b.values[t]["orthogonality"]))
+    assert np.allclose(clifford_torus(centred), clifford_torus(lab))
+
+
+def test_noisy_rotated_tori_keep_their_verdict():
+    lab = grid_labels(32)
+    c = clifford_torus(lab, noise=0.05, dim=32, seed=1)
+    s = standard_torus(lab, noise=0.05, dim=32, seed=1)
+    vc, vs = torus_tests(c, lab, denoise=True), torus_tests(s, lab, denoise=True)
+    assert vc.closer["x_on_y"] == "clifford" and vc.closer["x_on_x"] == "clifford"
+    assert vs.closer["x_on_y"] == "standard" and vs.closer["x_on_x"] == "standard"
+    raw = torus_tests(c, lab)
+    assert raw.closer_by_statistic["x_on_y"]["orthogonality"] == "clifford"
+
+
+def test_missing_duplicate_and_bad_labels():
+    lab = grid_labels(8)
+    pts = clifford_torus(lab)
+    with pytest.raises(ValueError, match="missing"):
+        ring_statistics(pts[1:], lab[1:])
+    dup = lab.copy()
+    dup[1] = dup[0]
+    with pytest.raises(ValueError, match="duplicate"):
+        ring_statistics(pts, dup)
+    with pytest.raises(ValueError, match="rows"):
+        ring_statistics(pts, lab[:-1])
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        torus_tests(pts, lab[:, :1])
+    with pytest.raises(ValueError, match="activations"):
+        ring_statistics(pts[:, 0], lab)
+    uneven = lab.copy()
+    uneven[:, 0] = uneven[:, 0] ** 2
+    with pytest.raises(ValueError, match="evenly spaced"):
+        clifford_torus(uneven)
+    with pytest.raises(ValueError, match="at least 3"):
+        ring_statistics(clifford_torus(grid_labels(2, 5)), grid_labels(2, 5))
+    with pytest.raises(ValueError, match="R > r"):
+        standard_torus(lab, R=1.0, r=2.0)
+    with pytest.raises(ValueError, match="dim"):
+        clifford_torus(lab, dim=3)
+
+
+def test_plot_torus_tests(tmp_path):
+    lab = grid_labels(12)
+    fig = plot_torus_tests(torus_tests(clifford_torus(lab, noise=0.05), lab), path=tmp_path / "torus.png")
+    assert len(fig.axes) == 6
+    assert (tmp_path / "torus.png").stat().st_size > 1000
