@@ -352,12 +352,9 @@ def plot_torus_tests(verdict: TorusVerdict, *, path: str | Path | None = None, b
     for i, t in enumerate(TESTS):
         for j, s in enumerate(STATISTICS):
             ax = axes[i, j]
-            for name, stats, color in (
-                ("standard", verdict.standard, "tab:blue"),
-                ("model", verdict.model, "tab:gray"),
-                ("clifford", verdict.clifford, "tab:orange"),
-            ):
+            for name, stats, color in (("standard", verdict.standard, "tab:blue"), ("clifford", verdict.clifford, "tab:orange")):
                 ax.hist(stats.values[t][s], bins=edges, density=True, alpha=0.5, color=color, label=name)
+            ax.hist(verdict.model.values[t][s], bins=edges, density=True, histtype="step", lw=1.5, color="k", label="model")
             d = verdict.distances[t][s]
             ax.set_title(f"{t} {s}\nW: clifford {d['clifford']:.3f}, standard {d['standard']:.3f}", fontsize=9)
             ax.set_xlabel("cosine of principal angle" if s == "orthogonality" else "normalised residual")
