@@ -1,0 +1,104 @@
+"""What DDPM and VDM share: image <-> model-space maps, condition dropout, guided ε, sampler plumbing."""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Diffusion", "to_model_space", "to_images"]
+
+
+def to_model_space(images: Tensor) -> Tensor:
+    """Images in [0, 1] -> diffusion space [-1, 1]."""
+    return images * 2.0 - 1.0
+
+
+def to_images(x: Tensor) -> Tensor:
+    """Diffusion space -> images in [0, 1] (clamped)."""
+    return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+class Diffusion(nn.Module):
+    """Base class: a diffusion process owning its noise schedule (subclasses: ``DDPM``, ``VDM``).
+
+    Subclasses implement ``loss(model, x0, cond, generator)`` and ``sample(model, cond, generator, ...)``.
+    ``cond_drop`` (probability of replacing a training condition by the null condition, for classifier-free
+    guidance) and ``null_value`` (the null condition's value in every slot; -1 as in the paper) come from
+    the config.
+    """
+
+    cond_drop: float
+    null_value: float
+
+    # ---- training helpers -----------------------------------------------------------------------
+    def drop_cond(self, cond: Tensor, generator: torch.Generator) -> Tensor:
+        """Replace each row of cond (B, D) by the null vector with probability ``cond_drop``."""
+        if self.cond_drop <= 0:
+            return cond
+        drop = torch.rand(cond.shape[0], generator=generator, device=cond.device) < self.cond_drop
+        return torch.where(drop[:, None], torch.full_like(cond, self.null_value), cond)
+
+    @staticmethod
+    def _check_batch(x0: Tensor, cond: Tensor | None) -> None:
+        if x0.ndim != 4:
+            raise ValueError(f"x0 must be (B, C, H, W) images in [0, 1], got shape {tuple(x0.shape)}")
+        if cond is not None and (cond.ndim != 2 or cond.shape[0] != x0.shape[0]):
+            raise ValueError(f"cond must be (B, D) with B={x0.shape[0]}, got shape {tuple(cond.shape)}")
+
+    # ---- sampling helpers -----------------------------------------------------------------------
+    def _prepare(
+        self, model: nn.Module, cond: Tensor | None, n: int | None, guidance: float, null_cond: Tensor | None,
+        shape: tuple[int, int, int] | None,
+    ) -> tuple[torch.device, tuple[int, ...], Tensor | None, Tensor | None]:
+        device = _model_device(model)
+        if cond is not None:
+            if cond.ndim != 2:
+                raise ValueError(f"cond must be (B, D), got shape {tuple(cond.shape)}")
+            cond = cond.to(device=device, dtype=torch.float32)
+            if n is not None and n != cond.shape[0]:
+                raise ValueError(f"n={n} does not match cond's batch size {cond.shape[0]}")
+            n = cond.shape[0]
+        if n is None or n <= 0:
+            raise ValueError("pass cond (B, D) or a positive n for unconditional sampling")
+        if shape is None:
+            cfg = getattr(model, "config", None)
+            if cfg is None:
+                raise ValueError("shape=(C, H, W) is needed for a model without a .config")
+            shape = (cfg.in_channels, cfg.image_size, cfg.image_size)
+        null = None
+        if guidance != 1.0:
+            if cond is None:
+                raise ValueError("classifier-free guidance (guidance != 1) needs cond")
+            if null_cond is None:
+                null = torch.full_like(cond, self.null_value)
+            else:
+                null = torch.as_tensor(null_cond, device=device, dtype=torch.float32)
+                if null.ndim == 1:
+                    null = null.expand_as(cond)
+                if null.shape != cond.shape:
+                    raise ValueError(f"null_cond must be (D,) or (B, D)={tuple(cond.shape)}, got {tuple(null.shape)}")
+        return device, (n, *shape), cond, null
+
+    @staticmethod
+    def _eps(model: nn.Module, x: Tensor, t: Tensor, cond: Tensor | None, null: Tensor | None, guidance: float) -> Tensor:
+        """ε̂ with one model call: with guidance the batch is [cond rows; null rows] (2B) and
+        ε̂ = ε_null + guidance · (ε_cond − ε_null)."""
+        if null is None:
+            return model(x, t, cond).float()
+        out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([cond, null])).float()
+        e_cond, e_null = out.chunk(2)
+        return e_null + guidance * (e_cond - e_null)
+
+    @staticmethod
+    def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
+        if dtype is None or dtype == torch.float32:
+            return nullcontext()
+        return torch.autocast(device_type=device.type, dtype=dtype)

@@ -1,0 +1,17 @@
+"""The conditional U-Net, its embedders and named presets (see docs/models.md for module names)."""
+from hidcap.models import presets
+from hidcap.models.embeddings import ConditionMLP, SinusoidalEncoding, TimeEmbedding, sinusoidal_embedding
+from hidcap.models.unet import CONDITIONING_MODES, Attention, ResBlock, UNet, UNetConfig
+
+__all__ = [
+    "Attention",
+    "CONDITIONING_MODES",
+    "ConditionMLP",
+    "ResBlock",
+    "SinusoidalEncoding",
+    "TimeEmbedding",
+    "UNet",
+    "UNetConfig",
+    "presets",
+    "sinusoidal_embedding",
+]
