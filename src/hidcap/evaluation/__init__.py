@@ -1,0 +1,63 @@
+"""Measurement: concept probes, concept space, learning time, capability vs behaviour, bump accuracy.
+
+Names are imported lazily on first access (``from hidcap.evaluation import concept_space`` works
+without importing every submodule up front).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    # classifiers.py
+    "ConceptProbe": "hidcap.evaluation.classifiers",
+    "ProbeConfig": "hidcap.evaluation.classifiers",
+    "MIN_PROBE_ACCURACY": "hidcap.evaluation.classifiers",
+    "train_probe": "hidcap.evaluation.classifiers",
+    "load_probe": "hidcap.evaluation.classifiers",
+    "require_accurate": "hidcap.evaluation.classifiers",
+    # concept_space.py
+    "ConceptSpace": "hidcap.evaluation.concept_space",
+    "concept_space": "hidcap.evaluation.concept_space",
+    "generate": "hidcap.evaluation.concept_space",
+    "iter_checkpoints": "hidcap.evaluation.concept_space",
+    # learning_time.py
+    "learning_time": "hidcap.evaluation.learning_time",
+    "smooth": "hidcap.evaluation.learning_time",
+    # capability.py
+    "CapabilityTable": "hidcap.evaluation.capability",
+    "EmbeddingDisentanglement": "hidcap.evaluation.capability",
+    "EmbeddingPatch": "hidcap.evaluation.capability",
+    "Guidance": "hidcap.evaluation.capability",
+    "LatentIntervention": "hidcap.evaluation.capability",
+    "NaivePrompt": "hidcap.evaluation.capability",
+    "Overprompt": "hidcap.evaluation.capability",
+    "OVERPROMPT_COLORS": "hidcap.evaluation.capability",
+    "ProtocolContext": "hidcap.evaluation.capability",
+    "Variant": "hidcap.evaluation.capability",
+    "capability": "hidcap.evaluation.capability",
+    "default_protocols": "hidcap.evaluation.capability",
+    "disentanglement": "hidcap.evaluation.capability",
+    "embedding_disentanglement": "hidcap.evaluation.capability",
+    # bumps.py
+    "BumpAccuracy": "hidcap.evaluation.bumps",
+    "bump_accuracy": "hidcap.evaluation.bumps",
+    "centre_errors": "hidcap.evaluation.bumps",
+    "decode_centres": "hidcap.evaluation.bumps",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'hidcap.evaluation' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
