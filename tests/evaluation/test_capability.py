@@ -1,0 +1,201 @@
+import pytest
+import torch
+from torch import nn
+
+from hidcap.data import COND_DIM, ConceptDataSpec, render
+from hidcap.evaluation.capability import (
+    CapabilityTable,
+    EmbeddingPatch,
+    Guidance,
+    LatentIntervention,
+    NaivePrompt,
+    Overprompt,
+    Variant,
+    capability,
+    disentanglement,
+    embedding_disentanglement,
+)
+from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig, train_probe
+
+SPEC = ConceptDataSpec(concepts=("color", "size"), train_classes=("00", "01", "10"), test_classes=("11",), image_size=16)
+
+
+class Renderer(nn.Module):
+    """Stand-in generative model: one conditioning MLP maps the prompt to the values it renders;
+    ``blend`` pulls the colour towards red (1 = always red)."""
+
+    def __init__(self, blend: float = 0.0):
+        super().__init__()
+        self.block = nn.Module()
+        self.block.cond_embed = nn.Linear(COND_DIM, COND_DIM)
+        red = SPEC.prompt("00")
+        with torch.no_grad():
+            w = torch.eye(COND_DIM)
+            w[5:8, 5:8] *= 1 - blend
+            self.block.cond_embed.weight.copy_(w)
+            bias = torch.zeros(COND_DIM)
+            bias[5:8] = blend * red[5:8]
+            self.block.cond_embed.bias.copy_(bias)
+
+    def forward(self, cond):
+        return self.block.cond_embed(cond)
+
+
+class CountingSampler:
+    def __init__(self):
+        self.calls = []
+
+    def sample(self, model, cond, generator, **kw):
+        self.calls.append((cond.shape[0], kw))
+        v = model(cond)
+        n = cond.shape[0]
+        xy = (torch.rand(2, n, generator=generator) - 0.5) * 0.6
+        bg = torch.full((n, 3), 0.9)
+        return render(v[:, 5:8].clamp(0, 1), v[:, 8], torch.zeros(n, dtype=torch.long), bg, xy[0], xy[1], image_size=16)
+
+
+class FakeSeries:
+    def __init__(self, models):
+        self.models = models
+
+    @property
+    def steps(self):
+        return sorted(self.models)
+
+    def load(self, step):
+        return self.models[step]
+
+    def state_dict(self, step):
+        return self.models[step].state_dict()
+
+
+class SetBlue:
+    """A custom protocol: overwrite the colour slots of the embedding with blue, only on its own rows."""
+
+    name = "set-blue"
+
+    def variants(self, ctx, class_bits):
+        def edit(e):
+            e = e.clone()
+            e[:, 5:8] = torch.tensor([0.2, 0.2, 0.8])
+            return e
+
+        return [Variant("set-blue", ctx.spec.prompt(class_bits), row_edits={"block.cond_embed": edit})]
+
+
+@pytest.fixture(scope="module")
+def probe():
+    return train_probe(SPEC, steps=60, batch_size=64, images_per_class=256, heldout_per_class=128, width=8, seed=0)
+
+
+def test_capability_at_least_behaviour_and_batched(probe):
+    sampler = CountingSampler()
+    models = {0: Renderer(1.0), 10: Renderer(0.6), 20: Renderer(0.0)}
+    protocols = (Overprompt(), LatentIntervention(alphas=(1.0, 4.0), betas=(0.5,)), SetBlue())
+    table = capability(models, SPEC, probe, ("01", "11"), 8, seed=0, sampler=sampler, protocols=protocols)
+    # naive prepended; one sampler call per checkpoint for all classes x variants (no context, same kwargs)
+    assert len(sampler.calls) == 3
+    n_variants = 1 + 5 + 2 + 1
+    assert sampler.calls[0][0] == 2 * n_variants * 8
+    assert len(table.variants) == 3 * 2 * n_variants
+    for row in table.summary:
+        assert row["capability"] >= row["behaviour"]
+    first = next(r for r in table.summary if r["step"] == 0 and r["class"] == "11")
+    assert first["behaviour"] == 0.0  # always red
+    assert first["capability"] == 1.0
+    set_blue = next(r for r in table.variants if r["step"] == 0 and r["class"] == "11" and r["variant"] == "set-blue")
+    assert set_blue["joint"] == 1.0  # its rows were edited, the naive rows in the same batch were not
+    last = next(r for r in table.summary if r["step"] == 20 and r["class"] == "11")
+    assert last["behaviour"] == 1.0 and last["best_protocol"] == "naive"  # ties go to the naive prompt
+    steps, cap = table.curve("11")
+    _, beh = table.curve("11", "behaviour")
+    assert steps.tolist() == [0, 10, 20] and (cap >= beh).all()
+
+
+def test_overprompt_and_intervention_elicit_a_half_learned_colour(probe):
+    sampler = CountingSampler()
+    table = capability(Renderer(0.5), SPEC, probe, ("11",), 16, seed=1, sampler=sampler,
+                       protocols=(Overprompt(), LatentIntervention()))
+    best = {}
+    for r in table.variants:
+        best[r["protocol"]] = max(best.get(r["protocol"], 0.0), r["joint"])
+    assert best["naive"] < 0.5
+    assert best["overprompt"] > best["naive"] and best["intervention"] > best["naive"]
+    names = {r["variant"] for r in table.variants}
+    assert "overprompt[0.05,0.05,0.95]" in names and "intervention[a=4,b=1]" in names
+    # red classes get mirrored overprompt colours
+    red = capability(Renderer(0.0), SPEC, probe, ("01",), 2, sampler=sampler, protocols=(Overprompt(),))
+    assert "overprompt[0.95,0.05,0.05]" in {r["variant"] for r in red.variants}
+
+
+def test_patch_and_guidance_get_their_own_sampler_calls(probe, tmp_path):
+    series = FakeSeries({0: Renderer(1.0), 5: Renderer(0.0)})
+    sampler = CountingSampler()
+    table = capability(series, SPEC, probe, ("11",), 8, sampler=sampler, checkpoints=[0],
+                       protocols=(NaivePrompt(), EmbeddingPatch(), Guidance(scales=(2.0,))))
+    assert [kw for _, kw in sampler.calls] == [{}, {}, {"guidance": 2.0}]
+    row = table.summary[0]
+    assert row["behaviour"] == 0.0 and row["capability"] == 1.0 and row["best_variant"] == "patch[5]"
+    # the patch was undone
+    assert torch.equal(series.models[0].block.cond_embed.weight, Renderer(1.0).block.cond_embed.weight)
+    back = CapabilityTable.from_json(table.to_json(tmp_path / "cap.json"))
+    assert back.summary == table.summary and back.variants == table.variants
+    header = table.to_csv(tmp_path / "cap.csv").read_text().splitlines()[0]
+    assert header == "step,class,behaviour,capability,best_protocol,best_variant"
+
+
+def test_bad_input(probe):
+    sampler = CountingSampler()
+    with pytest.raises(ValueError, match="unknown class"):
+        capability(Renderer(), SPEC, probe, ("1",), 2, sampler=sampler)
+    no_size = ConceptProbe(ProbeConfig(("color",), image_size=16))
+    no_size.heldout_accuracy = {"color": 1.0}
+    with pytest.raises(KeyError, match="size"):
+        capability(Renderer(), SPEC, no_size, ("11",), 2, sampler=sampler)
+    with pytest.raises(ValueError, match="series"):
+        capability(Renderer(), SPEC, probe, ("11",), 2, sampler=sampler, protocols=(EmbeddingPatch(),))
+    with pytest.raises(ValueError, match="metric"):
+        capability(Renderer(), SPEC, probe, ("11",), 2, sampler=sampler, metric="best")
+    with pytest.raises(ValueError, match="variants"):
+        capability(Renderer(), SPEC, probe, ("11",), 2, sampler=sampler, protocols=(object(),))
+    with pytest.raises(KeyError, match="cond_embedd"):
+        capability(Renderer(), SPEC, probe, ("11",), 2, sampler=sampler,
+                   protocols=(LatentIntervention(sites="*.cond_embedd"),))
+
+
+def test_disentanglement_of_hand_made_embeddings():
+    e00 = torch.zeros(4)
+    assert float(disentanglement(e00, torch.tensor([1.0, 0, 0, 0]), torch.tensor([0, 2.0, 0, 0]))) == pytest.approx(1.0)
+    assert float(disentanglement(e00, torch.tensor([1.0, 1, 0, 0]), torch.tensor([3.0, 3, 0, 0]))) == pytest.approx(0.0, abs=1e-6)
+    assert float(disentanglement(e00, torch.tensor([1.0, 1, 0, 0]), torch.tensor([-2.0, -2, 0, 0]))) == pytest.approx(0.0, abs=1e-6)
+    base = torch.ones(4)
+    at45 = disentanglement(base, base + torch.tensor([1.0, 0, 0, 0]), base + torch.tensor([1.0, 1, 0, 0]))
+    assert float(at45) == pytest.approx(1 - 2**-0.5)
+    batched = disentanglement(torch.zeros(5, 3), torch.eye(3)[0].expand(5, 3), torch.eye(3)[1].expand(5, 3))
+    assert batched.shape == (5,) and torch.allclose(batched, torch.ones(5))
+    with pytest.raises(ValueError, match="zero"):
+        disentanglement(e00, e00, torch.ones(4))
+    with pytest.raises(ValueError, match="shape"):
+        disentanglement(torch.zeros(3), torch.zeros(4), torch.zeros(4))
+
+
+def test_embedding_disentanglement_per_site():
+    model = nn.Module()
+    model.a = nn.Module()
+    model.a.cond_embed = nn.Linear(COND_DIM, 6)  # identity-like: colour and size land on different axes
+    model.b = nn.Module()
+    model.b.cond_embed = nn.Linear(COND_DIM, 6)  # rank one: every input lands on one axis
+    with torch.no_grad():
+        model.a.cond_embed.weight.copy_(torch.eye(COND_DIM)[3:9])  # input slot j+3 -> output j
+        model.a.cond_embed.bias.zero_()
+        w = torch.zeros(6, COND_DIM)
+        w[0] = torch.arange(1.0, COND_DIM + 1)
+        model.b.cond_embed.weight.copy_(w)
+        model.b.cond_embed.bias.fill_(0.3)
+    out = embedding_disentanglement(model, SPEC)
+    assert set(out.per_site) == {"a.cond_embed", "b.cond_embed"}
+    assert out.per_site["a.cond_embed"] == pytest.approx(1.0)
+    assert out.per_site["b.cond_embed"] == pytest.approx(0.0, abs=1e-6)
+    assert out.mean == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="unknown class"):
+        embedding_disentanglement(model, SPEC, classes=("00", "01", "2"))
