@@ -1,0 +1,147 @@
+from dataclasses import replace
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from hidcap.checkpoints import (
+    CheckpointSeries,
+    checkpoint_path,
+    load_section,
+    load_state_dict,
+    read_checkpoint,
+    save_checkpoint,
+)
+from hidcap.diffusion import VDM, VDMConfig
+from hidcap.models import UNet, presets
+from hidcap.patching import patch
+from hidcap.training import CheckpointConfig, OptimConfig, TrainConfig, train_tensors
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A tiny real VDM run with checkpoints at steps 0, 3, 6."""
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    cond = torch.rand(16, 2, generator=g)
+    images = cond[:, :1, None, None].expand(16, 3, 8, 8).clone()
+    cfg = TrainConfig(model=presets.tiny(image_size=8, cond_dim=2), diffusion=VDMConfig(),
+                      optimizer=OptimConfig(lr=1e-2), checkpoints=CheckpointConfig(steps=(0, 3, 6)),
+                      batch_size=8, steps=6, log_every=3)
+    return train_tensors(images, cond, cfg, tmp_path_factory.mktemp("run"), progress=False)
+
+
+def test_save_and_read_roundtrip(tmp_path):
+    model = UNet(presets.tiny())
+    diff = VDM()
+    path = save_checkpoint(tmp_path / "c.safetensors", model.state_dict(), step=7,
+                           sections={"diffusion": diff.state_dict()}, metadata={"note": "x"})
+    tensors, meta = read_checkpoint(path)
+    assert meta == {"step": 7, "note": "x"}
+    state = load_state_dict(path)
+    assert state.keys() == model.state_dict().keys()
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert set(load_section(path, "diffusion")) == {"gamma_min", "gamma_max"}
+    assert not [p for p in tmp_path.iterdir() if p.name != "c.safetensors"]  # no temp file left behind
+    with pytest.raises(ValueError, match="must not contain"):
+        save_checkpoint(tmp_path / "d.safetensors", {"a::b": torch.zeros(1)}, step=0)
+    with pytest.raises(ValueError, match="must be tensors"):
+        save_checkpoint(tmp_path / "d.safetensors", {"a": 1.0}, step=0)
+
+
+def test_overwrite_is_atomic_replace(tmp_path):
+    path = tmp_path / "c.safetensors"
+    save_checkpoint(path, {"w": torch.zeros(3)}, step=1)
+    save_checkpoint(path, {"w": torch.ones(3)}, step=2)
+    assert torch.equal(load_state_dict(path)["w"], torch.ones(3)) and read_checkpoint(path)[1]["step"] == 2
+
+
+def test_missing_and_corrupted_files_name_the_file(tmp_path):
+    missing = tmp_path / "nope.safetensors"
+    with pytest.raises(FileNotFoundError, match="nope.safetensors"):
+        load_state_dict(missing)
+    good = save_checkpoint(tmp_path / "good.safetensors", {"w": torch.arange(1000.0)}, step=0)
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(ValueError, match="truncated.safetensors.*corrupted"):
+        load_state_dict(truncated)
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="garbage.safetensors"):
+        load_state_dict(garbage)
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(ValueError, match="not a hidcap checkpoint"):
+        load_state_dict(foreign)
+
+
+def test_series_lists_loads_and_iterates(run):
+    assert run.steps == [0, 3, 6] and len(run) == 3
+    assert run.path(-1) == checkpoint_path(run.run_dir, 6) and run.path(3).name == "step_0000003.safetensors"
+    model = run.load(-1)
+    assert not model.training
+    state = run.state_dict(6)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
+    steps = [step for step, m in run]
+    assert steps == [0, 3, 6]
+    first, last = run.load(0), run.load(6)
+    assert not torch.equal(first.out_conv.weight, last.out_conv.weight)
+    assert isinstance(run.config, TrainConfig) and run.config.steps == 6
+    assert run.diffusion(6).gamma_min.item() != -5.0  # the learned schedule is stored per checkpoint
+    assert run.diffusion(0).gamma_min.item() == -5.0
+    assert "3 checkpoints" in repr(run)
+
+
+def test_series_errors(run, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"step_0000004.safetensors.*available steps: \[0, 3, 6\]"):
+        run.load(4)
+    with pytest.raises(ValueError, match="step must be an int"):
+        run.path("3")
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        CheckpointSeries(tmp_path)
+
+
+def test_corrupted_checkpoint_in_a_series(run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run.run_dir, copy)
+    series = CheckpointSeries(copy)
+    series.path(3).write_bytes(b"broken")
+    with pytest.raises(ValueError, match="step_0000003.safetensors"):
+        series.load(3)
+    assert series.load(6) is not None
+
+
+def test_patch_from_a_checkpoint_path_and_from_a_series_step(run):
+    model = run.load(0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    final = run.state_dict(6)
+    block = "downs.0.res.0.cond_embed.net.0.weight"
+    with patch(model, "*.cond_embed", run.path(6)) as names:
+        assert block in names
+        assert torch.equal(model.state_dict()[block], final[block])
+        assert torch.equal(model.state_dict()["stem.weight"], before["stem.weight"])  # not patched
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+    with patch(model, "*.cond_embed", 6, series=run):
+        assert torch.equal(model.state_dict()[block], final[block])
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+
+
+def test_load_rejects_a_checkpoint_of_another_architecture(run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "other"
+    shutil.copytree(run.run_dir, copy)
+    other = UNet(replace(presets.tiny(image_size=8, cond_dim=2), channels=(8, 8)))
+    save_checkpoint(checkpoint_path(copy, 3), other.state_dict(), step=3)
+    with pytest.raises(ValueError, match="does not fit"):
+        CheckpointSeries(copy).load(3)

@@ -1,0 +1,241 @@
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from hidcap.checkpoints import CheckpointSeries
+from hidcap.config_io import config_from_dict, config_to_dict, load_config
+from hidcap.data import BumpDataSpec, ConceptDataSpec
+from hidcap.diffusion import DDPMConfig, VDMConfig
+from hidcap.models import presets
+from hidcap.training import (
+    CheckpointConfig,
+    NonFiniteLossError,
+    OptimConfig,
+    TrainConfig,
+    _BatchOrder,
+    checkpoint_steps,
+    run_preset,
+    train,
+    train_tensors,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _micro(**kw) -> TrainConfig:
+    """8×8 RGB images, channels (8, 16): a few ms per step."""
+    base = TrainConfig(
+        model=presets.tiny(image_size=8, cond_dim=2),
+        diffusion=DDPMConfig.scaled(50),
+        optimizer=OptimConfig(lr=3e-3, weight_decay=0.0),
+        checkpoints=CheckpointConfig(steps=(4, 8, 12)),
+        batch_size=8,
+        steps=12,
+        log_every=2,
+    )
+    return replace(base, **kw)
+
+
+def _tensors(n: int = 32, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    cond = torch.rand(n, 2, generator=g)
+    images = cond[:, :1, None, None].expand(n, 3, 8, 8).clone()
+    images[:, 1] = cond[:, 1:2, None]
+    return images, cond
+
+
+def test_checkpoint_steps():
+    assert checkpoint_steps(100, 4) == (6, 25, 56, 100)
+    assert checkpoint_steps(100, 4, "linear", include_start=True) == (0, 25, 50, 75, 100)
+    s = checkpoint_steps(20000, 60)
+    assert len(s) == 60 and s[-1] == 20000 and all(a < b for a, b in zip(s, s[1:]))
+    assert s[1] - s[0] < s[-1] - s[-2]  # dense early
+    assert checkpoint_steps(5, 10) == (1, 2, 3, 4, 5)
+    dense = checkpoint_steps(30, 20)
+    assert len(dense) == 20 and dense[-1] == 30 and all(a < b for a, b in zip(dense, dense[1:]))
+    with pytest.raises(ValueError, match="spacing"):
+        checkpoint_steps(10, 2, "log")
+    with pytest.raises(ValueError, match="total"):
+        checkpoint_steps(0, 2)
+
+
+@pytest.mark.parametrize("name", ["hidden-capabilities", "hidden-capabilities-cfg", "gaussian-bumps", "tiny", "tiny-bumps"])
+def test_run_presets_roundtrip_through_json(name, tmp_path):
+    cfg = run_preset(name)
+    assert config_from_dict(TrainConfig, config_to_dict(cfg)) == cfg
+    assert isinstance(cfg.data, (ConceptDataSpec, BumpDataSpec))
+    assert cfg.model.in_channels == cfg.data.channels and cfg.model.image_size == cfg.data.image_size
+    assert cfg.model.cond_dim == cfg.data.cond_dim
+    assert (cfg.model.time_scale == 1000.0) == isinstance(cfg.diffusion, VDMConfig)
+
+
+def test_bad_config_values():
+    with pytest.raises(ValueError, match="dtype"):
+        _micro(dtype="int8")
+    with pytest.raises(ValueError, match="batch_size"):
+        _micro(batch_size=0)
+    with pytest.raises(ValueError, match="checkpoints.steps"):
+        _micro(checkpoints=CheckpointConfig(steps=(50,)))
+    with pytest.raises(KeyError, match="unknown run preset"):
+        run_preset("huge")
+
+
+def test_batch_order_is_a_function_of_step():
+    a, b = _BatchOrder(10, 3, seed=4), _BatchOrder(10, 3, seed=4)
+    first = [a.indices(s) for s in range(7)]
+    assert torch.equal(b.indices(5), first[5])  # random access gives the same batch
+    epoch0 = torch.cat(first[:3])
+    assert len(set(epoch0.tolist())) == 9  # no repeats inside an epoch
+
+
+def test_train_on_tensors_writes_the_run(tmp_path):
+    images, cond = _tensors()
+    series = train_tensors(images, cond, _micro(), tmp_path / "run", progress=False)
+    assert series.steps == [4, 8, 12]
+    assert (tmp_path / "run" / "config.json").is_file()
+    assert load_config(TrainConfig, tmp_path / "run" / "config.json") == _micro()
+    rows = series.metrics()
+    assert [r["step"] for r in rows] == [2, 4, 6, 8, 10, 12]
+    assert all({"loss", "lr", "grad_norm", "seconds"} <= set(r) for r in rows)
+    assert not list((tmp_path / "run" / "checkpoints").glob(".*tmp*"))
+    model = series.load(-1)
+    assert model.config == _micro().model
+
+
+def test_loss_decreases_in_a_few_dozen_steps(tmp_path):
+    images, cond = _tensors(64)
+    cfg = _micro(steps=60, log_every=10, checkpoints=CheckpointConfig(count=1))
+    rows = train_tensors(images, cond, cfg, tmp_path, progress=False).metrics()
+    assert rows[-1]["loss"] < 0.6 * rows[0]["loss"]
+
+
+def _weights(series: CheckpointSeries, step: int = -1) -> dict:
+    return series.state_dict(step)
+
+
+def test_resume_gives_bit_identical_weights(tmp_path, monkeypatch):
+    images, cond = _tensors()
+    cfg = _micro(
+        model=presets.tiny(image_size=8, cond_dim=2, dropout=0.2),  # dropout: the global RNG must resume too
+        diffusion=VDMConfig(cond_drop=0.25),  # learned γ: schedule params and their optimizer state resume
+        steps=12,
+        log_every=1,
+    )
+    full = train_tensors(images, cond, cfg, tmp_path / "full", progress=False)
+
+    calls = {"n": 0}
+    original = _BatchOrder.indices
+
+    def interrupted(self, step):
+        if step == 10:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return original(self, step)
+
+    monkeypatch.setattr(_BatchOrder, "indices", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_tensors(images, cond, cfg, tmp_path / "cut", progress=False)
+    monkeypatch.setattr(_BatchOrder, "indices", original)
+    assert CheckpointSeries(tmp_path / "cut").steps == [4, 8]
+    resumed = train_tensors(images, cond, cfg, tmp_path / "cut", progress=False)
+    assert resumed.steps == [4, 8, 12]
+    a, b = _weights(full), _weights(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(full.diffusion(-1).gamma_min, resumed.diffusion(-1).gamma_min)
+    assert [r["step"] for r in resumed.metrics()] == list(range(1, 13))  # rows after step 8 were redone once
+    assert [r["loss"] for r in resumed.metrics()] == [r["loss"] for r in full.metrics()]
+    # a finished run returns at once
+    assert train_tensors(images, cond, cfg, tmp_path / "cut", progress=False).steps == [4, 8, 12]
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from hidcap.diffusion import DDPM
+
+    images, cond = _tensors()
+    original = DDPM.loss
+    count = {"n": 0}
+
+    def flaky(self, model, x0, c, generator):
+        count["n"] += 1
+        loss = original(self, model, x0, c, generator)
+        return loss * float("nan") if count["n"] >= 6 else loss
+
+    monkeypatch.setattr(DDPM, "loss", flaky)
+    with pytest.raises(NonFiniteLossError, match=r"step 6.*last good checkpoint is step 4"):
+        train_tensors(images, cond, _micro(log_every=1), tmp_path, progress=False)
+    series = CheckpointSeries(tmp_path)
+    assert series.steps == [4]
+    assert all(torch.isfinite(t).all() for t in series.state_dict(4).values())
+
+
+def test_run_dir_guards(tmp_path):
+    images, cond = _tensors()
+    train_tensors(images, cond, _micro(steps=4, checkpoints=CheckpointConfig(steps=(4,))), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="different config"):
+        train_tensors(images, cond, _micro(), tmp_path, progress=False)
+    with pytest.raises(FileExistsError, match="already holds checkpoints"):
+        train_tensors(images, cond, _micro(steps=4, checkpoints=CheckpointConfig(steps=(4,))), tmp_path,
+                      progress=False, resume=False)
+
+
+def test_bad_data_raises(tmp_path):
+    images, cond = _tensors()
+    with pytest.raises(ValueError, match="images must be"):
+        train_tensors(images[:, :1], cond, _micro(), tmp_path)
+    with pytest.raises(ValueError, match="cond_dim"):
+        train_tensors(images, torch.rand(32, 5), _micro(), tmp_path)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        train_tensors(images * 3, cond, _micro(), tmp_path)
+    with pytest.raises(ValueError, match="batch_size"):
+        train_tensors(images[:4], cond[:4], _micro(), tmp_path)
+    with pytest.raises(ValueError, match="config.data is None"):
+        train(_micro(), tmp_path)
+
+
+@pytest.mark.parametrize("spec, model", [
+    (ConceptDataSpec(image_size=8, images_per_class=8), presets.tiny(image_size=8)),
+    (BumpDataSpec(image_size=8, increment=1.0, periodic=True), presets.tiny_bumps(image_size=8, channels=(8, 16))),
+])
+def test_train_from_a_data_spec(spec, model, tmp_path):
+    cfg = _micro(model=model, data=spec, steps=4, checkpoints=CheckpointConfig(steps=(4,)))
+    series = train(cfg, tmp_path, progress=False)
+    assert series.steps == [4]
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert load_config(TrainConfig, tmp_path / "config.json").data == spec and "data" in saved
+
+
+def test_bf16_autocast_and_channels_last_train(tmp_path):
+    images, cond = _tensors()
+    cfg = _micro(dtype="bfloat16", channels_last=True, steps=4, checkpoints=CheckpointConfig(steps=(4,)))
+    series = train_tensors(images, cond, cfg, tmp_path, progress=False)
+    assert all(t.dtype == torch.float32 for t in series.state_dict(-1).values())
+    assert torch.isfinite(torch.tensor(series.metrics()[-1]["loss"]))
+
+
+@pytest.mark.slow
+def test_tiny_model_learns_its_classes(tmp_path):
+    """Overfit concept data (centred objects): the mean of the samples of each training class is closer to
+    that class's mean image than to the other classes' means. ~1 min on a loaded 2-core CPU."""
+    spec = ConceptDataSpec(image_size=8, images_per_class=32, color_separation=0.8, size_separation=0.3,
+                           blur_px=0.0, position_range=0.0)
+    cfg = _micro(model=presets.tiny(image_size=8, time_scale=1.0), data=spec, diffusion=DDPMConfig.scaled(50),
+                 steps=500, batch_size=16, log_every=50, checkpoints=CheckpointConfig(count=1),
+                 optimizer=OptimConfig(lr=1e-2, weight_decay=0.0))
+    series = train(cfg, tmp_path, progress=False)
+    data = spec.build(0)
+    k = len(spec.train_classes)
+    means = torch.stack([data.images[data.classes == c].mean(0) for c in range(k)]).flatten(1)
+    model, diffusion = series.load(-1), series.diffusion(-1)
+    prompts = spec.prompts(spec.train_classes).repeat_interleave(8, 0)
+    samples = diffusion.sample(model, prompts, torch.Generator().manual_seed(0), sampler="ddim")
+    sample_means = samples.flatten(1).view(k, 8, -1).mean(1)
+    nearest = torch.cdist(sample_means, means).argmin(1)
+    assert torch.equal(nearest, torch.arange(k))
