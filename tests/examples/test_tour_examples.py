@@ -1,0 +1,131 @@
+"""The API-tour examples (tracer_basics, patch_checkpoints, linear_intervention) run in tiny mode and
+return what they promise."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_example", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # the examples are tiny; on a shared 2-core machine extra intra-op threads only oversubscribe it
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ---- tracer_basics ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tracer_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tracer_basics")
+    return out, _load("tracer_basics").main(["--tiny", "--out", str(out)])
+
+
+def test_tracer_basics_records_glob_and_exact_names(tracer_run):
+    out, summary = tracer_run
+    assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    names = summary["recorded"]
+    assert "mid.attn" in names
+    cond_sites = [n for n in names if n.endswith(".cond_embed")]
+    assert len(cond_sites) == 8 and len(names) == 9  # tiny preset: one conditioning MLP per res block
+    n = summary["batch"]
+    assert summary["shapes"]["mid.attn"][0] == n and all(summary["shapes"][s][0] == n for s in cond_sites)
+
+
+def test_tracer_basics_stacks_one_record_per_sampling_step(tracer_run):
+    _, summary = tracer_run
+    steps = summary["sample_steps"]
+    assert summary["calls"] == steps
+    assert summary["stack_shape"] == [steps, *summary["shapes"]["mid.attn"]]
+    assert len(summary["step_norms"]) == steps
+
+
+def test_tracer_basics_edit_and_patch_take_effect(tracer_run):
+    _, summary = tracer_run
+    assert summary["edit_max_change"] > 0
+    assert summary["patched_vs_recorded"] == 0.0  # the patched module outputs exactly the recorded tensor
+    assert summary["own_vs_recorded"] > 0  # ... which differs from what it would output on its own input
+    assert summary["output_change_by_patch"] > 0
+
+
+# ---- patch_checkpoints ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def patch_module():
+    return _load("patch_checkpoints")
+
+
+@pytest.fixture(scope="module")
+def patch_run(patch_module, tmp_path_factory):
+    out = tmp_path_factory.mktemp("patch_checkpoints")
+    return out, patch_module.main(["--tiny", "--out", str(out), "--no-progress"])
+
+
+def test_pixel_measure_recognises_generator_images(patch_module):
+    from hidcap.data import ConceptDataSpec
+
+    spec = ConceptDataSpec(image_size=16)
+    for bits in ("00", "01", "10", "11"):
+        images = spec.sample([bits], 64, seed=1).images
+        own = patch_module.measure(images, bits)
+        assert own["joint"] >= 0.9, (bits, own)
+        opposite = "".join("1" if c == "0" else "0" for c in bits)
+        assert patch_module.measure(images, opposite)["joint"] <= 0.1
+
+
+def test_patch_table_has_one_row_per_checkpoint(patch_run):
+    from hidcap.checkpoints import CheckpointSeries
+
+    out, summary = patch_run
+    assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    steps = CheckpointSeries(out / "run").steps
+    assert [r["step"] for r in summary["rows"]] == steps and len(steps) >= 3
+    assert summary["final_step"] == steps[-1]
+    for r in summary["rows"]:
+        for m in (r["own"], r["patched"]):
+            assert 0.0 <= m["joint"] <= min(m["color"], m["size"]) <= 1.0
+    assert summary["reference"]["joint"] >= 0.9  # the measure scores real images of the class as correct
+
+
+def test_patching_the_final_step_into_itself_changes_nothing(patch_run):
+    _, summary = patch_run
+    last = summary["rows"][-1]
+    assert last["identical"] and last["own"] == last["patched"]
+
+
+# ---- linear_intervention ----------------------------------------------------------------------------
+def test_linear_intervention_sweeps_16_cells(tmp_path):
+    summary = _load("linear_intervention").main(["--tiny", "--out", str(tmp_path), "--no-progress"])
+    assert json.loads((tmp_path / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    grid = summary["grid"]
+    assert len(grid) == 16
+    assert {(c["alpha"], c["beta"]) for c in grid} == {(a, b) for a in (0.1, 1, 2, 4) for b in (0.1, 0.25, 0.5, 1)}
+    assert len(summary["sites"]) == 8 and all(s.endswith(".cond_embed") for s in summary["sites"])
+    for c in grid:
+        assert 0.0 <= c["joint"] <= min(c["color"], c["size"]) <= 1.0
+    base = summary["baseline"]
+    assert any((c["b_minus_r"], c["radius"]) != (base["b_minus_r"], base["radius"]) for c in grid)
+
+
+def test_linear_intervention_reuses_a_run(patch_run, tmp_path):
+    run = patch_run[0] / "run"
+    module = _load("linear_intervention")
+    mid = patch_run[1]["rows"][1]["step"]
+    summary = module.main(["--tiny", "--run", str(run), "--step", str(mid), "--out", str(tmp_path), "--no-progress"])
+    assert summary["step"] == mid and summary["run"] == str(run)
+    assert not (tmp_path / "run").exists()  # nothing was trained
+    with pytest.raises(FileNotFoundError, match="available steps"):
+        module.main(["--tiny", "--run", str(run), "--step", "99999", "--out", str(tmp_path), "--no-progress"])
