@@ -73,13 +73,32 @@ def _check_k(k: int, name: str) -> None:
 
 
 def pca_spectrum(points: np.ndarray | torch.Tensor) -> PCASpectrum:
-    """PCA of ``points`` ``(n, d)`` by SVD of the centred data; eigenvalues use the ``n - 1`` normalisation."""
-    arr = as_points(points)
+    """PCA of ``points`` ``(n, d)``; eigenvalues use the ``n - 1`` normalisation.
+
+    Eigendecomposes the smaller of the covariance ``XᵀX`` (d ≤ n) and the Gram matrix ``XXᵀ`` (n < d) of the
+    centred data in float64, which is several times faster than an SVD of wide activation matrices (e.g.
+    1024 × 16384). With n < d, axes of zero variance have no defined direction and come back as zero rows.
+    """
+    arr = np.asarray(as_points(points), dtype=np.float64)
+    n, d = arr.shape
     mean = arr.mean(axis=0)
-    _, s, vt = np.linalg.svd(arr - mean, full_matrices=False)
-    k = min(arr.shape[0] - 1, arr.shape[1])
-    eig = s[:k] ** 2 / (arr.shape[0] - 1)
-    return PCASpectrum(eigenvalues=eig, components=vt[:k], mean=mean)
+    centred = arr - mean
+    k = min(n - 1, d)
+    if d <= n:
+        lam, vecs = np.linalg.eigh(centred.T @ centred)
+        order = np.argsort(lam)[::-1][:k]
+        components = vecs[:, order].T
+    else:
+        lam, u = np.linalg.eigh(centred @ centred.T)
+        order = np.argsort(lam)[::-1][:k]
+        lam_k, u_k = np.clip(lam[order], 0.0, None), u[:, order]
+        sing = np.sqrt(lam_k)
+        tol = max(n, d) * np.finfo(np.float64).eps * (sing[0] if k else 0.0)
+        keep = sing > tol
+        components = np.zeros((k, d))
+        components[keep] = (centred.T @ u_k[:, keep] / sing[keep]).T
+    eig = np.clip(lam[order], 0.0, None) / (n - 1)
+    return PCASpectrum(eigenvalues=eig, components=components, mean=mean)
 
 
 def participation_ratio_from_eigenvalues(eigenvalues: np.ndarray | torch.Tensor) -> float:
