@@ -1,0 +1,203 @@
+"""Figures of the measurement layer, saved as PNG: concept-space trajectories, capability vs behaviour,
+accuracy/loss curves, and curves coloured by concept distance.
+
+Every function draws on its own ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot, no global
+backend change), saves to ``path`` (parent folders created) and returns the path. matplotlib is imported
+inside the functions so ``import hidcap`` stays light.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_capability", "plot_concept_space", "plot_curves", "plot_distance_curves"]
+
+
+def _figure(figsize: tuple[float, float]) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=110)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"path must end in .png, got {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def _as_curve(curve: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        steps, values = curve
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a (steps, values) pair") from None
+    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    if steps.ndim != 1 or steps.shape != values.shape:
+        raise ValueError(f"{what}: steps and values must be 1-D of equal length, got {steps.shape} and {values.shape}")
+    return steps, values
+
+
+def plot_concept_space(
+    table: Any,
+    path: str | Path,
+    classes: Sequence[str] | None = None,
+    *,
+    title: str | None = None,
+    held_out: Sequence[str] = (),
+) -> Path:
+    """Trajectories of class points through concept space over checkpoints.
+
+    table: a :class:`~hidcap.evaluation.concept_space.ConceptSpace` with 2 concepts (a 2-D unit square)
+    or 3 (a 3-D unit cube). The corners are labelled with the class bits; each class's trajectory is a
+    line from a hollow marker (first checkpoint) to a filled one (last), its points shaded by step.
+    ``held_out`` classes are drawn with dashed lines.
+    """
+    n = len(table.concepts)
+    if n not in (2, 3):
+        raise ValueError(f"concept-space plots need 2 or 3 concepts, the table has {n}: {table.concepts}")
+    classes = list(table.classes if classes is None else classes)
+    for c in classes:
+        if c not in table.classes:
+            raise KeyError(f"class {c!r} is not in the table; classes: {table.classes}")
+    from matplotlib import colormaps
+
+    fig = _figure((5.2, 5.0))
+    ax = fig.add_subplot(projection="3d") if n == 3 else fig.add_subplot()
+    corners = [tuple(int(b) for b in f"{i:0{n}b}") for i in range(2**n)]
+    for corner in corners:
+        ax.scatter(*corner, color="0.6", s=30, marker="s")
+        label = "".join(map(str, corner))
+        offset = [(-0.06 if v == 0 else 0.03) for v in corner]
+        ax.text(*(np.array(corner) + offset), label, color="0.3", fontsize=10)
+    if n == 2:
+        ax.plot([0, 1, 1, 0, 0], [0, 0, 1, 1, 0], color="0.85", lw=1, zorder=0)
+        ax.set_xlim(-0.12, 1.12)
+        ax.set_ylim(-0.12, 1.12)
+        ax.set_aspect("equal")
+    colors = colormaps["tab10"]
+    for k, c in enumerate(classes):
+        steps, pts = table.trajectory(c)
+        col = colors(k % 10)
+        style = "--" if c in held_out else "-"
+        ax.plot(*pts.T, style, color=col, lw=1.5, label=f"class {c}" + (" (held out)" if c in held_out else ""))
+        shade = (steps - steps.min()) / max(steps.max() - steps.min(), 1)
+        ax.scatter(*pts.T, c=[col], s=8 + 24 * shade, alpha=0.5)
+        ax.scatter(*pts[0], facecolors="none", edgecolors=[col], s=60)
+        ax.scatter(*pts[-1], color=col, s=60)
+    ax.set_xlabel(f"P({table.concepts[0]} = 1)")
+    ax.set_ylabel(f"P({table.concepts[1]} = 1)")
+    if n == 3:
+        ax.set_zlabel(f"P({table.concepts[2]} = 1)")
+    ax.set_title(title or "concept space (hollow: first checkpoint, filled: last)", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left" if n == 3 else "best")
+    return _save(fig, path)
+
+
+def plot_capability(
+    tables: Any,
+    cls: str,
+    path: str | Path,
+    *,
+    labels: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Capability (solid) and behaviour (dashed) of class ``cls`` over training steps, one colour per
+    run. ``tables``: one :class:`~hidcap.evaluation.capability.CapabilityTable` or a sequence of them
+    (e.g. one per seed); ``labels`` names them (default ``seed 0``, ``seed 1``, ...)."""
+    tables = [tables] if hasattr(tables, "summary") else list(tables)
+    if not tables:
+        raise ValueError("tables must hold at least one CapabilityTable")
+    labels = [f"seed {i}" for i in range(len(tables))] if labels is None else list(labels)
+    if len(labels) != len(tables):
+        raise ValueError(f"labels must name every table: {len(labels)} labels for {len(tables)} tables")
+    from matplotlib import colormaps
+
+    fig = _figure((6.0, 3.8))
+    ax = fig.add_subplot()
+    colors = colormaps["tab10"]
+    for i, (t, lab) in enumerate(zip(tables, labels)):
+        steps, cap = t.curve(cls, "capability")
+        _, beh = t.curve(cls, "behaviour")
+        ax.plot(steps, cap, "-o", ms=3, color=colors(i % 10), label=f"{lab} capability")
+        ax.plot(steps, beh, "--", color=colors(i % 10), alpha=0.8, label=f"{lab} behaviour")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"{tables[0].metric} accuracy")
+    ax.set_title(title or f"class {cls}: capability (max over protocols) vs behaviour (own prompt)", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def plot_curves(
+    curves: Mapping[str, Any],
+    path: str | Path,
+    *,
+    ylabel: str = "accuracy",
+    logy: bool = False,
+    threshold: float | None = None,
+    title: str | None = None,
+) -> Path:
+    """Line plot of named curves ``{label: (steps (T,), values (T,))}`` (accuracy or loss over training).
+    ``logy``: log-scaled y axis (losses); ``threshold``: a horizontal dotted line (e.g. the learning-time
+    threshold)."""
+    if not curves:
+        raise ValueError("curves must hold at least one (steps, values) pair")
+    fig = _figure((6.0, 3.8))
+    ax = fig.add_subplot()
+    for label, curve in curves.items():
+        steps, values = _as_curve(curve, f"curves[{label!r}]")
+        ax.plot(steps, values, "-", lw=1.5, marker="o" if steps.size <= 80 else None, ms=3, label=str(label))
+    if threshold is not None:
+        ax.axhline(threshold, color="0.4", ls=":", lw=1, label=f"threshold {threshold:g}")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_distance_curves(
+    curves: Mapping[str, Any],
+    distances: Mapping[str, int],
+    path: str | Path,
+    *,
+    ylabel: str = "joint accuracy",
+    title: str | None = None,
+) -> Path:
+    """Curves ``{class: (steps, values)}`` coloured by each class's concept distance to the training set
+    (``distances``, e.g. ``ConceptGraph.distances()``; training classes may be given distance 0).
+    Legend entries are sorted by distance."""
+    if not curves:
+        raise ValueError("curves must hold at least one (steps, values) pair")
+    missing = [c for c in curves if c not in distances]
+    if missing:
+        raise KeyError(f"no concept distance for class(es) {missing}")
+    from matplotlib import colormaps
+
+    levels = sorted({int(distances[c]) for c in curves})
+    cmap = colormaps["viridis"]
+    colour = {d: cmap(0.85 * i / max(len(levels) - 1, 1)) for i, d in enumerate(levels)}
+    fig = _figure((6.0, 3.8))
+    ax = fig.add_subplot()
+    for c, curve in sorted(curves.items(), key=lambda kv: (int(distances[kv[0]]), kv[0])):
+        steps, values = _as_curve(curve, f"curves[{c!r}]")
+        d = int(distances[c])
+        ax.plot(steps, values, "-", lw=1.5, color=colour[d], label=f"{c} (distance {d})")
+    ax.set_ylim(-0.03, 1.08)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "generalisation by concept distance", fontsize=10)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

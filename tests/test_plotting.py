@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from hidcap.evaluation.capability import CapabilityTable
+from hidcap.evaluation.concept_space import ConceptSpace
+from hidcap.plotting import plot_capability, plot_concept_space, plot_curves, plot_distance_curves
+
+
+def _table(concepts, classes, steps=(0, 10, 20)):
+    t = ConceptSpace(tuple(concepts))
+    for s in steps:
+        frac = s / max(steps)
+        for c in classes:
+            for j, name in enumerate(concepts):
+                t.points.append({"step": s, "class": c, "concept": name, "value": 0.5 + (int(c[j]) - 0.5) * frac})
+            t.accuracy.append({"step": s, "class": c, "joint": frac, "additive": frac, "n_samples": 4})
+    return t
+
+
+def _is_png(path):
+    return path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 2000
+
+
+def test_concept_space_2d_and_3d(tmp_path):
+    t2 = _table(("color", "size"), ("00", "01", "10", "11"))
+    assert _is_png(plot_concept_space(t2, tmp_path / "cs2.png", held_out=("11",)))
+    t3 = _table(("color", "size", "shape"), ("000", "011", "111"))
+    assert _is_png(plot_concept_space(t3, tmp_path / "sub" / "cs3.png"))
+
+
+def test_capability_several_seeds(tmp_path):
+    tables = []
+    for seed in range(2):
+        t = CapabilityTable("joint")
+        for s in (0, 100, 200):
+            t.summary.append({"step": s, "class": "11", "behaviour": s / 400, "capability": min(1, s / 150 + 0.1 * seed),
+                              "best_protocol": "naive", "best_variant": "naive"})
+        tables.append(t)
+    assert _is_png(plot_capability(tables, "11", tmp_path / "cap.png"))
+    assert _is_png(plot_capability(tables[0], "11", tmp_path / "cap1.png", labels=["run"]))
+    with pytest.raises(KeyError, match="00"):
+        plot_capability(tables, "00", tmp_path / "x.png")
+    with pytest.raises(ValueError, match="labels"):
+        plot_capability(tables, "11", tmp_path / "x.png", labels=["a"])
+
+
+def test_curves_and_distance_curves(tmp_path):
+    steps = np.arange(0, 1000, 50)
+    loss = {"loss": (steps, np.exp(-steps / 300) + 0.05)}
+    assert _is_png(plot_curves(loss, tmp_path / "loss.png", ylabel="loss", logy=True))
+    acc = {c: (steps, 1 / (1 + np.exp(-(steps - m) / 60))) for c, m in (("011", 300), ("101", 350), ("111", 700))}
+    assert _is_png(plot_curves(acc, tmp_path / "acc.png", threshold=0.8))
+    assert _is_png(plot_distance_curves(acc, {"011": 1, "101": 1, "111": 2}, tmp_path / "dist.png"))
+
+
+def test_bad_input(tmp_path):
+    t1 = _table(("color",), ("0", "1"))
+    with pytest.raises(ValueError, match="2 or 3 concepts"):
+        plot_concept_space(t1, tmp_path / "x.png")
+    with pytest.raises(KeyError, match="22"):
+        plot_concept_space(_table(("color", "size"), ("00",)), tmp_path / "x.png", classes=("22",))
+    with pytest.raises(ValueError, match=".png"):
+        plot_curves({"a": ([0, 1], [0, 1])}, tmp_path / "x.pdf")
+    with pytest.raises(ValueError, match="equal length"):
+        plot_curves({"a": ([0, 1], [0, 1, 2])}, tmp_path / "x.png")
+    with pytest.raises(KeyError, match="111"):
+        plot_distance_curves({"111": ([0], [0])}, {"011": 1}, tmp_path / "x.png")
