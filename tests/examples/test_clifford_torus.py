@@ -1,0 +1,76 @@
+"""examples/clifford_torus.py runs end to end in its tiny mode, writes what it promises, and is reproducible."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "clifford_torus.py"
+FIGURES = ("training.png", "spectrum.png", "persistence.png", "torus_tests.png", "pca.png", "samples.png")
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("clifford_torus_example", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def example():
+    return _load()
+
+
+@pytest.fixture(scope="module")
+def first_run(example, tmp_path_factory):
+    out = tmp_path_factory.mktemp("clifford_a")
+    return out, example.main(["--tiny", "--out", str(out), "--no-progress"])
+
+
+def test_writes_summary_and_figures(first_run):
+    out, summary = first_run
+    assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    for name in FIGURES:
+        assert (out / name).stat().st_size > 1000, name
+    rows = summary["checkpoints"]
+    assert [r["step"] for r in rows] == sorted(r["step"] for r in rows) and rows[0]["step"] == 0
+    assert rows[-1]["step"] == summary["train_config"]["steps"]
+    for r in rows:
+        assert 0.0 <= r["accuracy"] <= min(r["accuracy_x"], r["accuracy_y"]) <= 1.0
+        assert r["participation_ratio"] >= 1.0
+        assert r["eigenvalues"] == sorted(r["eigenvalues"], reverse=True)
+    final = summary["final"]
+    assert set(final["torus_tests"]["closer"]) == {"x_on_y", "x_on_x", "y_on_y"}
+    assert len(final["betti"]) == 2  # tiny mode computes H0 and H1
+
+
+def test_same_seed_same_summary(example, first_run, tmp_path):
+    _, summary_a = first_run
+    summary_b = example.main(["--tiny", "--out", str(tmp_path), "--no-progress"])
+    summary_a, summary_b = dict(summary_a), dict(summary_b)
+    summary_a.pop("timing"), summary_b.pop("timing")
+    assert summary_a == summary_b
+
+
+def test_rerun_reuses_finished_training(example, first_run):
+    out, summary = first_run
+    before = sorted(p.stat().st_mtime_ns for p in (out / "run" / "checkpoints").iterdir())
+    again = example.main(["--tiny", "--out", str(out), "--no-progress"])
+    after = sorted(p.stat().st_mtime_ns for p in (out / "run" / "checkpoints").iterdir())
+    assert before == after
+    assert again["checkpoints"] == summary["checkpoints"]
+
+
+def test_rejects_unavailable_cuda(example, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit):
+        example.main(["--tiny", "--device", "cuda", "--out", str(tmp_path)])
+
+
+def test_full_and_tiny_are_exclusive(example, tmp_path):
+    with pytest.raises(SystemExit):
+        example.main(["--tiny", "--full", "--out", str(tmp_path)])
