@@ -12,19 +12,70 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    # hooks: tracing, patching, interventions
     "Tracer": "hidcap.tracing",
+    "resolve_modules": "hidcap.tracing",
     "patch": "hidcap.patching",
     "LinearIntervention": "hidcap.interventions",
     "concept_direction": "hidcap.interventions",
     "overprompt": "hidcap.interventions",
+    # data
+    "ConceptDataSpec": "hidcap.data",
+    "BumpDataSpec": "hidcap.data",
+    "ConceptGraph": "hidcap.data",
+    "LabelledImages": "hidcap.data",
+    # models, diffusion, training runs
+    "UNet": "hidcap.models",
+    "UNetConfig": "hidcap.models",
+    "DDPM": "hidcap.diffusion",
+    "DDPMConfig": "hidcap.diffusion",
+    "VDM": "hidcap.diffusion",
+    "VDMConfig": "hidcap.diffusion",
+    "TrainConfig": "hidcap.training",
+    "train": "hidcap.training",
+    "CheckpointSeries": "hidcap.checkpoints",
+    "load_state_dict": "hidcap.checkpoints",
+    # measurement
+    "train_probe": "hidcap.evaluation",
+    "load_probe": "hidcap.evaluation",
+    "concept_space": "hidcap.evaluation",
+    "capability": "hidcap.evaluation",
+    "embedding_disentanglement": "hidcap.evaluation",
+    "learning_time": "hidcap.evaluation",
+    "bump_accuracy": "hidcap.evaluation",
+    # geometry and percolation
+    "pca_spectrum": "hidcap.geometry",
+    "participation_ratio": "hidcap.geometry",
+    "persistence_diagrams": "hidcap.geometry",
+    "betti_numbers": "hidcap.geometry",
+    "torus_tests": "hidcap.geometry",
+    "clifford_torus": "hidcap.geometry",
+    "standard_torus": "hidcap.geometry",
+    "grid_labels": "hidcap.geometry",
+    "PercolationConfig": "hidcap.percolation",
+    "percolation_curve": "hidcap.percolation",
+    "bump_overlap": "hidcap.percolation",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - for static analysers only
+    from hidcap.checkpoints import CheckpointSeries, load_state_dict
+    from hidcap.data import BumpDataSpec, ConceptDataSpec, ConceptGraph, LabelledImages
+    from hidcap.diffusion import DDPM, VDM, DDPMConfig, VDMConfig
+    from hidcap.evaluation import (
+        bump_accuracy, capability, concept_space, embedding_disentanglement, learning_time, load_probe, train_probe,
+    )
+    from hidcap.geometry import (
+        betti_numbers, clifford_torus, grid_labels, participation_ratio, pca_spectrum, persistence_diagrams,
+        standard_torus, torus_tests,
+    )
     from hidcap.interventions import LinearIntervention, concept_direction, overprompt
+    from hidcap.models import UNet, UNetConfig
     from hidcap.patching import patch
-    from hidcap.tracing import Tracer
+    from hidcap.percolation import PercolationConfig, bump_overlap, percolation_curve
+    from hidcap.tracing import Tracer, resolve_modules
+    from hidcap.training import TrainConfig, train
 
 
 def __getattr__(name: str) -> Any:
