@@ -342,7 +342,7 @@ def train(
                     loss = diffusion.loss(forward, x0, c, gen)
                 done = step + 1
                 finite = torch.isfinite(loss.detach())
-                bad_step = torch.where((bad_step == 0) & ~finite, torch.tensor(done, device=device), bad_step)
+                bad_step = torch.where((bad_step == 0) & ~finite, done, bad_step)  # no host sync
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = (
