@@ -8,8 +8,8 @@ generated while a Tracer edits every site with ``LinearIntervention.amplify_supp
 Images are measured from their pixels (see examples/patch_checkpoints.py: colour, size and joint
 accuracy against the class, mean B − R, mean radius).
 
-    python examples/linear_intervention.py                 # trains the 200-step tiny run, last checkpoint
-    python examples/linear_intervention.py --run out/patch_checkpoints/run --step 38   # reuse a run
+    python examples/linear_intervention.py                 # trains the same 400-step run, last checkpoint
+    python examples/linear_intervention.py --run out/patch_checkpoints/run --step 144  # reuse a run
     python examples/linear_intervention.py --tiny          # seconds; what the test suite runs
 
 Writes summary.json to --out and prints grids (rows α, columns β).
@@ -30,7 +30,9 @@ from hidcap.data import COND_DIM, COND_LAYOUT
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
 from hidcap.tracing import resolve_modules
-from hidcap.training import CheckpointConfig, run_preset, train
+from hidcap.diffusion import DDPMConfig
+from hidcap.models import presets
+from hidcap.training import CheckpointConfig, OptimConfig, TrainConfig, run_preset, train
 
 ALPHAS = (0.1, 1.0, 2.0, 4.0)
 BETAS = (0.1, 0.25, 0.5, 1.0)
@@ -59,6 +61,17 @@ def input_vector(slot: str, value: tuple[float, ...] | float) -> torch.Tensor:
     return v
 
 
+def run_config(tiny: bool, seed: int, device: str) -> TrainConfig:
+    """The tiny concept-space preset (16 px, colour x size, 64 images per class) trained as a DDPM (T=100)
+    with lr 3e-3 for 400 steps, checkpoints 0 + 5 quadratic; ``tiny``: 12 steps, 16 images per class."""
+    config = run_preset("tiny", model=presets.tiny(time_scale=1.0), diffusion=DDPMConfig.scaled(100),
+                        optimizer=OptimConfig(lr=3e-3), steps=400, seed=seed, device=device)
+    if tiny:
+        config = replace(config, steps=12, batch_size=16, log_every=4, checkpoints=CheckpointConfig(count=2),
+                         data=replace(config.data, images_per_class=16))
+    return config
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="seconds-long smoke run (used by the tests)")
@@ -77,11 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.run is not None:
         series = CheckpointSeries(args.run, device=args.device)
     else:
-        config = run_preset("tiny", seed=args.seed, device=args.device)
-        if args.tiny:
-            config = replace(config, steps=12, batch_size=16, log_every=4, checkpoints=CheckpointConfig(count=1),
-                             data=replace(config.data, images_per_class=16))
-        series = train(config, args.out / "run", progress=progress)
+        series = train(run_config(args.tiny, args.seed, args.device), args.out / "run", progress=progress)
     step = series.steps[-1] if args.step == -1 else args.step
     model, diffusion = series.load(step), series.diffusion(step)
     spec = series.config.data
