@@ -8,7 +8,6 @@ state), shows a tqdm bar, resumes after an interruption with bit-identical resul
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
