@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -85,7 +86,7 @@ class SetBlue:
 
 @pytest.fixture(scope="module")
 def probe():
-    return train_probe(SPEC, steps=60, batch_size=64, images_per_class=256, heldout_per_class=128, width=8, seed=0)
+    return train_probe(SPEC, steps=50, batch_size=48, images_per_class=128, heldout_per_class=64, width=8, seed=0)
 
 
 def test_capability_at_least_behaviour_and_batched(probe):
@@ -199,3 +200,46 @@ def test_embedding_disentanglement_per_site():
     assert out.mean == pytest.approx(0.5)
     with pytest.raises(ValueError, match="unknown class"):
         embedding_disentanglement(model, SPEC, classes=("00", "01", "2"))
+
+
+# ---- a real (tiny) training run: the series, its diffusion sampler, its cond_embed sites ------------------
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from hidcap.training import CheckpointConfig, run_preset, train
+
+    spec = ConceptDataSpec(image_size=16, images_per_class=16)
+    cfg = run_preset("tiny", data=spec, steps=4, batch_size=8,
+                     checkpoints=CheckpointConfig(steps=(0, 4)), log_every=2)
+    return train(cfg, tmp_path_factory.mktemp("tiny_run"), progress=False)
+
+
+def test_tiny_run_capability_with_series_protocols(tiny_run, probe):
+    table = capability(tiny_run, SPEC, probe, ("11",), 2, seed=0, steps=3,
+                       protocols=(Overprompt(colors=((0.05, 0.05, 0.95),)),
+                                  LatentIntervention(alphas=(4.0,), betas=(1.0,)), EmbeddingPatch()))
+    assert sorted({r["step"] for r in table.summary}) == [0, 4]
+    for row in table.summary:
+        assert row["capability"] >= row["behaviour"]
+    assert {r["variant"] for r in table.variants} == {
+        "naive", "overprompt[0.05,0.05,0.95]", "intervention[a=4,b=1]", "patch[4]"
+    }
+
+
+def test_tiny_run_embedding_disentanglement(tiny_run):
+    model = tiny_run.load(-1)
+    out = embedding_disentanglement(model, SPEC)
+    sites = [n for n, _ in model.named_modules() if n.endswith(".cond_embed")]
+    assert list(out.per_site) == sites and len(sites) > 1
+    assert all(0.0 <= v <= 1.0 for v in out.per_site.values())
+    assert out.mean == pytest.approx(sum(out.per_site.values()) / len(sites))
+
+
+def test_tiny_run_concept_space_with_the_series_sampler(tiny_run, probe):
+    from hidcap.evaluation.concept_space import concept_space
+
+    table = concept_space(tiny_run, SPEC, probe, ("00", "11"), 2, seed=0, steps=3, max_batch=3)
+    assert table.steps == [0, 4]
+    pts = np.stack([table.point(s, c) for s in table.steps for c in ("00", "11")])
+    assert pts.shape == (4, 2) and np.all((pts >= 0) & (pts <= 1))
+    again = concept_space(tiny_run, SPEC, probe, ("00", "11"), 2, seed=0, steps=3, max_batch=3, checkpoints=[4])
+    assert again.point(4, "11").tolist() == table.point(4, "11").tolist()

@@ -41,7 +41,7 @@ def render_sampler(model, cond, generator, **kw):
 
 @pytest.fixture(scope="module")
 def probe():
-    return train_probe(SPEC, steps=60, batch_size=64, images_per_class=256, heldout_per_class=128, width=8, seed=0)
+    return train_probe(SPEC, steps=50, batch_size=48, images_per_class=128, heldout_per_class=64, width=8, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +121,19 @@ def test_bad_input(probe, table):
         table.trajectory("01x")
     with pytest.raises(ValueError, match="samples_per_class"):
         concept_space(models, SPEC, probe, ("11",), 0, sampler=render_sampler)
+
+
+@pytest.mark.slow
+def test_training_class_moves_towards_its_corner(probe, tmp_path):
+    """A few hundred steps of the tiny preset: class 00 (large red) becomes more accurate and its
+    concept-space point gets closer to its corner (0, 0)."""
+    from hidcap.training import CheckpointConfig, run_preset, train
+
+    spec = ConceptDataSpec(image_size=16, images_per_class=128)
+    series = train(run_preset("tiny", data=spec, steps=300, checkpoints=CheckpointConfig(steps=(0, 300))),
+                   tmp_path / "run", progress=False)
+    table = concept_space(series, SPEC, probe, ("00",), 32, seed=0, steps=20)
+    _, pts = table.trajectory("00")
+    _, joint = table.accuracy_curve("00")
+    assert np.linalg.norm(pts[-1]) < np.linalg.norm(pts[0])
+    assert joint[-1] > joint[0]
