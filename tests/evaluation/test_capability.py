@@ -16,7 +16,7 @@ from hidcap.evaluation.capability import (
     disentanglement,
     embedding_disentanglement,
 )
-from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig, train_probe
+from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig
 
 SPEC = ConceptDataSpec(concepts=("color", "size"), train_classes=("00", "01", "10"), test_classes=("11",), image_size=16)
 
@@ -85,8 +85,8 @@ class SetBlue:
 
 
 @pytest.fixture(scope="module")
-def probe():
-    return train_probe(SPEC, steps=50, batch_size=48, images_per_class=128, heldout_per_class=64, width=8, seed=0)
+def probe(small_probe):
+    return small_probe
 
 
 def test_capability_at_least_behaviour_and_batched(probe):

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from hidcap.data import COND_DIM, ConceptDataSpec, render
-from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig, train_probe
+from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig
 from hidcap.evaluation.concept_space import ConceptSpace, concept_space, iter_checkpoints
 
 SPEC = ConceptDataSpec(concepts=("color", "size"), train_classes=("00", "01", "10"), test_classes=("11",), image_size=16)
@@ -40,8 +40,8 @@ def render_sampler(model, cond, generator, **kw):
 
 
 @pytest.fixture(scope="module")
-def probe():
-    return train_probe(SPEC, steps=50, batch_size=48, images_per_class=128, heldout_per_class=64, width=8, seed=0)
+def probe(small_probe):
+    return small_probe
 
 
 @pytest.fixture(scope="module")
