@@ -18,18 +18,10 @@ from hidcap.patching import patch
 from hidcap.training import CheckpointConfig, OptimConfig, TrainConfig, train_tensors
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A tiny real VDM run with checkpoints at steps 0, 3, 6."""
-    torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
     cond = torch.rand(16, 2, generator=g)
     images = cond[:, :1, None, None].expand(16, 3, 8, 8).clone()

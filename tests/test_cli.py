@@ -6,13 +6,6 @@ import torch
 from hidcap.cli import build_parser, main, sample_grid
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def test_train_then_sample(tmp_path, capsys):
     run = tmp_path / "run"

@@ -22,13 +22,6 @@ from hidcap.training import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _micro(**kw) -> TrainConfig:
     """8×8 RGB images, channels (8, 16): a few ms per step."""
