@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,28 +29,11 @@ from hidcap.data import COND_DIM, COND_LAYOUT
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
 from hidcap.tracing import resolve_modules
-from hidcap.diffusion import DDPMConfig
-from hidcap.models import presets
-from hidcap.training import CheckpointConfig, OptimConfig, TrainConfig, run_preset, train
+from hidcap.evaluation.pixels import pixel_concepts
+from hidcap.training import CheckpointConfig, TrainConfig, run_preset, train
 
 ALPHAS = (0.1, 1.0, 2.0, 4.0)
 BETAS = (0.1, 0.25, 0.5, 1.0)
-
-
-def measure(images: torch.Tensor, class_bits: str = "11") -> dict[str, float]:
-    """Pixel measure of (colour, size) images (B, 3, H, W) in [0, 1] (same as examples/patch_checkpoints.py):
-    object = pixels > 0.3 away from the border median; mean B − R, mean area-equivalent radius, and the
-    fraction of images whose colour (B > R means blue) / size (radius < 0.45 means small) / both match."""
-    border = torch.cat([images[..., 0, :], images[..., -1, :], images[..., 1:-1, 0], images[..., 1:-1, -1]], -1)
-    mask = (images - border.median(-1).values[..., None, None]).abs().amax(1) > 0.3  # (B, H, W)
-    radius = (4 * mask.float().mean((1, 2)) / math.pi).sqrt()
-    rgb = (images * mask[:, None]).sum((2, 3)) / mask.sum((1, 2)).clamp_min(1)[:, None]
-    blue_minus_red, found = rgb[:, 2] - rgb[:, 0], mask.any(dim=(1, 2))
-    color_ok = found & ((blue_minus_red > 0) == (class_bits[0] == "1"))
-    size_ok = found & ((radius < 0.45) == (class_bits[1] == "1"))
-    return {"b_minus_r": float(blue_minus_red.mean()), "radius": float(radius.mean()),
-            "color": float(color_ok.float().mean()), "size": float(size_ok.float().mean()),
-            "joint": float((color_ok & size_ok).float().mean())}
 
 
 def input_vector(slot: str, value: tuple[float, ...] | float) -> torch.Tensor:
@@ -62,10 +44,8 @@ def input_vector(slot: str, value: tuple[float, ...] | float) -> torch.Tensor:
 
 
 def run_config(tiny: bool, seed: int, device: str) -> TrainConfig:
-    """The tiny concept-space preset (16 px, colour x size, 64 images per class) trained as a DDPM (T=100)
-    with lr 3e-3 for 400 steps, checkpoints 0 + 5 quadratic; ``tiny``: 12 steps, 16 images per class."""
-    config = run_preset("tiny", model=presets.tiny(time_scale=1.0), diffusion=DDPMConfig.scaled(100),
-                        optimizer=OptimConfig(lr=3e-3), steps=400, seed=seed, device=device)
+    """The ``tiny-ddpm`` run preset; ``tiny``: 12 steps, 16 images per class."""
+    config = run_preset("tiny-ddpm", seed=seed, device=device)
     if tiny:
         config = replace(config, steps=12, batch_size=16, log_every=4, checkpoints=CheckpointConfig(count=2),
                          data=replace(config.data, images_per_class=16))
@@ -106,11 +86,11 @@ def main(argv: list[str] | None = None) -> dict:
         with Tracer(model, edits=edits):
             return diffusion.sample(model, cond, torch_generator(args.seed, args.device), steps=sample_steps).cpu()
 
-    baseline = measure(sample(), held_out)
+    baseline = pixel_concepts(sample(), held_out)
     grid = []
     for alpha, beta in progress_bar([(a, b) for a in ALPHAS for b in BETAS], progress=progress, desc="sweep"):
         edits = {s: LinearIntervention.amplify_suppress(b_hat, alpha, l_hat, beta) for s, (b_hat, l_hat) in directions.items()}
-        grid.append({"alpha": alpha, "beta": beta, **measure(sample(edits), held_out)})
+        grid.append({"alpha": alpha, "beta": beta, **pixel_concepts(sample(edits), held_out)})
 
     summary = {"seed": args.seed, "device": args.device, "run": str(series.run_dir), "step": step,
                "class": held_out, "samples": samples, "sample_steps": sample_steps, "sites": sites,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,38 +25,13 @@ import torch
 from hidcap import patch
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
-from hidcap.diffusion import DDPMConfig
-from hidcap.models import presets
-from hidcap.training import CheckpointConfig, OptimConfig, TrainConfig, run_preset, train
-
-
-def measure(images: torch.Tensor, class_bits: str = "11") -> dict[str, float]:
-    """Pixel measure of generated (colour, size) images (B, 3, H, W) in [0, 1] against ``class_bits``.
-
-    Background = per-channel median of the border pixels; object = pixels differing from it by > 0.3 in
-    some channel. Returns the mean B − R of the object, its mean area-equivalent radius (half-frame
-    units: large ≈ 0.6, small ≈ 0.3) and the fraction of images whose colour / size / both match.
-    """
-    border = torch.cat([images[..., 0, :], images[..., -1, :], images[..., 1:-1, 0], images[..., 1:-1, -1]], -1)
-    mask = (images - border.median(-1).values[..., None, None]).abs().amax(1) > 0.3  # (B, H, W)
-    radius = (4 * mask.float().mean((1, 2)) / math.pi).sqrt()  # circle of equal area on the [-1, 1]² frame
-    rgb = (images * mask[:, None]).sum((2, 3)) / mask.sum((1, 2)).clamp_min(1)[:, None]  # (B, 3)
-    blue_minus_red = rgb[:, 2] - rgb[:, 0]
-    found = mask.any(dim=(1, 2))
-    color_ok = found & ((blue_minus_red > 0) == (class_bits[0] == "1"))
-    size_ok = found & ((radius < 0.45) == (class_bits[1] == "1"))
-    return {
-        "b_minus_r": float(blue_minus_red.mean()), "radius": float(radius.mean()),
-        "color": float(color_ok.float().mean()), "size": float(size_ok.float().mean()),
-        "joint": float((color_ok & size_ok).float().mean()),
-    }
+from hidcap.evaluation.pixels import pixel_concepts
+from hidcap.training import CheckpointConfig, TrainConfig, run_preset, train
 
 
 def run_config(tiny: bool, seed: int, device: str) -> TrainConfig:
-    """The tiny concept-space preset (16 px, colour x size, 64 images per class) trained as a DDPM (T=100)
-    with lr 3e-3 for 400 steps, checkpoints 0 + 5 quadratic; ``tiny``: 12 steps, 16 images per class."""
-    config = run_preset("tiny", model=presets.tiny(time_scale=1.0), diffusion=DDPMConfig.scaled(100),
-                        optimizer=OptimConfig(lr=3e-3), steps=400, seed=seed, device=device)
+    """The ``tiny-ddpm`` run preset; ``tiny``: 12 steps, 16 images per class."""
+    config = run_preset("tiny-ddpm", seed=seed, device=device)
     if tiny:
         config = replace(config, steps=12, batch_size=16, log_every=4, checkpoints=CheckpointConfig(count=2),
                          data=replace(config.data, images_per_class=16))
@@ -88,9 +62,9 @@ def main(argv: list[str] | None = None) -> dict:
         own = diffusion.sample(model, cond, torch_generator(args.seed, args.device), steps=sample_steps)
         with patch(model, "*.cond_embed", final, series=series):
             patched = diffusion.sample(model, cond, torch_generator(args.seed, args.device), steps=sample_steps)
-        rows.append({"step": step, "own": measure(own.cpu(), held_out), "patched": measure(patched.cpu(), held_out),
+        rows.append({"step": step, "own": pixel_concepts(own.cpu(), held_out), "patched": pixel_concepts(patched.cpu(), held_out),
                      "identical": bool(torch.equal(own, patched))})
-    reference = measure(spec.sample([held_out], samples, args.seed).images, held_out)
+    reference = pixel_concepts(spec.sample([held_out], samples, args.seed).images, held_out)
 
     summary = {"seed": args.seed, "device": args.device, "class": held_out, "final_step": final,
                "samples": samples, "sample_steps": sample_steps, "reference": reference, "rows": rows}

@@ -408,6 +408,13 @@ def _tiny(**kw: Any) -> TrainConfig:
                        checkpoints=CheckpointConfig(count=5), log_every=10, **kw)
 
 
+def _tiny_ddpm(**kw: Any) -> TrainConfig:
+    """:func:`_tiny` trained as a DDPM (T=100, scaled β) with lr 3e-3 for 400 steps: unlike the 200-step VDM
+    preset, it learns the training classes in about a minute of CPU."""
+    return replace(_tiny(), model=presets.tiny(time_scale=1.0), diffusion=DDPMConfig.scaled(100),
+                   optimizer=OptimConfig(lr=3e-3), steps=400, **kw)
+
+
 def _tiny_bumps(**kw: Any) -> TrainConfig:
     return TrainConfig(model=presets.tiny_bumps(), diffusion=DDPMConfig.scaled(50),
                        data=BumpDataSpec(image_size=16, increment=1.0, periodic=True), batch_size=32, steps=200,
@@ -419,6 +426,7 @@ RUN_PRESETS = {
     "hidden-capabilities-cfg": _hidden_capabilities_cfg,
     "gaussian-bumps": _gaussian_bumps,
     "tiny": _tiny,
+    "tiny-ddpm": _tiny_ddpm,
     "tiny-bumps": _tiny_bumps,
 }
 
