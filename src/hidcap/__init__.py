@@ -5,8 +5,9 @@ heavy optional dependencies (umap, ripser) load only when their functions are us
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hidcap.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -78,15 +79,4 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from hidcap.training import TrainConfig, train
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'hidcap' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -5,8 +5,7 @@ without importing every submodule up front).
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from hidcap.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     # classifiers.py
@@ -39,6 +38,8 @@ _EXPORTS: dict[str, str] = {
     "default_protocols": "hidcap.evaluation.capability",
     "disentanglement": "hidcap.evaluation.capability",
     "embedding_disentanglement": "hidcap.evaluation.capability",
+    # pixels.py
+    "pixel_concepts": "hidcap.evaluation.pixels",
     # bumps.py
     "BumpAccuracy": "hidcap.evaluation.bumps",
     "bump_accuracy": "hidcap.evaluation.bumps",
@@ -49,15 +50,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'hidcap.evaluation' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
