@@ -58,18 +58,18 @@ def scale(name: str, device: str, seed: int) -> Scale:
     if name == "tiny":
         cfg = TrainConfig(
             model=presets.tiny_bumps(image_size=8, channels=(8, 16), attention_resolutions=()),
-            diffusion=DDPMConfig(timesteps=20),
+            diffusion=DDPMConfig.scaled(20),
             data=BumpDataSpec(image_size=8, increment=1.0, periodic=True),
             batch_size=16, steps=20, checkpoints=CheckpointConfig(count=1), log_every=10,
         )
         s = Scale(cfg, "ups.0.resample", sample_steps=4, measure_every=1, landmarks=None, maxdim=1)
     elif name == "cpu":
         cfg = TrainConfig(
-            model=presets.tiny_bumps(channels=(32, 64, 64), time_dim=32, cond_pe_dim=32, groups=8),
-            diffusion=DDPMConfig(timesteps=200),
+            model=presets.tiny_bumps(channels=(16, 32, 32), time_dim=32, cond_pe_dim=32, groups=8),
+            diffusion=DDPMConfig.scaled(200),
             data=BumpDataSpec(image_size=16, increment=0.5, periodic=True),
             optimizer=OptimConfig(lr=2e-3, weight_decay=0.0),
-            batch_size=64, steps=3000, checkpoints=CheckpointConfig(count=8), log_every=50,
+            batch_size=64, steps=2000, checkpoints=CheckpointConfig(count=6), log_every=50,
         )
         s = Scale(cfg, "ups.0.resample", sample_steps=50, measure_every=1, landmarks=160, maxdim=2)
     elif name == "full":
