@@ -169,7 +169,7 @@ def figures(out: Path, series: CheckpointSeries, rows: list[dict], final: dict, 
     fig.savefig(out / "pca.png", dpi=120)
     plt.close(fig)
 
-    imgs = final["images"]
+    imgs = final["images"].numpy()
     n = int(round(imgs.shape[0] ** 0.5))
     pick = imgs.reshape(n, n, *imgs.shape[1:])[:: max(1, n // 8), :: max(1, n // 8)]
     rows_, cols_ = pick.shape[:2]
