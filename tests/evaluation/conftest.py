@@ -1,10 +1,9 @@
 """One small concept probe shared by the measurement tests (training it is the slow part)."""
 import pytest
 
-from hidcap.data import ConceptDataSpec
 from hidcap.evaluation.classifiers import train_probe
 
-SPEC = ConceptDataSpec(concepts=("color", "size"), train_classes=("00", "01", "10"), test_classes=("11",), image_size=16)
+from .fakes import SPEC
 
 
 @pytest.fixture(scope="session")

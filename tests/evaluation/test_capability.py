@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from hidcap.data import COND_DIM, ConceptDataSpec, render
+from hidcap.data import COND_DIM, ConceptDataSpec
 from hidcap.evaluation.capability import (
     CapabilityTable,
     EmbeddingPatch,
@@ -18,28 +18,7 @@ from hidcap.evaluation.capability import (
 )
 from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig
 
-SPEC = ConceptDataSpec(concepts=("color", "size"), train_classes=("00", "01", "10"), test_classes=("11",), image_size=16)
-
-
-class Renderer(nn.Module):
-    """Stand-in generative model: one conditioning MLP maps the prompt to the values it renders;
-    ``blend`` pulls the colour towards red (1 = always red)."""
-
-    def __init__(self, blend: float = 0.0):
-        super().__init__()
-        self.block = nn.Module()
-        self.block.cond_embed = nn.Linear(COND_DIM, COND_DIM)
-        red = SPEC.prompt("00")
-        with torch.no_grad():
-            w = torch.eye(COND_DIM)
-            w[5:8, 5:8] *= 1 - blend
-            self.block.cond_embed.weight.copy_(w)
-            bias = torch.zeros(COND_DIM)
-            bias[5:8] = blend * red[5:8]
-            self.block.cond_embed.bias.copy_(bias)
-
-    def forward(self, cond):
-        return self.block.cond_embed(cond)
+from .fakes import SPEC, Renderer, render_sampler
 
 
 class CountingSampler:
@@ -48,11 +27,7 @@ class CountingSampler:
 
     def sample(self, model, cond, generator, **kw):
         self.calls.append((cond.shape[0], kw))
-        v = model(cond)
-        n = cond.shape[0]
-        xy = (torch.rand(2, n, generator=generator) - 0.5) * 0.6
-        bg = torch.full((n, 3), 0.9)
-        return render(v[:, 5:8].clamp(0, 1), v[:, 8], torch.zeros(n, dtype=torch.long), bg, xy[0], xy[1], image_size=16)
+        return render_sampler(model, cond, generator, **kw)
 
 
 class FakeSeries:

@@ -1,42 +1,11 @@
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
-from hidcap.data import COND_DIM, ConceptDataSpec, render
+from hidcap.data import ConceptDataSpec
 from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig
 from hidcap.evaluation.concept_space import ConceptSpace, concept_space, iter_checkpoints
 
-SPEC = ConceptDataSpec(concepts=("color", "size"), train_classes=("00", "01", "10"), test_classes=("11",), image_size=16)
-
-
-class Renderer(nn.Module):
-    """A stand-in generative model: its one conditioning MLP maps the prompt to the concept values it
-    renders; ``blend`` pulls the colour towards red (0 = faithful, 1 = always red)."""
-
-    def __init__(self, blend: float = 0.0):
-        super().__init__()
-        self.block = nn.Module()
-        self.block.cond_embed = nn.Linear(COND_DIM, COND_DIM)
-        red = SPEC.prompt("00")
-        with torch.no_grad():
-            w = torch.eye(COND_DIM)
-            w[5:8, 5:8] *= 1 - blend
-            self.block.cond_embed.weight.copy_(w)
-            bias = torch.zeros(COND_DIM)
-            bias[5:8] = blend * red[5:8]
-            self.block.cond_embed.bias.copy_(bias)
-
-    def forward(self, cond):
-        return self.block.cond_embed(cond)
-
-
-def render_sampler(model, cond, generator, **kw):
-    v = model(cond)
-    n = cond.shape[0]
-    xy = (torch.rand(2, n, generator=generator) - 0.5) * 0.6
-    bg = torch.full((n, 3), 0.9)
-    return render(v[:, 5:8].clamp(0, 1), v[:, 8], torch.zeros(n, dtype=torch.long), bg, xy[0], xy[1], image_size=16)
+from .fakes import SPEC, Renderer, render_sampler
 
 
 @pytest.fixture(scope="module")
