@@ -101,6 +101,8 @@ def test_train_on_tensors_writes_the_run(tmp_path):
     assert not list((tmp_path / "run" / "checkpoints").glob(".*tmp*"))
     model = series.load(-1)
     assert model.config == _micro().model
+    # the series loads onto the device the run trained on (a CUDA run is measured on CUDA)
+    assert series.device == torch.device(_micro().device) == next(model.parameters()).device
 
 
 def test_loss_decreases_in_a_few_dozen_steps(tmp_path):

@@ -272,7 +272,8 @@ def train(
     progress: bool | None = None,
     resume: bool = True,
 ) -> CheckpointSeries:
-    """Train ``config.model`` with ``config.diffusion`` and write a run directory; returns its series.
+    """Train ``config.model`` with ``config.diffusion`` and write a run directory; returns its series, which
+    loads checkpoints onto ``config.device`` (the device the run trained on).
 
     data: ``None`` (build ``config.data`` with ``data_seed``), a ``LabelledImages``, any object with
     ``build(seed)``, or a tuple ``(images (N, C, H, W) in [0, 1], cond (N, D))``.
@@ -321,7 +322,7 @@ def train(
         else:
             metrics_path.unlink(missing_ok=True)
         if start >= config.steps:
-            return CheckpointSeries(run_dir)
+            return CheckpointSeries(run_dir, device=config.device)
 
         forward = torch.compile(model) if config.compile else model
         order = _BatchOrder(images.shape[0], config.batch_size, order_seed)
@@ -377,7 +378,7 @@ def train(
                         model.eval()
                         _save(run_dir, done, model, diffusion, opt, gen, device, row["loss"])
                         model.train()
-    return CheckpointSeries(run_dir)
+    return CheckpointSeries(run_dir, device=config.device)
 
 
 def train_tensors(images: Tensor, cond: Tensor, config: TrainConfig, run_dir: str | Path, **kwargs: Any) -> CheckpointSeries:
