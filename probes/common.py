@@ -20,7 +20,7 @@ import platform
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -76,21 +76,29 @@ def parse_args(
     description: str,
     argv: Sequence[str] | None = None,
     *,
-    default_seeds: Sequence[int] = (0,),
+    default_seeds: Sequence[int] | Mapping[str, Sequence[int]] = (0,),
     min_seeds: int = 1,
     extra: Any = None,
 ) -> tuple[ProbeArgs, argparse.Namespace]:
     """Parse a probe's command line; returns ``(ProbeArgs, namespace)`` (the namespace holds ``extra``'s options).
 
-    ``extra(parser)`` may add probe-specific options. Repeated seeds, fewer than ``min_seeds`` seeds, or a CUDA
-    device on a machine without one end the program with a usage error naming the problem.
+    default_seeds: the seeds without ``--seeds``, one list for every scale or a mapping scale -> seeds (e.g.
+    fewer seeds at the quick scale). ``extra(parser)`` may add probe-specific options. Repeated seeds, fewer
+    than ``min_seeds`` seeds, or a CUDA device on a machine without one end the program with a usage error
+    naming the problem.
     """
+    per_scale = (
+        {k: tuple(v) for k, v in default_seeds.items()} if isinstance(default_seeds, Mapping)
+        else {k: tuple(default_seeds) for k in SCALES}
+    )
+    if set(per_scale) != set(SCALES):
+        raise ValueError(f"default_seeds must give seeds for every scale {SCALES}, got {sorted(per_scale)}")
     parser = argparse.ArgumentParser(prog=f"probes/{name}.py", description=description)
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="CPU-sized run (minutes)")
     size.add_argument("--tiny", action="store_true", help="seconds-long smoke run (the test suite's)")
-    parser.add_argument("--seeds", type=_seed, nargs="+", default=list(default_seeds),
-                        help=f"training seeds (default {' '.join(map(str, default_seeds))})")
+    shown = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in per_scale.items())
+    parser.add_argument("--seeds", type=_seed, nargs="+", default=None, help=f"training seeds (default {shown})")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     parser.add_argument("--out", type=Path, default=None, help=f"output folder (default out/probes/{name}/SCALE)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -98,13 +106,15 @@ def parse_args(
         extra(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
     ns = parser.parse_args(argv)
+    scale = "tiny" if ns.tiny else "quick" if ns.quick else "full"
+    if ns.seeds is None:
+        ns.seeds = list(per_scale[scale])
     if len(set(ns.seeds)) != len(ns.seeds):
         parser.error(f"--seeds must not repeat a seed, got {ns.seeds}")
     if len(ns.seeds) < min_seeds:
         parser.error(f"this probe needs at least {min_seeds} seeds, got {len(ns.seeds)}: {ns.seeds}")
     if ns.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {ns.device} requested but CUDA is not available")
-    scale = "tiny" if ns.tiny else "quick" if ns.quick else "full"
     out = ns.out if ns.out is not None else Path("out/probes") / name / scale
     out.mkdir(parents=True, exist_ok=True)
     args = ProbeArgs(name=name, scale=scale, seeds=tuple(ns.seeds), device=ns.device, out=out,
@@ -163,7 +173,9 @@ def write_verdict(
         raise ValueError(f"passed must be True, False or None, got {passed!r}")
     names = []
     for f in figures:
-        path = Path(f) if Path(f).is_absolute() else args.out / f
+        path = Path(f)
+        if not path.is_absolute() and not path.is_relative_to(args.out):
+            path = args.out / path  # a name relative to the output folder
         if not path.is_file():
             raise FileNotFoundError(f"figure {path} was not written")
         names.append(str(path.relative_to(args.out)) if path.is_relative_to(args.out) else str(path))
@@ -262,23 +274,28 @@ def concept_scale(name: str) -> ConceptScale:
 
 def concept_probe(spec: ConceptDataSpec, scale: ConceptScale, folder: Path, device: str, seed: int = 0,
                   progress: bool | None = None) -> ConceptProbe:
-    """The concept classifier for ``spec``'s concepts and separations, trained once and cached in ``folder``
-    (a cached probe of other concepts or another image size is retrained)."""
-    if (folder / "probe.json").is_file():
-        probe = load_probe(folder, device)
-        cached = json.loads((folder / "spec.json").read_text()) if (folder / "spec.json").is_file() else None
-        if cached == _probe_key(spec):
-            return probe
+    """The concept classifier for ``spec``'s concepts, trained with ``scale.probe`` once and cached in ``folder``.
+
+    A cached probe is reused only when everything it depends on matches (the spec's concepts, separations,
+    shapes, image size, position range, blur and noise, the training settings and the seed); otherwise it is
+    retrained and the cache replaced.
+    """
+    key = _probe_key(spec, scale.probe, seed)
+    if (folder / "probe.json").is_file() and (folder / "spec.json").is_file():
+        if json.loads((folder / "spec.json").read_text()) == key:
+            return load_probe(folder, device)
     probe = train_probe(spec, seed=seed, device=device, progress=progress, **scale.probe)
     probe.save(folder)
-    (folder / "spec.json").write_text(json.dumps(_probe_key(spec)) + "\n")
+    (folder / "spec.json").write_text(json.dumps(key) + "\n")
     return probe
 
 
-def _probe_key(spec: ConceptDataSpec) -> dict[str, Any]:
-    """What a probe depends on: the concepts, their separations, the shapes and the image size."""
-    return {"concepts": list(spec.concepts), "color": spec.color_separation, "size": spec.size_separation,
-            "background": spec.background_separation, "shapes": list(spec.shapes), "image_size": spec.image_size}
+def _probe_key(spec: ConceptDataSpec, settings: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Everything a trained probe depends on, as JSON-able values."""
+    data = {"concepts": list(spec.concepts), "color": spec.color_separation, "size": spec.size_separation,
+            "background": spec.background_separation, "shapes": list(spec.shapes), "image_size": spec.image_size,
+            "position_range": spec.position_range, "blur_px": spec.blur_px, "noise_std": spec.noise_std}
+    return {"data": data, "settings": _plain(dict(settings)), "seed": seed}
 
 
 def first_crossing(steps: Sequence[int], values: Sequence[float], threshold: float) -> int | None:
