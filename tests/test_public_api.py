@@ -30,3 +30,16 @@ def test_import_does_not_load_heavy_optional_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_exports_named_like_their_submodule_stay_functions():
+    """Importing a submodule binds it on the package under its own name; for exports that share that name
+    (concept_space, learning_time, capability) the package must keep the function."""
+    code = (
+        "import hidcap.evaluation.capability, inspect; "  # imports the concept_space submodule on the way
+        "from hidcap.evaluation import concept_space, learning_time, capability; "
+        "from hidcap.evaluation.concept_space import ConceptSpace; "
+        "print(all(inspect.isfunction(f) for f in (concept_space, learning_time, capability)), ConceptSpace.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "True ConceptSpace"
