@@ -1,0 +1,641 @@
+"""Hidden capabilities: latent interventions elicit the held-out class before naive prompting does, at the
+moment its concept-space trajectory turns (SEEDS.md A; paper 001 Sec. 4.4, Fig. 6, and Fig. 17 for
+embedding patching).
+
+**Claim.** A diffusion model trained on (colour, size) classes 00, 01, 10 with a weak colour signal first
+generates the held-out class 11 (small blue) as the training class it resembles most (*concept
+memorisation*), then its concept-space trajectory turns suddenly towards 11. From that turn on, the model
+can already make 11: linear latent interventions in the conditioning embeddings, overprompting (a bluer
+colour than any training prompt) and patching in the final checkpoint's conditioning MLPs elicit it
+(~6k steps in the paper, in every one of 5 seeds), while the naive prompt succeeds later or never.
+
+**Protocol.** For each seed: train a run (checkpoints spaced quadratically), then at every checkpoint
+generate class 11 under four protocols (``hidcap.evaluation.capability``): the naive prompt (behaviour),
+overprompting, the paper's linear latent intervention ``e' = e + α(e·b̂)b̂, e'' = e' − β(e'·l̂)l̂`` in every
+``*.cond_embed`` output over an (α, β) grid, and embedding patching from the final checkpoint.
+Capability = the best of them. Every class is also placed in concept space
+(``hidcap.evaluation.concept_space``) with the same probe, and the conditioning embeddings'
+disentanglement is tracked (``hidcap.evaluation.embedding_disentanglement``, no sampling needed).
+
+**Criteria** (stated before measuring; accuracy = joint accuracy of the probe, threshold 0.8; "onset" =
+first checkpoint at which a curve reaches the threshold, no smoothing):
+
+- (a) capability first: in every seed whose behaviour reaches 0.8, capability reaches it at a strictly
+  earlier checkpoint (capability >= behaviour at each checkpoint by construction, so "at the same
+  checkpoint" does not count). Undetermined when behaviour reaches 0.8 in no seed; seeds where capability
+  gets there and behaviour never does are listed (``capability_only``) but do not decide (a).
+- (b) the turn coincides with capability onset. The *turn* of a trajectory is its departure from concept
+  memorisation: the memorised corner is the training class one concept away from 11 (01 or 10) whose
+  neighbourhood (L∞ distance <= ``radius`` in concept space) the trajectory of 11 visits most often; the
+  turn is the first checkpoint after the trajectory's last visit there (so it leaves for good). In every
+  seed with a turn, capability onset must lie within ``tolerance`` checkpoints of it (a seed whose
+  capability never reaches 0.8 does not coincide). Undetermined when no seed has a turn (no memorisation
+  phase, or still memorising at the last checkpoint). The checkpoint of the sharpest change of direction
+  of the trajectory is reported as a second reading of "turn", not judged.
+- Verdict: fail if (a) or (b) fails, pass if both pass, undetermined otherwise.
+
+**Scales** (``probes/common.py:concept_scale`` plus the settings below; ``--separation`` overrides the
+colour separation):
+
+- full (default; GPU): the paper's VDM at 32×32, 20k steps, 60 quadratic checkpoints (+ step 0), 64 samples
+  per variant, 50 sampling steps, all 5 overprompt colours and the 4×4 (α, β) grid; colour separation
+  0.3 (weak, so that 11 memorises 01); default seeds 0–4.
+- ``--quick`` (CPU, ~8 min of one core): the quick scale made to learn within that budget (``quick_scale``:
+  8×8 images, channels (16, 32), DDPM β 1e-3 -> 0.1, lr 2e-3, 1500 steps, 12 linearly spaced checkpoints
+  + step 0), 24 samples per variant, 20 sampling steps, the three paper overprompt colours bluer than the
+  prompt, 2×2 (α, β) pairs; colour separation 0.4 (measured: at 0.3 the naive prompt of seed 0 never
+  reaches 0.8 in 1500 steps and 11 ends memorising 01, while interventions reach 1.0 from step 500);
+  seeds 0–3 (4 seeds fit the budget; ``--seeds 0 1 2 3 4`` takes ~10 CPU minutes). Only the first seed
+  places every class in concept space; the others place class 11 alone (all the verdict needs).
+- ``--tiny`` (seconds): every code path on a 12-step 8×8 run; its verdict means nothing.
+
+Outputs in ``--out``: ``verdict.json``; figures ``fig6_protocols.png`` (the paper's Fig. 6 layout: one
+panel per protocol, one curve per seed), ``per_seed.png`` (one panel per seed, every protocol, onsets and
+the turn marked), ``capability_vs_behaviour.png``, ``concept_space_11.png`` (trajectories of 11 with turn
+and onset), ``concept_space_seed<S>.png`` (all classes of the first seed), ``disentanglement.png``;
+per seed ``seed<S>/capability.csv``, ``seed<S>/capability_variants.csv``, ``seed<S>/concept_space.json``.
+
+    python probes/hidden_capabilities.py --quick                      # CPU, ~8 minutes
+    python probes/hidden_capabilities.py --device cuda                # the paper's scale, 5 seeds
+    python probes/hidden_capabilities.py --quick --seeds 0 1 2 3 4 --separation 0.4
+    python probes/hidden_capabilities.py --tiny                       # seconds (the test suite's)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # `import common` when loaded from elsewhere
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ConceptScale, ProbeArgs, concept_probe, concept_scale, first_crossing, parse_args, write_verdict  # noqa: E402
+
+from hidcap import plotting  # noqa: E402
+from hidcap.config_io import config_to_dict  # noqa: E402
+from hidcap.diffusion import DDPMConfig  # noqa: E402
+from hidcap.evaluation.capability import (  # noqa: E402
+    OVERPROMPT_COLORS,
+    CapabilityTable,
+    EmbeddingPatch,
+    LatentIntervention,
+    NaivePrompt,
+    Overprompt,
+    capability,
+    embedding_disentanglement,
+)
+from hidcap.evaluation.concept_space import ConceptSpace, concept_space  # noqa: E402
+from hidcap.training import CheckpointConfig, OptimConfig, train  # noqa: E402
+
+NAME = "hidden_capabilities"
+TARGET = "11"
+PROTOCOLS = ("naive", "overprompt", "intervention", "patch")
+CLAIM = ("capability (overprompting, linear latent intervention, embedding patching) reaches 80% on the "
+         "held-out class 11 before naive prompting does, at the turn of 11's concept-space trajectory")
+PAPER = "Park et al. 2024 (001), Sec. 4.4, Fig. 6 (and App. C.6, Fig. 17)"
+
+
+# ------------------------------------------------------------------------------------------ settings
+@dataclass(frozen=True)
+class Settings:
+    """One scale of the probe.
+
+    scale: the concept-space run and generation sizes; separation / size_separation: the concept signals;
+    overprompt: the overprompting colours; alphas, betas: the latent-intervention grid; samples: samples per
+    variant (capability) and per class (concept space); sample_steps: sampler steps; threshold: accuracy
+    threshold of every onset; radius: the memorisation neighbourhood (L∞, concept space); tolerance: how many
+    checkpoints apart turn and capability onset may be.
+    """
+
+    scale: ConceptScale
+    separation: float
+    size_separation: float
+    overprompt: tuple[tuple[float, float, float], ...]
+    alphas: tuple[float, ...]
+    betas: tuple[float, ...]
+    samples: int
+    sample_steps: int
+    threshold: float = 0.8
+    radius: float = 0.3
+    tolerance: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.separation <= 1.0:
+            raise ValueError(f"colour separation must be in (0, 1], got {self.separation}")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
+        if not 0.0 < self.radius < 0.5:
+            raise ValueError(f"radius must be in (0, 0.5) so that corner neighbourhoods do not touch, got {self.radius}")
+        if self.tolerance < 0:
+            raise ValueError(f"tolerance must be >= 0 checkpoints, got {self.tolerance}")
+        if not self.overprompt or not self.alphas or not self.betas:
+            raise ValueError("overprompt, alphas and betas must not be empty")
+
+    def spec(self) -> Any:
+        return self.scale.spec(color_separation=self.separation, size_separation=self.size_separation)
+
+    def protocols(self) -> tuple[Any, ...]:
+        """Naive prompt, overprompting, linear latent intervention, embedding patching (from the last checkpoint)."""
+        return (NaivePrompt(), Overprompt(colors=self.overprompt),
+                LatentIntervention(alphas=self.alphas, betas=self.betas), EmbeddingPatch())
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as plain numbers (for the verdict)."""
+        s = self.scale
+        return {
+            "model_channels": list(s.model.channels), "image_size": s.image_size, "diffusion": type(s.diffusion).__name__,
+            "diffusion_schedule": {k: getattr(s.diffusion, k) for k in ("timesteps", "beta_start", "beta_end",
+                                                                       "gamma_min", "gamma_max") if hasattr(s.diffusion, k)},
+            "train_steps": s.steps, "batch_size": s.batch_size, "lr": s.optimizer.lr, "checkpoints": s.checkpoints.count,
+            "checkpoint_spacing": s.checkpoints.spacing,
+            "images_per_class": s.images_per_class, "color_separation": self.separation,
+            "size_separation": self.size_separation, "overprompt_colors": [list(c) for c in self.overprompt],
+            "alphas": list(self.alphas), "betas": list(self.betas), "samples_per_variant": self.samples,
+            "sample_steps": self.sample_steps, "threshold": self.threshold, "radius": self.radius,
+            "tolerance_checkpoints": self.tolerance,
+        }
+
+
+#: Default colour separation per scale (quick: measured, see the module docstring; full: a weak colour signal).
+DEFAULT_SEPARATION = {"tiny": 0.4, "quick": 0.4, "full": 0.3}
+#: Quick: 4 seeds fit the ~8 CPU-minute budget (5 seeds took 10 min of CPU); ``--seeds 0 1 2 3 4`` for the paper's 5.
+DEFAULT_SEEDS = {"tiny": (0, 1), "quick": (0, 1, 2, 3), "full": (0, 1, 2, 3, 4)}
+
+
+def quick_scale() -> ConceptScale:
+    """``concept_scale("quick")`` made to learn the concept classes within a CPU budget.
+
+    The shared quick scale (16×16, channels (8, 16), 1200 steps, DDPM β 1e-3 -> 0.2) still draws off-colour
+    blobs after 1200 steps on this data: its ε-prediction is not precise enough at the highest noise levels
+    (ᾱ_T ≈ 5e-5) to place the light background, and the colour of every class flips from checkpoint to
+    checkpoint. Measured fixes (one seed, colour separation 0.4, pixel-level colour/size of the samples):
+    8×8 images with channels (16, 32) (a step costs ~0.05 s CPU), β 1e-3 -> 0.1 (ᾱ_T ≈ 6e-3), AdamW lr 2e-3:
+    the training classes are right by ~1000 steps and class 11 by ~1500. The probe gets 400 steps (8×8
+    objects are small). Checkpoints are spaced linearly (the first hundreds of steps hold only noise).
+    """
+    base = concept_scale("quick")
+    size = 8
+    return replace(
+        base, model=replace(base.model, image_size=size, channels=(16, 32)), image_size=size,
+        diffusion=DDPMConfig(timesteps=100, beta_start=1e-3, beta_end=0.1), optimizer=OptimConfig(lr=2e-3),
+        steps=1500, checkpoints=CheckpointConfig(count=12, spacing="linear"), probe={**base.probe, "steps": 400},
+    )
+
+
+def settings(scale: str, separation: float | None = None) -> Settings:
+    """The probe's settings at ``scale`` (``'tiny'``, ``'quick'``, ``'full'``); ``separation``: colour separation."""
+    base = concept_scale(scale)  # ValueError on an unknown scale
+    sep = DEFAULT_SEPARATION[scale] if separation is None else float(separation)
+    if scale == "tiny":
+        return Settings(base, sep, 0.3, overprompt=OVERPROMPT_COLORS[::4], alphas=(1.0, 4.0), betas=(1.0,),
+                        samples=base.samples_per_class, sample_steps=base.sample_steps)
+    if scale == "quick":
+        # the three paper colours bluer than the blue prompt at separations up to 0.5; 2x2 (alpha, beta) pairs
+        return Settings(quick_scale(), sep, 0.3, overprompt=OVERPROMPT_COLORS[2:], alphas=(1.0, 4.0),
+                        betas=(0.25, 1.0), samples=24, sample_steps=20)
+    return Settings(base, sep, 0.3, overprompt=OVERPROMPT_COLORS, alphas=(0.1, 1.0, 2.0, 4.0),
+                    betas=(0.1, 0.25, 0.5, 1.0), samples=base.samples_per_class, sample_steps=base.sample_steps)
+
+
+# ------------------------------------------------------------------------------------------ analysis (pure)
+def protocol_curves(table: CapabilityTable, cls: str = TARGET) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(steps (T,), {protocol: best accuracy over its variants (T,)})`` of class ``cls``, plus
+    ``"capability"`` (best over all) and ``"behaviour"`` (the naive prompt's)."""
+    rows = [r for r in table.variants if r["class"] == cls]
+    if not rows:
+        raise KeyError(f"class {cls!r} was not measured")
+    steps = np.array(sorted({r["step"] for r in rows}))
+    index = {int(s): i for i, s in enumerate(steps)}
+    names = list(dict.fromkeys(r["protocol"] for r in rows))
+    curves = {n: np.full(steps.size, np.nan) for n in names}
+    for r in rows:
+        i = index[int(r["step"])]
+        curves[r["protocol"]][i] = np.nanmax([curves[r["protocol"]][i], r[table.metric]])
+    curves["capability"] = table.curve(cls, "capability")[1]
+    curves["behaviour"] = table.curve(cls, "behaviour")[1]
+    return steps, curves
+
+
+def neighbour_corners(target: str, classes: Sequence[str]) -> dict[str, np.ndarray]:
+    """Concept-space corners of the ``classes`` one concept (bit) away from ``target``."""
+    out = {}
+    for c in classes:
+        if len(c) != len(target):
+            raise ValueError(f"class {c!r} and target {target!r} have different lengths")
+        if sum(a != b for a, b in zip(c, target)) == 1:
+            out[c] = np.array([float(b) for b in c])
+    return out
+
+
+@dataclass(frozen=True)
+class Turn:
+    """Where a trajectory leaves concept memorisation.
+
+    corner: the memorised class (None: the trajectory never came within ``radius`` of a neighbour corner);
+    visits: checkpoints spent in its neighbourhood; index / step: the first checkpoint after the last visit
+    (None when the trajectory is still there at the end); sharpest_index / sharpest_step / sharpest_angle:
+    the checkpoint of the largest change of direction (degrees) between the move into it and the move out of
+    it, each taken over enough checkpoints to cover at least ``min_move`` (so that dwelling is skipped).
+    """
+
+    corner: str | None
+    visits: int
+    index: int | None
+    step: int | None
+    sharpest_index: int | None
+    sharpest_step: int | None
+    sharpest_angle: float | None
+
+
+def find_turn(steps: Sequence[int], points: Any, corners: Mapping[str, Any], radius: float,
+              min_move: float = 0.05) -> Turn:
+    """The turn of a concept-space trajectory ``points`` (T, n) at ``steps`` (T,) away from the memorised one
+    of ``corners`` (name -> (n,) point); see :class:`Turn` and the module docstring."""
+    steps = np.asarray(steps)
+    pts = np.asarray(points, dtype=float)
+    if pts.ndim != 2 or steps.ndim != 1 or pts.shape[0] != steps.size:
+        raise ValueError(f"points must be (T, n) with T = len(steps), got {pts.shape} for {steps.size} steps")
+    if not corners:
+        raise ValueError("corners must name at least one memorisable class")
+    if not 0 < radius < 0.5:
+        raise ValueError(f"radius must be in (0, 0.5), got {radius}")
+    # sharpest change of direction (reported, not judged): at each checkpoint, the angle between the move
+    # from the last earlier point at least `min_move` away and the move to the first such later point
+    sharp_i, sharp_a = None, None
+    for i in range(1, len(pts) - 1):
+        back = [j for j in range(i - 1, -1, -1) if np.linalg.norm(pts[i] - pts[j]) >= min_move]
+        ahead = [k for k in range(i + 1, len(pts)) if np.linalg.norm(pts[k] - pts[i]) >= min_move]
+        if back and ahead:
+            u, v = pts[i] - pts[back[0]], pts[ahead[0]] - pts[i]
+            angle = math.degrees(math.acos(float(np.clip(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)), -1, 1))))
+            if sharp_a is None or angle > sharp_a + 1e-9:
+                sharp_i, sharp_a = i, angle
+    sharp_step = None if sharp_i is None else int(steps[sharp_i])
+    inside = {c: np.abs(pts - np.asarray(p, dtype=float)).max(axis=1) <= radius for c, p in corners.items()}
+    visits = {c: int(v.sum()) for c, v in inside.items()}
+    best = max(visits.values())
+    if best == 0:
+        return Turn(None, 0, None, None, sharp_i, sharp_step, sharp_a)
+    # most visits; ties: the corner visited first
+    corner = min((c for c in inside if visits[c] == best), key=lambda c: int(np.argmax(inside[c])))
+    last = int(np.flatnonzero(inside[corner])[-1])
+    if last == len(pts) - 1:
+        return Turn(corner, best, None, None, sharp_i, sharp_step, sharp_a)
+    return Turn(corner, best, last + 1, int(steps[last + 1]), sharp_i, sharp_step, sharp_a)
+
+
+def onset_index(steps: Sequence[int], values: Sequence[float], threshold: float) -> int | None:
+    """Index of the first checkpoint whose value reaches ``threshold`` (``first_crossing``), or None."""
+    step = first_crossing(steps, values, threshold)
+    return None if step is None else int(list(np.asarray(steps)).index(step))
+
+
+def judge_capability_first(seeds: Mapping[Any, Mapping[str, Any]]) -> dict[str, Any]:
+    """Criterion (a) from per-seed onset indices ``{seed: {"capability": i | None, "behaviour": i | None}}``.
+
+    Returns ``{"passed", "compared", "capability_first", "not_first", "capability_only", "neither"}``
+    (seed lists); passed: True/False over the seeds whose behaviour reaches the threshold, None if none does.
+    """
+    compared, first, not_first, only, neither = [], [], [], [], []
+    for seed, o in seeds.items():
+        cap, beh = o["capability"], o["behaviour"]
+        if beh is not None:
+            compared.append(seed)
+            if cap is None:
+                raise ValueError(f"seed {seed}: behaviour reached the threshold but capability did not; "
+                                 "capability >= behaviour must hold at every checkpoint")
+            (first if cap < beh else not_first).append(seed)
+        elif cap is not None:
+            only.append(seed)
+        else:
+            neither.append(seed)
+    passed = None if not compared else not not_first
+    return {"passed": passed, "compared": compared, "capability_first": first, "not_first": not_first,
+            "capability_only": only, "neither": neither}
+
+
+def judge_turn(seeds: Mapping[Any, Mapping[str, Any]], tolerance: int) -> dict[str, Any]:
+    """Criterion (b) from ``{seed: {"turn": i | None, "capability": i | None}}`` (checkpoint indices).
+
+    Returns ``{"passed", "coincide", "apart", "no_turn", "offsets"}``; offsets: capability onset minus turn,
+    in checkpoints (None when capability never reaches the threshold). passed: None if no seed has a turn.
+    """
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    coincide, apart, no_turn, offsets = [], [], [], {}
+    for seed, o in seeds.items():
+        turn, cap = o["turn"], o["capability"]
+        if turn is None:
+            no_turn.append(seed)
+            continue
+        offsets[seed] = None if cap is None else cap - turn
+        (coincide if cap is not None and abs(cap - turn) <= tolerance else apart).append(seed)
+    passed = None if not (coincide or apart) else not apart
+    return {"passed": passed, "coincide": coincide, "apart": apart, "no_turn": no_turn, "offsets": offsets}
+
+
+def combine(*parts: bool | None) -> bool | None:
+    """False if any part fails, True if all pass, None otherwise."""
+    if any(p is False for p in parts):
+        return False
+    return True if all(p is True for p in parts) else None
+
+
+# ------------------------------------------------------------------------------------------ measurement
+def _tag(st: Settings, spec: Any, args: ProbeArgs) -> str:
+    """Run-folder name: the separation and a hash of the training config (a changed config gets a new run)."""
+    cfg = config_to_dict(st.scale.train_config(spec, 0, args.device))
+    digest = hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"sep{st.separation:g}_{digest}"
+
+
+def measure_seed(args: ProbeArgs, st: Settings, spec: Any, probe: Any, seed: int,
+                 all_classes: bool = True) -> dict[str, Any]:
+    """Train (or reuse) seed ``seed``'s run and measure it; measurements are cached beside the run.
+
+    all_classes: place every class in concept space (else only the held-out class, which the verdict needs)."""
+    run_dir = args.run_dir(_tag(st, spec, args), seed)
+    series = train(st.scale.train_config(spec, seed, args.device), run_dir, progress=args.progress)
+    classes = spec.all_classes if all_classes else (TARGET,)
+    key = repr((st, seed, series.steps, classes))
+    cache = run_dir / "measured"
+    if (cache / "key.txt").is_file() and (cache / "key.txt").read_text() == key:
+        table = CapabilityTable.from_json(cache / "capability.json")
+        space = ConceptSpace.from_json(cache / "concept_space.json")
+        dis = json.loads((cache / "disentanglement.json").read_text())
+    else:
+        lax = not st.scale.strict_probe
+        space = concept_space(series, spec, probe, classes=classes, samples_per_class=st.samples, seed=seed,
+                              steps=st.sample_steps, allow_inaccurate_probe=lax, progress=args.progress)
+        table = capability(series, spec, probe, classes=(TARGET,), samples_per_class=st.samples, seed=seed,
+                           protocols=st.protocols(), steps=st.sample_steps, allow_inaccurate_probe=lax,
+                           progress=args.progress)
+        dis = [embedding_disentanglement(series.load(s), spec).mean for s in series.steps]
+        cache.mkdir(parents=True, exist_ok=True)
+        table.to_json(cache / "capability.json")
+        space.to_json(cache / "concept_space.json")
+        (cache / "disentanglement.json").write_text(json.dumps(dis) + "\n")
+        (cache / "key.txt").write_text(key)
+    out = args.out / f"seed{seed}"
+    table.to_csv(out / "capability.csv")
+    table.to_csv(out / "capability_variants.csv", "variants")
+    space.to_json(out / "concept_space.json")
+    return {"series": series, "table": table, "space": space, "disentanglement": dis}
+
+
+def analyse_seed(st: Settings, spec: Any, m: Mapping[str, Any]) -> dict[str, Any]:
+    """The per-seed numbers of the verdict from one seed's measurements."""
+    steps, curves = protocol_curves(m["table"])
+    t_steps, traj = m["space"].trajectory(TARGET)
+    if not np.array_equal(t_steps, steps):
+        raise ValueError(f"concept-space steps {t_steps.tolist()} differ from capability steps {steps.tolist()}")
+    turn = find_turn(steps, traj, neighbour_corners(TARGET, spec.train_classes), st.radius)
+    onsets = {name: onset_index(steps, v, st.threshold) for name, v in curves.items()}
+    cap_i, beh_i = onsets["capability"], onsets["behaviour"]
+    best = {r["step"]: r for r in m["table"].summary if r["class"] == TARGET}
+    return {
+        "steps": steps.tolist(),
+        "curves": {k: v.tolist() for k, v in curves.items()},
+        "onset_index": onsets,
+        "onset_step": {k: (None if i is None else int(steps[i])) for k, i in onsets.items()},
+        "best_at_capability_onset": None if cap_i is None else best[int(steps[cap_i])]["best_variant"],
+        "lead_checkpoints": None if cap_i is None or beh_i is None else beh_i - cap_i,
+        "lead_steps": None if cap_i is None or beh_i is None else int(steps[beh_i] - steps[cap_i]),
+        "trajectory_11": traj.tolist(),
+        "naive_accuracy_concept_space": m["space"].accuracy_curve(TARGET)[1].tolist(),
+        "turn": {"corner": turn.corner, "visits": turn.visits, "index": turn.index, "step": turn.step,
+                 "sharpest_index": turn.sharpest_index, "sharpest_step": turn.sharpest_step,
+                 "sharpest_angle_deg": turn.sharpest_angle},
+        "disentanglement": list(m["disentanglement"]),
+        "final": {k: v[-1] for k, v in curves.items()},
+    }
+
+
+# ------------------------------------------------------------------------------------------ figures
+COLOURS = {"naive": "tab:gray", "overprompt": "tab:orange", "intervention": "tab:blue", "patch": "tab:green",
+           "capability": "black"}
+
+
+def _figure(figsize: tuple[float, float]) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=110)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def plot_fig6(per_seed: Mapping[int, Mapping[str, Any]], threshold: float, path: Path) -> Path:
+    """Paper layout: one panel per protocol (and capability), one curve per seed."""
+    from matplotlib import colormaps
+
+    names = [*PROTOCOLS, "capability"]
+    fig = _figure((3.1 * len(names), 3.2))
+    axes = fig.subplots(1, len(names), sharey=True)
+    cmap = colormaps["tab10"]
+    for ax, name in zip(axes, names):
+        for k, (seed, r) in enumerate(per_seed.items()):
+            ax.plot(r["steps"], r["curves"][name], "-o", ms=2.5, lw=1.3, color=cmap(k % 10), label=f"seed {seed}")
+        ax.axhline(threshold, color="0.5", ls=":", lw=1)
+        ax.set_title({"naive": "naive prompt (behaviour)", "overprompt": "overprompting",
+                      "intervention": "linear latent intervention", "patch": "embedding patching",
+                      "capability": "capability (best of all)"}[name], fontsize=9)
+        ax.set_xlabel("training step")
+        ax.set_ylim(-0.03, 1.03)
+    axes[0].set_ylabel(f"joint accuracy, class {TARGET}")
+    axes[-1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def plot_per_seed(per_seed: Mapping[int, Mapping[str, Any]], threshold: float, path: Path) -> Path:
+    """One panel per seed: every protocol and capability, with capability/behaviour onsets and the turn."""
+    n = len(per_seed)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig = _figure((max(4.2 * cols, 8.0), 3.1 * rows + 0.6))
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True, squeeze=False)).ravel()
+    for ax, (seed, r) in zip(axes, per_seed.items()):
+        for name in (*PROTOCOLS, "capability"):
+            ax.plot(r["steps"], r["curves"][name], "-" if name != "capability" else "--", marker="o", ms=2.5,
+                    lw=1.2 if name != "capability" else 2.0, color=COLOURS[name], label=name, alpha=0.9)
+        ax.axhline(threshold, color="0.5", ls=":", lw=1)
+        marks = [("capability", "black", "-", "capability onset"), ("behaviour", "tab:gray", "--", "behaviour onset")]
+        for key, col, ls, lab in marks:
+            s = r["onset_step"][key]
+            if s is not None:
+                ax.axvline(s, color=col, ls=ls, lw=1, alpha=0.7, label=lab)
+        if r["turn"]["step"] is not None:
+            ax.axvline(r["turn"]["step"], color="tab:red", ls="-.", lw=1.2, label=f"turn (leaves {r['turn']['corner']})")
+        ax.set_title(f"seed {seed}", fontsize=9)
+        ax.set_xlabel("training step")
+        ax.set_ylim(-0.03, 1.03)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    for ax in axes[::cols]:
+        ax.set_ylabel(f"joint accuracy, class {TARGET}")
+    handles, labels = {}, []
+    for ax in axes[:n]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            key = lab.split(" (")[0]
+            if key not in handles:
+                handles[key] = h
+                labels.append(lab if not lab.startswith("turn") else "turn (departure from memorisation)")
+    fig.legend(list(handles.values()), labels, loc="lower center", ncol=min(len(labels), 4), fontsize=7.5)
+    fig.tight_layout(rect=(0, 0.16 if rows == 1 else 0.08, 1, 1))
+    fig.savefig(path)
+    return path
+
+
+def plot_trajectories(per_seed: Mapping[int, Mapping[str, Any]], concepts: Sequence[str], path: Path,
+                      radius: float) -> Path:
+    """Trajectories of class 11 in the (colour, size) square, one per seed; x = turn, star = capability onset."""
+    from matplotlib import colormaps
+    from matplotlib.patches import Rectangle
+
+    fig = _figure((5.4, 5.9))
+    ax = fig.add_subplot()
+    for bits in ("00", "01", "10", "11"):
+        x, y = float(bits[0]), float(bits[1])
+        ax.scatter(x, y, color="0.6", s=30, marker="s")
+        ax.text(x + (-0.08 if x == 0 else 0.03), y + (-0.07 if y == 0 else 0.03), bits, color="0.3", fontsize=10)
+        if bits in ("01", "10"):
+            ax.add_patch(Rectangle((x - radius, y - radius), 2 * radius, 2 * radius, fill=False, ls=":", ec="0.6"))
+    ax.plot([0, 1, 1, 0, 0], [0, 0, 1, 1, 0], color="0.85", lw=1, zorder=0)
+    cmap = colormaps["tab10"]
+    for k, (seed, r) in enumerate(per_seed.items()):
+        pts = np.array(r["trajectory_11"])
+        col = cmap(k % 10)
+        ax.plot(pts[:, 0], pts[:, 1], "-", color=col, lw=1.3, alpha=0.85, label=f"seed {seed}")
+        ax.scatter(pts[:, 0], pts[:, 1], color=col, s=10, alpha=0.6)
+        ax.scatter(*pts[0], facecolors="none", edgecolors=[col], s=50)
+        ax.scatter(*pts[-1], color=col, s=50)
+        if r["turn"]["index"] is not None:
+            ax.scatter(*pts[r["turn"]["index"]], marker="X", color=col, s=110, edgecolors="k", linewidths=0.6)
+        ci = r["onset_index"]["capability"]
+        if ci is not None:
+            ax.scatter(*pts[ci], marker="*", color=col, s=170, edgecolors="k", linewidths=0.6)
+    ax.scatter([], [], marker="X", color="0.5", s=80, label="turn (departure)")
+    ax.scatter([], [], marker="*", color="0.5", s=120, label="capability onset")
+    ax.set_xlim(-0.12, 1.12)
+    ax.set_ylim(-0.12, 1.12)
+    ax.set_aspect("equal")
+    ax.set_xlabel(f"P({concepts[0]} = blue)")
+    ax.set_ylabel(f"P({concepts[1]} = small)")
+    ax.set_title(f"class {TARGET} in concept space (hollow: first checkpoint, filled: last;\n"
+                 f"dotted squares: memorisation neighbourhoods)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+# ------------------------------------------------------------------------------------------ main
+def _separation(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"colour separation must be in (0, 1], got {value:g}")
+    return value
+
+
+def _extra(parser: Any) -> None:
+    parser.add_argument("--separation", type=_separation, default=None,
+                        help="colour separation s in (0, 1] (default: 0.4 quick, 0.3 full)")
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    scale_name = "tiny" if "--tiny" in argv else "quick" if "--quick" in argv else "full"
+    args, ns = parse_args(NAME, __doc__.split("\n\n")[0], argv, default_seeds=DEFAULT_SEEDS[scale_name], extra=_extra)
+    st = settings(args.scale, ns.separation)
+    spec = st.spec()
+    probe = concept_probe(spec, st.scale, args.out / "probe", args.device, progress=args.progress)
+
+    per_seed, measured_runs = {}, {}
+    for seed in args.seeds:
+        m = measure_seed(args, st, spec, probe, seed, all_classes=seed == args.seeds[0])
+        measured_runs[seed] = m
+        per_seed[seed] = analyse_seed(st, spec, m)
+
+    a = judge_capability_first({s: r["onset_index"] for s, r in per_seed.items()})
+    b = judge_turn({s: {"turn": r["turn"]["index"], "capability": r["onset_index"]["capability"]}
+                    for s, r in per_seed.items()}, st.tolerance)
+    passed = combine(a["passed"], b["passed"])
+
+    figures = [plot_fig6(per_seed, st.threshold, args.out / "fig6_protocols.png"),
+               plot_per_seed(per_seed, st.threshold, args.out / "per_seed.png"),
+               plotting.plot_capability([m["table"] for m in measured_runs.values()], TARGET,
+                                        args.out / "capability_vs_behaviour.png",
+                                        labels=[f"seed {s}" for s in measured_runs]),
+               plot_trajectories(per_seed, spec.concepts, args.out / "concept_space_11.png", st.radius)]
+    first = args.seeds[0]
+    figures.append(plotting.plot_concept_space(
+        measured_runs[first]["space"], args.out / f"concept_space_seed{first}.png", held_out=(TARGET,),
+        title=f"seed {first}: all classes (hollow: first checkpoint, filled: last)"))
+    figures.append(plotting.plot_curves(
+        {f"seed {s}": (r["steps"], r["disentanglement"]) for s, r in per_seed.items()},
+        args.out / "disentanglement.png", ylabel="embedding disentanglement 1 - |cos|",
+        title="conditioning-embedding disentanglement (mean over cond_embed sites)"))
+
+    # ---- table
+    print(f"\nclass {TARGET}, colour separation {st.separation:g}, threshold {st.threshold:g} "
+          f"(onsets: first checkpoint >= threshold; turn: departure from the memorised corner)")
+    head = f"{'seed':>4} {'behaviour@':>10} {'capability@':>11} {'lead':>5} {'best at onset':>22} " \
+           f"{'turn@':>6} {'from':>4} {'Δckpt':>5} {'final beh':>9} {'final cap':>9} {'disent.':>7}"
+    print(head)
+    for s, r in per_seed.items():
+        off = b["offsets"].get(s)
+        print(f"{s:>4} {_fmt(r['onset_step']['behaviour']):>10} {_fmt(r['onset_step']['capability']):>11} "
+              f"{_fmt(r['lead_steps']):>5} {_fmt(r['best_at_capability_onset']):>22} {_fmt(r['turn']['step']):>6} "
+              f"{_fmt(r['turn']['corner']):>4} {_fmt(off):>5} {r['final']['behaviour']:9.2f} "
+              f"{r['final']['capability']:9.2f} {r['disentanglement'][-1]:7.2f}")
+    print(f"(a) capability first: {a}\n(b) turn = capability onset (±{st.tolerance} checkpoints): {b}")
+
+    criterion = (
+        f"joint accuracy of class {TARGET} (probe), onset = first checkpoint >= {st.threshold:g}. "
+        f"(a) in every seed whose naive-prompt behaviour reaches {st.threshold:g}, capability (max over naive, "
+        f"overprompting, linear latent intervention, embedding patching) reaches it at a strictly earlier "
+        f"checkpoint (undetermined if behaviour reaches it in no seed). (b) the turn of {TARGET}'s concept-space "
+        f"trajectory (first checkpoint after its last visit within L-inf {st.radius:g} of the memorised corner 01 "
+        f"or 10) lies within {st.tolerance} checkpoints of capability onset in every seed that has a turn "
+        f"(undetermined if none has). Pass = (a) and (b) pass; fail if either fails."
+    )
+    notes = _notes(args, st, per_seed)
+    return write_verdict(
+        args, claim=CLAIM, paper=PAPER, criterion=criterion, passed=passed,
+        measured={"settings": st.describe(), "probe_heldout_accuracy": probe.heldout_accuracy,
+                  "criterion_a": a, "criterion_b": b, "seeds": {str(s): r for s, r in per_seed.items()}},
+        figures=[Path(f).relative_to(args.out) for f in figures], notes=notes,
+    )
+
+
+def _notes(args: ProbeArgs, st: Settings, per_seed: Mapping[int, Mapping[str, Any]]) -> str:
+    if args.scale == "tiny":
+        return "tiny smoke run: 12 training steps; the numbers exercise the code paths and mean nothing."
+    if args.scale == "quick":
+        return ("quick scale: an 8x8 DDPM with channels (16, 32), 1500 steps (quick_scale(); measured.settings), "
+                "13 checkpoints instead of ~60, and fewer samples per variant, overprompt colours and (alpha, beta) "
+                "pairs than the paper; one checkpoint is 125 steps, so onsets and the turn are resolved to that; with "
+                f"{st.samples} samples a variant's accuracy has a standard error up to ~{0.5 / math.sqrt(st.samples):.2f}, "
+                "and capability, a max over many variants, is biased upwards at a level of that size.")
+    return ""
+
+
+if __name__ == "__main__":
+    main()
