@@ -1,0 +1,482 @@
+"""Probe: diffusion models compose but do not interpolate (paper 003, Sec. 3.2, Fig. 4, App. C).
+
+Claim (SEEDS.md C): train a conditional DDPM on 2D Gaussian sums of stripes (SOS) with every centre whose μx or μy
+lies in a held-out band ([13, 19] at N = 32, the red cross of Fig. 4(f)) removed. Split the test region into a
+vertical section (μx in the band, μy not), a horizontal section (μy in the band, μx not) and their intersection.
+Paper 003 finds that the **2D model** generates the coordinate it has seen (μy in the vertical section, μx in the
+horizontal one) but not the held-out one, and neither in the intersection: it composes seen values of x and y but
+cannot interpolate across the unseen band. A **2D+1D model**, trained on the same 2D data plus 1D stripes (single
+vertical / horizontal stripes at every x and y, cropped from a 44×44 latent space), is accurate in every section.
+A **1D model** (stripes only, no 2D rim) places one stripe correctly but does not compose the two into a 2D
+image. ``--kind bump`` runs the bump variant of Fig. 9(h) / Sec. 3.2 (2D bumps + 1D stripes).
+
+Measurement: one sample per integer (x, y) of the N×N frame (the paper's 1024 samples at N = 32), decoded as in
+:func:`hidcap.evaluation.bump_accuracy` (:func:`~hidcap.evaluation.decode_centres`: the darkest pixel when exactly
+one dark blob is present, else the centroid); per section the accuracy of μx (|x̂ − x| < 1), of μy, and joint.
+For SOS images a blob is a region darker than 0.25, not bump_accuracy's 0.5: each stripe of an SOS sits at 0.5
+away from the crossing, so at 0.5 sampling noise splits the stripes into spurious blobs and sends a perfect sample
+to the centroid fallback (the joint accuracy at 0.5 is reported too). Maps over (x, y) per data set, section bars.
+
+Criterion (stated before running; accuracies pooled over seeds):
+- precondition: the 2D and 2D+1D models learned their training data (joint accuracy on the training section,
+  neither coordinate in the band, ≥ 0.5); otherwise the run cannot test generalisation: undetermined;
+- (i) the 2D model composes: "composed" accuracy = mean(μy accuracy in the vertical section, μx accuracy in the
+  horizontal section) ≥ 0.5;
+- (ii) the 2D model does not interpolate: "interpolated" accuracy = mean(μx in vertical, μy in horizontal)
+  ≤ composed − 0.3;
+- (iii) 2D+1D generalises where 2D does not: joint accuracy over the whole held-out region (vertical + horizontal
+  + intersection) of 2D+1D ≥ that of 2D + 0.3;
+- (iv) 1D data alone does not compose: the held-out "crossing" accuracy (both coordinates right and exactly one
+  blob, i.e. a composed 2D image) of 1D ≤ that of 2D+1D − 0.3, provided the 1D model learned stripes (≥ 0.5 of
+  its samples have at least one coordinate right; else (iv) is undetermined). The plain joint accuracy is not
+  used here: a lone stripe has no blob, and the centroid fallback puts its missing coordinate at the frame
+  centre, which counts as right for prompts near the centre (the intersection section).
+Pass = all evaluated parts pass (parts of data sets left out with ``--datasets`` are not evaluated).
+
+The 2D and 1D models train for the same number of steps; 2D+1D (about twice the images) for as many epochs as
+2D, so each 2D image is seen equally often with and without the stripes.
+
+Scales: ``--tiny`` (seconds; 8×8, band [3, 5], 20 steps: the test suite's), ``--quick`` (CPU, ~7 min of one
+core: N = 16 with the paper's 6-pixel band [5, 11] centred on the frame, σ = 1, lattice d = 0.5, a small U-Net
+(channels 8, 16, 16), batch 32, 1200 steps for 2D), full (GPU: N = 32, band [13, 19], d = 0.1 (67,081 2D
+images), paper 003's U-Net, T = 1000, 50k steps at batch 128 for 2D, ~107k for 2D+1D).
+
+    python probes/compose_interpolate.py --quick
+    python probes/compose_interpolate.py --quick --kind bump --datasets 2d 2d+1d
+    python probes/compose_interpolate.py --device cuda --seeds 0 1 2
+    python probes/compose_interpolate.py --tiny --out /tmp/ci          # what the tests run
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bump_runs  # noqa: E402
+from common import parse_args, write_verdict  # noqa: E402
+
+from hidcap.data import BumpDataSpec, HeldOutRegion  # noqa: E402
+from hidcap.evaluation import bump_accuracy, centre_errors, decode_centres  # noqa: E402
+from hidcap.training import CheckpointConfig, OptimConfig  # noqa: E402
+
+NAME = "compose_interpolate"
+CLAIM = ("Diffusion models compose but do not interpolate: trained on 2D data with a held-out band of x and y "
+         "values they generate the seen coordinate but not the held-out one; adding 1D stripes that cover the band "
+         "makes the held-out region accurate; stripes alone do not compose")
+PAPER = "Liang et al. 2024 (003), Sec. 3.2, Fig. 4 and 9, App. C"
+DATASETS = ("2d", "1d", "2d+1d")
+SECTIONS = ("train", "vertical", "horizontal", "intersection")
+HELD_OUT = ("vertical", "horizontal", "intersection")
+LEARNED = 0.5  # training-section joint accuracy a model needs before its generalisation means anything
+COMPOSED = 0.5  # (i)
+MARGIN = 0.3  # (ii), (iii), (iv)
+#: darkness below which a pixel belongs to a blob when decoding centres: SOS stripes sit at 0.5 (see the docstring)
+DECODE_THRESHOLD = {"sos": 0.25, "bump": 0.5}
+CRITERION = (
+    f"A coordinate is right when the decoded centre (darkest pixel of a single blob darker than "
+    f"{DECODE_THRESHOLD['sos']} for SOS / {DECODE_THRESHOLD['bump']} for bumps, else the centroid) is within 1 px. "
+    f"Precondition: 2D and 2D+1D joint accuracy on the training section ≥ {LEARNED} (else undetermined). "
+    f"(i) 2D composes: mean(μy acc. in vertical section, μx acc. in horizontal section) ≥ {COMPOSED}; "
+    f"(ii) 2D does not interpolate: mean(μx acc. in vertical, μy acc. in horizontal) ≤ (i)'s value − {MARGIN}; "
+    f"(iii) held-out joint accuracy (vertical + horizontal + intersection) of 2D+1D ≥ 2D's + {MARGIN}; "
+    f"(iv) 1D does not compose: held-out 'crossing' accuracy (both coordinates right AND a single blob, i.e. a 2D "
+    f"image rather than a lone stripe) of 1D ≤ 2D+1D's − {MARGIN}, if the 1D model learned stripes (≥ {LEARNED} of "
+    f"all samples with one coordinate right; else (iv) undetermined). Accuracies pooled over seeds; pass = every "
+    f"evaluated part passes."
+)
+
+
+# ------------------------------------------------------------------------------------------ scales
+@dataclass(frozen=True)
+class ComposeScale:
+    """Data, band, run length and measurement of one scale. ``band`` is (low, high) in frame pixels, inclusive.
+
+    steps: training steps of the 2D and 1D models; 2D+1D trains for the same number of epochs as 2D (steps scaled
+    by its number of images, :meth:`steps_for`), so every 2D image is seen as often in 2D+1D as in 2D.
+    increment: lattice spacing of every on-frame coordinate; stripe_increment: spacing of the stripes' off-frame
+    coordinate in the 2D+1D set (None: ``increment``). Paper 003 (N = 32, 44×44 latent, d = 0.1) has about as many
+    stripes as 2D images in its 2D+1D set; on a 16-pixel frame with the same 6-pixel pad the off-frame space is
+    relatively larger, and a coarser off-frame spacing keeps that balance.
+    """
+
+    name: str
+    bumps: bump_runs.BumpScale
+    band: tuple[float, float]
+    increment: float
+    steps: int
+    sample_steps: int
+    sigma: float = 1.0
+    stripe_increment: float | None = None
+
+    @property
+    def image_size(self) -> int:
+        return self.bumps.image_size
+
+    @property
+    def latent_size(self) -> int:
+        return self.image_size + 12  # 44 for N = 32: the stripes' extended latent space (paper 003, App. C.1)
+
+    def specs(self, dataset: str, kind: str) -> list[BumpDataSpec]:
+        """The data specs of ``dataset`` ('2d', '1d' or '2d+1d') with 2D data of ``kind`` ('sos' or 'bump')."""
+        if dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+        if kind not in ("sos", "bump"):
+            raise ValueError(f"kind must be 'sos' or 'bump', got {kind!r}")
+        common = dict(image_size=self.image_size, increment=self.increment, latent_size=self.latent_size,
+                      sigma_x=self.sigma, sigma_y=self.sigma)
+        out = []
+        if dataset in ("2d", "2d+1d"):
+            out.append(BumpDataSpec(kind=kind, held_out=HeldOutRegion("band", *self.band), **common))
+        if dataset in ("1d", "2d+1d"):
+            # the 1D-only set drops the rim where both stripes are partly visible (paper 003, App. C.1: "without
+            # 2D rim"); in 2D+1D the stripes cover the whole extended latent space
+            rim = 3.0 * self.sigma if dataset == "1d" else 0.0
+            # the coarser off-frame spacing only balances the 2D+1D mix; 1D alone keeps the lattice spacing
+            off = (self.stripe_increment or self.increment) if dataset == "2d+1d" else self.increment
+            stripes = dict(common, rim=rim)
+            out += [BumpDataSpec(kind="stripe_x", **dict(stripes, increment_y=off)),  # y off the frame
+                    BumpDataSpec(kind="stripe_y", **dict(stripes, increment=off, increment_y=self.increment))]
+        return out
+
+    def images(self, dataset: str, seed: int = 0) -> int:
+        """Number of training images of ``dataset``."""
+        return int(sum(len(s.centres(seed)) for s in self.specs(dataset, "sos")))
+
+    def steps_for(self, dataset: str, seed: int = 0) -> int:
+        """Training steps of ``dataset``: ``steps`` for 2D and 1D; for 2D+1D as many epochs as the 2D model."""
+        if dataset != "2d+1d":
+            return self.steps
+        return max(self.steps, round(self.steps * self.images(dataset, seed) / self.images("2d", seed)))
+
+    def train_config(self, dataset: str, seed: int, device: str):
+        return self.bumps.train_config(None, seed, device, steps=self.steps_for(dataset, seed),
+                                       checkpoints=CheckpointConfig(count=1, include_start=False))
+
+
+def compose_scale(name: str) -> ComposeScale:
+    """The ``tiny``, ``quick`` and ``full`` settings (see the module docstring)."""
+    b = bump_runs.bump_scale(name)
+    if name == "tiny":
+        return ComposeScale(name, b, band=(3.0, 5.0), increment=1.0, steps=20, sample_steps=4, stripe_increment=2.0)
+    if name == "quick":
+        # a smaller U-Net than the torus probe's, so three data sets train in a few minutes of CPU
+        small = replace(b, model=replace(b.model, channels=(8, 16, 16), groups=4),
+                        optimizer=OptimConfig(lr=5e-3, weight_decay=0.0), batch_size=32)
+        return ComposeScale(name, small, band=(5.0, 11.0), increment=0.5, steps=1200, sample_steps=30,
+                            stripe_increment=2.0)
+    if name == "full":
+        return ComposeScale(name, b, band=(13.0, 19.0), increment=0.1, steps=50000, sample_steps=1000)
+    raise ValueError(f"unknown scale {name!r}; use tiny, quick or full")
+
+
+# ------------------------------------------------------------------------------------------ pure helpers
+def section_masks(frame: np.ndarray, band: tuple[float, float]) -> dict[str, np.ndarray]:
+    """Boolean masks ``(K,)`` of the four sections for frame coordinates ``(K, 2)``: train (neither coordinate in
+    the band), vertical (x in, y not), horizontal (y in, x not), intersection (both)."""
+    f = np.asarray(frame, dtype=float)
+    if f.ndim != 2 or f.shape[1] != 2:
+        raise ValueError(f"frame coordinates must be (K, 2), got shape {f.shape}")
+    low, high = band
+    if low > high:
+        raise ValueError(f"band low must be <= high, got {band}")
+    in_x = (f[:, 0] >= low) & (f[:, 0] <= high)
+    in_y = (f[:, 1] >= low) & (f[:, 1] <= high)
+    return {"train": ~in_x & ~in_y, "vertical": in_x & ~in_y, "horizontal": ~in_x & in_y, "intersection": in_x & in_y}
+
+
+def correctness(images, frame: np.ndarray, *, threshold: float = 0.5, tolerance: float = 1.0) -> np.ndarray:
+    """Per-sample ``(K, 2)`` bool: is the decoded μx / μy within ``tolerance`` of the prompted frame coordinate
+    (blobs = pixels darker than ``threshold``, see :func:`hidcap.evaluation.decode_centres`)."""
+    err = centre_errors(decode_centres(images, threshold=threshold), frame)
+    return err < tolerance
+
+
+def single_blob(images, *, threshold: float) -> np.ndarray:
+    """Per sample ``(K,)`` bool: exactly one connected region darker than ``threshold`` (a bump, or the crossing of
+    an SOS). Samples without it are decoded by the centroid fallback, which puts a lone stripe's missing
+    coordinate at the frame centre."""
+    from scipy import ndimage
+
+    arr = images.detach().cpu().numpy() if hasattr(images, "detach") else np.asarray(images)
+    arr = arr.reshape(arr.shape[0], arr.shape[-2], arr.shape[-1])
+    return np.array([ndimage.label(img < threshold)[1] == 1 for img in arr], dtype=bool)
+
+
+def section_table(ok: np.ndarray, masks: dict[str, np.ndarray], blob: np.ndarray | None = None
+                  ) -> dict[str, dict[str, float]]:
+    """Per section: n, x, y, joint accuracy, 'either' (at least one coordinate right) from ``ok`` ``(K, 2)``, and
+    with ``blob`` ``(K,)`` 'crossing' (joint right *and* a single blob: a composed 2D image at the right place)."""
+    out = {}
+    for name, m in list(masks.items()) + [("held_out", masks["vertical"] | masks["horizontal"] | masks["intersection"]),
+                                           ("all", np.ones(len(ok), dtype=bool))]:
+        sel = ok[m]
+        n = int(m.sum())
+        if n == 0:
+            out[name] = {"n": 0, "x": None, "y": None, "joint": None, "either": None, "crossing": None}
+            continue
+        joint = sel.all(axis=1)
+        out[name] = {"n": n, "x": float(sel[:, 0].mean()), "y": float(sel[:, 1].mean()),
+                     "joint": float(joint.mean()), "either": float(sel.any(axis=1).mean()),
+                     "crossing": None if blob is None else float((joint & blob[m]).mean())}
+    return out
+
+
+def _ge(a, b) -> bool | None:
+    return None if a is None or b is None else bool(a >= b - 1e-12)
+
+
+def compose_verdict(tables: dict[str, dict[str, dict[str, float]]]) -> tuple[bool | None, dict]:
+    """Apply the criterion to per-data-set section tables (``section_table`` output, pooled over seeds).
+
+    Returns ``(passed, parts)``; ``parts`` maps each part to True / False / None (None: undetermined or its data
+    set was not run) plus the numbers it used.
+    """
+    t2, t21, t1 = tables.get("2d"), tables.get("2d+1d"), tables.get("1d")
+    parts: dict = {"numbers": {}}
+    learned = []
+    for name, t in (("2d", t2), ("2d+1d", t21)):
+        if t is not None:
+            learned.append(_ge(t["train"]["joint"], LEARNED))
+            parts["numbers"][f"train_joint_{name}"] = t["train"]["joint"]
+    parts["precondition_learned"] = None if not learned else (None if None in learned else all(learned))
+    if t2 is not None:
+        v, h = t2["vertical"], t2["horizontal"]
+        composed = None if None in (v["y"], h["x"]) else (v["y"] + h["x"]) / 2
+        interp = None if None in (v["x"], h["y"]) else (v["x"] + h["y"]) / 2
+        parts["numbers"].update(composed_2d=composed, interpolated_2d=interp)
+        parts["i_2d_composes"] = _ge(composed, COMPOSED)
+        parts["ii_2d_no_interpolation"] = None if None in (composed, interp) else bool(interp <= composed - MARGIN)
+    else:
+        parts["i_2d_composes"] = parts["ii_2d_no_interpolation"] = None
+    held = {k: (t["held_out"]["joint"] if t is not None else None) for k, t in tables.items()}
+    parts["numbers"].update({f"held_out_joint_{k}": v for k, v in held.items()})
+    parts["iii_2d1d_beats_2d"] = (None if t2 is None or t21 is None
+                                  else _ge(held["2d+1d"], held["2d"] + MARGIN))
+    if t1 is None or t21 is None:
+        parts["iv_1d_no_composition"] = None
+    else:
+        parts["numbers"]["either_1d"] = t1["all"]["either"]
+        stripes = _ge(t1["all"]["either"], LEARNED)
+        c1, c21 = t1["held_out"]["crossing"], t21["held_out"]["crossing"]
+        parts["numbers"].update(held_out_crossing_1d=c1, **{"held_out_crossing_2d+1d": c21})
+        parts["iv_1d_no_composition"] = (None if not stripes or c1 is None or c21 is None
+                                         else bool(c1 <= c21 - MARGIN))
+    evaluated = [k for k in ("i_2d_composes", "ii_2d_no_interpolation", "iii_2d1d_beats_2d", "iv_1d_no_composition")
+                 if (k.startswith(("i_", "ii_")) and t2 is not None) or (k.startswith("iii") and t2 is not None and
+                                                                          t21 is not None)
+                 or (k.startswith("iv") and t1 is not None and t21 is not None)]
+    parts["evaluated"] = evaluated
+    if parts["precondition_learned"] is not True:
+        return None, parts
+    values = [parts[k] for k in evaluated]
+    if not values:
+        return None, parts
+    if any(v is False for v in values):
+        return False, parts
+    if any(v is None for v in values):
+        return None, parts
+    return True, parts
+
+
+# ------------------------------------------------------------------------------------------ figures
+def plot_maps(path: Path, maps: dict[str, np.ndarray], n: int, band, kind: str, seeds) -> None:
+    """Per data set (rows): μx, μy and joint accuracy over (x, y), the band's sections outlined."""
+    fig, axes = plt.subplots(len(maps), 3, figsize=(10.5, 3.1 * len(maps) + 0.6), squeeze=False,
+                             constrained_layout=True)
+    for row, (name, acc) in enumerate(maps.items()):  # acc (n, n, 3): [x index, y index, (x, y, joint)]
+        for col, what in enumerate(("μx correct", "μy correct", "both correct (joint)")):
+            ax = axes[row, col]
+            im = ax.imshow(acc[:, :, col].T, origin="upper", cmap="RdYlGn", vmin=0, vmax=1,
+                           extent=(-0.5, n - 0.5, n - 0.5, -0.5))
+            for v in (band[0] - 0.5, band[1] + 0.5):
+                ax.axvline(v, color="k", ls="--", lw=1)
+                ax.axhline(v, color="k", ls="--", lw=1)
+            ax.set_title(f"{name.upper()}: {what}", fontsize=10)
+            ax.set(xlabel="prompted μx", ylabel="prompted μy")
+            c = (band[0] + band[1]) / 2
+            for (tx, ty), label in (((c, 0.15 * n), "V"), ((0.15 * n, c), "H"), ((c, c), "I")):
+                ax.text(tx, ty, label, ha="center", va="center", fontsize=9, fontweight="bold",
+                        bbox={"facecolor": "white", "alpha": 0.6, "lw": 0, "pad": 1})
+    fig.colorbar(im, ax=axes, shrink=0.5, label=f"fraction correct (mean over seeds {list(seeds)})")
+    fig.suptitle(f"2D data = {kind}; dashed: held-out band [{band[0]:g}, {band[1]:g}]; "
+                 "V vertical, H horizontal, I intersection section", fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_sections(path: Path, tables: dict[str, dict], kind: str) -> None:
+    """Bars per section (vertical, horizontal, intersection, train) of μx / μy / joint accuracy per data set."""
+    names = list(tables)
+    colours = {"2d": "tab:green", "1d": "tab:blue", "2d+1d": "tab:orange"}
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.6), sharey=True)
+    width = 0.8 / max(1, len(names))
+    for ax, section in zip(axes, ("vertical", "horizontal", "intersection", "train")):
+        for i, name in enumerate(names):
+            t = tables[name][section]
+            vals = [t[k] if t.get(k) is not None else 0 for k in ("x", "y", "joint", "crossing")]
+            ax.bar(np.arange(4) + (i - (len(names) - 1) / 2) * width, vals, width, color=colours.get(name, "grey"),
+                   label=name.upper())
+        ax.set_xticks(range(4), ["μx", "μy", "joint", "crossing"])
+        ax.set_title(f"{section} (n={tables[names[0]][section]['n']})")
+        ax.set_ylim(0, 1.05)
+    axes[0].set_ylabel("accuracy (|error| < 1 px)")
+    axes[0].legend(frameon=False, fontsize=8)
+    fig.suptitle(f"per-section accuracy, 2D data = {kind} (paper 003 Fig. 4(c-e)); crossing = joint with a single "
+                 "blob (a 2D image, not a lone stripe)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_data_and_samples(path: Path, specs_by: dict[str, list[BumpDataSpec]], samples: dict[str, tuple],
+                          scale: ComposeScale, seed: int) -> None:
+    """Top: the training centres of each data set in the latent space (Fig. 9(e-g)); bottom: samples prompted
+    in each held-out section."""
+    names = list(specs_by)
+    fig, axes = plt.subplots(2, len(names), figsize=(4.2 * len(names), 8.2), squeeze=False)
+    off = scale.latent_size / 2 - scale.image_size / 2
+    for col, name in enumerate(names):
+        ax = axes[0, col]
+        for spec in specs_by[name]:
+            c = spec.centres(seed).numpy()
+            colour = {"stripe_x": "tab:blue", "stripe_y": "tab:purple"}.get(spec.kind, "tab:green")
+            ax.scatter(c[:, 0], c[:, 1], s=1.5, color=colour, label=f"{spec.kind} ({len(c)})")
+        ax.add_patch(plt.Rectangle((off, off), scale.image_size, scale.image_size, fill=False, color="k", lw=1))
+        lo, hi = scale.band[0] + off, scale.band[1] + off
+        for a, b in ((lo, hi),):
+            ax.axvspan(a, b, color="tab:red", alpha=0.12)
+            ax.axhspan(a, b, color="tab:red", alpha=0.12)
+        ax.set(xlim=(0, scale.latent_size), ylim=(scale.latent_size, 0), aspect="equal",
+               title=f"{name.upper()} training centres (latent units)", xlabel="μx", ylabel="μy")
+        ax.legend(frameon=False, fontsize=7, loc="lower right", markerscale=4)
+        # samples: a strip of prompts from each held-out section
+        images, frame = samples[name]
+        masks = section_masks(frame, scale.band)
+        picks = []
+        for section in ("vertical", "horizontal", "intersection"):
+            idx = np.flatnonzero(masks[section])
+            if len(idx):
+                picks += [(section, int(i)) for i in idx[np.linspace(0, len(idx) - 1, 3).round().astype(int)]]
+        ax = axes[1, col]
+        ax.axis("off")
+        k = len(picks)
+        for j, (section, i) in enumerate(picks):
+            sub = ax.inset_axes((j % 3 / 3 + 0.01, 1 - (j // 3 + 1) / max(1, (k + 2) // 3) + 0.02,
+                                 0.3, 1 / max(1, (k + 2) // 3) - 0.06))
+            sub.imshow(images[i, 0], cmap="gray", vmin=0, vmax=1)
+            x, y = frame[i]
+            sub.plot([x], [y], "r+", ms=8)
+            sub.set_xticks([])
+            sub.set_yticks([])
+            sub.set_title(f"{section[:5]} ({x:g},{y:g})", fontsize=7)
+        ax.set_title(f"{name.upper()} samples in the held-out sections (+ = prompt)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------ main
+def _extra(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kind", choices=("sos", "bump"), default="sos",
+                        help="2D data: 'sos' (sums of stripes, paper 003 Fig. 4; default) or 'bump' (Fig. 9(h))")
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS),
+                        help="which data sets to train on (default all three: 2d 1d 2d+1d)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps of the 2D and 1D models; 2D+1D trains for as many epochs as 2D "
+                             "(default: the scale's)")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args, ns = parse_args(NAME, __doc__.split("\n\n")[0], argv, extra=_extra)
+    if ns.steps is not None and ns.steps < 1:
+        raise ValueError(f"--steps must be a positive integer, got {ns.steps}")
+    datasets = [d for d in DATASETS if d in ns.datasets]  # canonical order, no repeats
+    scale = compose_scale(args.scale)
+    if ns.steps is not None:
+        scale = replace(scale, steps=ns.steps)
+    n = scale.image_size
+    offset = (scale.latent_size - n) / 2
+    frame = bump_runs.frame_grid(n, 1.0)  # one prompt per integer (x, y) of the frame
+    labels = frame + offset  # latent units, as the models are conditioned
+    masks = section_masks(frame, scale.band)
+
+    per_seed: dict[str, dict[int, dict]] = {d: {} for d in datasets}
+    oks: dict[str, list[np.ndarray]] = {d: [] for d in datasets}
+    blobs: dict[str, list[np.ndarray]] = {d: [] for d in datasets}
+    samples: dict[str, tuple] = {}
+    specs_by = {d: scale.specs(d, ns.kind) for d in datasets}
+    for d in datasets:
+        for seed in args.seeds:
+            tag = f"{ns.kind}_{d.replace('+', 'p')}"
+            series = bump_runs.train_run(scale.train_config(d, seed, args.device), args.run_dir(tag, seed),
+                                         specs_by[d], progress=args.progress)
+            images, _ = bump_runs.sample_labels(series, -1, labels, sample_steps=scale.sample_steps, seed=seed,
+                                                batch=scale.bumps.sample_batch)
+            ok = correctness(images, frame, threshold=DECODE_THRESHOLD[ns.kind])
+            blob = single_blob(images, threshold=DECODE_THRESHOLD[ns.kind])
+            oks[d].append(ok)
+            blobs[d].append(blob)
+            acc = bump_accuracy(images, frame)  # the library default (blob threshold 0.5), for reference
+            per_seed[d][seed] = {"table": section_table(ok, masks, blob), "joint_at_threshold_0.5": acc.joint,
+                                 "training_images": int(sum(len(s.centres(seed)) for s in specs_by[d])),
+                                 "train_steps": series.config.steps, "final_loss": series.metrics()[-1]["loss"]}
+            if seed == args.seeds[0]:
+                samples[d] = (images.numpy(), frame)
+    pooled = {d: section_table(np.concatenate(oks[d]), {k: np.tile(m, len(args.seeds)) for k, m in masks.items()},
+                               np.concatenate(blobs[d])) for d in datasets}
+    passed, parts = compose_verdict(pooled)
+
+    maps = {}
+    for d in datasets:
+        mean_ok = np.mean([ok.astype(float) for ok in oks[d]], axis=0)  # (K, 2)
+        joint = np.mean([ok.all(axis=1).astype(float) for ok in oks[d]], axis=0)
+        maps[d] = np.concatenate([mean_ok, joint[:, None]], axis=1).reshape(n, n, 3)  # frame_grid: x slowest
+    figures = ["accuracy_maps.png", "sections.png", "data_and_samples.png"]
+    plot_maps(args.out / figures[0], maps, n, scale.band, ns.kind, args.seeds)
+    plot_sections(args.out / figures[1], pooled, ns.kind)
+    plot_data_and_samples(args.out / figures[2], specs_by, samples, scale, args.seeds[0])
+
+    print(f"\ncompose vs interpolate ({args.scale}, 2D data = {ns.kind}, N={n}, band {scale.band}, "
+          f"seeds {list(args.seeds)}): accuracy per section, μx / μy / joint")
+    print(f"{'data':>6s} " + " ".join(f"{s:>20s}" for s in SECTIONS + ('held_out',)))
+    for d in datasets:
+        t = pooled[d]
+        print(f"{d:>6s} " + " ".join(f"{t[s]['x']:6.2f} {t[s]['y']:6.2f} {t[s]['joint']:6.2f}"
+                                     for s in SECTIONS + ("held_out",)))
+    print("parts: " + ", ".join(f"{k}={parts[k]}" for k in ("precondition_learned", "i_2d_composes",
+                                                             "ii_2d_no_interpolation", "iii_2d1d_beats_2d",
+                                                             "iv_1d_no_composition")))
+
+    notes = []
+    if args.tiny:
+        notes.append("Tiny scale: smoke run only; the verdict means nothing.")
+    if args.scale == "quick":
+        steps = {d: scale.steps_for(d, args.seeds[0]) for d in datasets}
+        notes.append(f"Quick scale: N={n}, the paper's 6-pixel band {list(scale.band)} centred on the frame, small "
+                     f"CPU models (2D+1D for as many epochs as 2D; steps {steps}, batch "
+                     f"{scale.bumps.batch_size}); the paper trains 32x32 models for hours.")
+    missing = [d for d in DATASETS if d not in datasets]
+    if missing:
+        notes.append(f"Data sets not run: {missing}; the parts that need them are not evaluated.")
+    measured = {
+        "kind_2d": ns.kind, "decode_threshold": DECODE_THRESHOLD[ns.kind], "image_size": n,
+        "latent_size": scale.latent_size, "band": list(scale.band),
+        "increment": scale.increment, "stripe_increment": scale.stripe_increment or scale.increment,
+        "train_steps_2d": scale.steps, "batch_size": scale.bumps.batch_size, "sample_steps": scale.sample_steps,
+        "datasets": datasets, "sections": pooled, "parts": parts,
+        "per_seed": {d: {str(s): v for s, v in per_seed[d].items()} for d in datasets},
+    }
+    return write_verdict(args, claim=CLAIM, paper=PAPER, criterion=CRITERION, passed=passed, measured=measured,
+                         figures=figures, notes=" ".join(notes))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""probes/torus_geometry.py: a tiny run end to end, its figures and numbers, the rise-then-fall / per-seed verdict
+logic on hand-made inputs, and the full-scale configuration (built, not trained)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+NAME = "torus_geometry"
+FIGURES = ("training.png", "spectrum.png", "persistence.png", "torus_tests.png", "pca.png", "samples.png")
+
+
+def _assert_png(path, min_bytes=5000):
+    import matplotlib.image as mpimg
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= min_bytes, path
+    img = mpimg.imread(path)
+    assert img.shape[0] > 100 and img.shape[1] > 100 and float(np.std(img[..., :3])) > 0.01, path
+
+
+@pytest.fixture(scope="module")
+def torus(probe_module):
+    return probe_module(NAME)
+
+
+@pytest.fixture(scope="module")
+def tiny(torus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("torus_geometry")
+    record = torus.main(["--tiny", "--out", str(out), "--no-progress"])
+    return out, record
+
+
+# ------------------------------------------------------------------------------------------ tiny run
+def test_tiny_verdict_fields(tiny, torus):
+    out, record = tiny
+    assert json.loads((out / "verdict.json").read_text()) == record
+    assert record["probe"] == NAME and record["scale"] == "tiny" and record["seeds"] == [0]
+    assert record["passed"] in (True, False, None)
+    assert record["verdict"] == {True: "pass", False: "fail", None: "undetermined"}[record["passed"]]
+    assert record["criterion"] == torus.CRITERION and "(1, 2, 1)" in record["criterion"]
+    m = record["measured"]
+    assert m["layer"] == "ups.0.resample" and m["image_size"] == 8
+    (seed,) = m["per_seed"]
+    assert seed["seed"] == 0 and len(seed["betti"]) == 3
+    assert set(seed["parts"]) == {"learned", "rise_then_fall", "betti_121", "x_on_y_clifford",
+                                  "within_variable_not_parallel"}
+    assert (out / "runs" / "torus_seed0" / "config.json").is_file()
+
+
+def test_tiny_figures(tiny):
+    out, record = tiny
+    assert record["figures"] == list(FIGURES)
+    for name in FIGURES:
+        _assert_png(out / name)
+
+
+def test_tiny_numbers_are_consistent(tiny, torus):
+    _, record = tiny
+    (seed,) = record["measured"]["per_seed"]
+    rows = seed["checkpoints"]
+    steps = [r["step"] for r in rows]
+    assert steps[0] == 0 and steps == sorted(steps) and steps[-1] == 20
+    assert seed["final_accuracy"] == rows[-1]["accuracy"]
+    assert seed["final_participation_ratio"] == rows[-1]["participation_ratio"]
+    for r in rows:
+        assert 0 <= r["accuracy"] <= 1 and r["participation_ratio"] >= 1 and 0 < r["top4_explained"] <= 1
+    rise = torus.rise_then_fall(steps, [r["participation_ratio"] for r in rows])
+    assert rise == seed["rise_then_fall"]  # JSON keeps floats exactly
+    tt = seed["torus_tests"]
+    for t in ("x_on_y", "x_on_x", "y_on_y"):
+        d = tt["distances"][t]
+        total_c = d["orthogonality"]["clifford"] + d["parallelism"]["clifford"]
+        total_s = d["orthogonality"]["standard"] + d["parallelism"]["standard"]
+        if tt["closer"][t] == "clifford":
+            assert total_c < total_s
+    assert tt["x_on_y_clifford"] == (tt["closer"]["x_on_y"] == "clifford")
+    passed, parts = torus.seed_verdict(seed["final_accuracy"], seed["rise_then_fall"], seed["betti"], tt)
+    assert passed == seed["passed"] == record["passed"] and parts == seed["parts"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(["--quick", "--tiny"], "not allowed with"), (["--seeds", "-1"], "non-negative"), (["--bogus"], "unrecognized")],
+)
+def test_bad_options_exit_with_message(torus, tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit):
+        torus.main([*argv, "--out", str(tmp_path)])
+    assert message in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def test_rise_then_fall(torus):
+    good = torus.rise_then_fall([0, 10, 20, 40, 80], [50.0, 3.0, 9.0, 7.0, 6.0])  # step 0 (init) is ignored
+    assert good["passed"] is True and good["peak_step"] == 20 and good["interior_peak"]
+    assert good["final_over_peak"] == pytest.approx(6 / 9)
+    rising = torus.rise_then_fall([0, 10, 20, 40], [50.0, 3.0, 5.0, 9.0])
+    assert rising["passed"] is False and not rising["interior_peak"]
+    flat_end = torus.rise_then_fall([10, 20, 40], [3.0, 9.0, 8.5])  # 8.5 > 0.9 * 9
+    assert flat_end["passed"] is False and flat_end["interior_peak"]
+    assert torus.rise_then_fall([0, 10, 20], [5.0, 3.0, 4.0])["passed"] is None  # two trained checkpoints
+    with pytest.raises(ValueError, match="equal length"):
+        torus.rise_then_fall([1, 2], [1.0])
+    with pytest.raises(ValueError, match="no trained checkpoint"):
+        torus.rise_then_fall([0], [1.0])
+
+
+def _torus(clifford=True, parallel=False):
+    return {"x_on_y_clifford": clifford, "within_variable_not_parallel": not parallel}
+
+
+def test_seed_verdict_and_combine(torus):
+    rise_ok = {"passed": True}
+    assert torus.seed_verdict(0.9, rise_ok, (1, 2, 1), _torus())[0] is True
+    assert torus.seed_verdict(0.9, rise_ok, (1, 0, 1), _torus())[0] is False
+    assert torus.seed_verdict(0.9, {"passed": False}, (1, 2, 1), _torus())[0] is False
+    assert torus.seed_verdict(0.9, rise_ok, (1, 2, 1), _torus(clifford=False))[0] is False
+    assert torus.seed_verdict(0.9, rise_ok, (1, 2, 1), _torus(parallel=True))[0] is False
+    assert torus.seed_verdict(0.9, {"passed": None}, (1, 2, 1), _torus())[0] is None
+    passed, parts = torus.seed_verdict(0.2, rise_ok, (1, 2, 1), _torus())  # not learned: undetermined
+    assert passed is None and parts["learned"] is False
+    assert torus.combine([True, True]) is True
+    assert torus.combine([True, None]) is None
+    assert torus.combine([None, False]) is False
+    with pytest.raises(ValueError):
+        torus.combine([])
+
+
+def test_torus_test_summary_on_an_ideal_clifford_torus(torus):
+    from hidcap import geometry
+
+    labels = geometry.grid_labels(8)
+    pts = geometry.clifford_torus(labels, dim=12, seed=1)
+    s = torus.torus_test_summary(geometry.torus_tests(pts, labels, period=8.0))
+    assert s["x_on_y_clifford"] is True
+    assert s["within_variable_not_parallel"] is False  # an ideal Clifford torus has parallel rings
+    assert s["median_parallelism_residual"]["x_on_x"] == pytest.approx(0.0, abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------------ configs
+def test_full_and_quick_configs(torus):
+    from hidcap.models import presets
+
+    full = torus.torus_scale("full")
+    cfg = full.train_config(0, "cpu")
+    assert cfg.model == presets.gaussian_bumps() and cfg.diffusion.timesteps == 1000
+    assert cfg.data.image_size == 32 and cfg.data.increment == 0.1 and cfg.data.periodic
+    assert cfg.steps == 50000 and cfg.checkpoints.count == 40 and full.sample_steps == 1000
+    assert full.data.lattice().shape == (102400, 2)
+    quick = torus.torus_scale("quick")
+    qcfg = quick.train_config(3, "cpu")
+    assert qcfg.seed == 3 and qcfg.model.image_size == 16 and quick.data.lattice().shape == (1024, 2)
+    with pytest.raises(ValueError, match="unknown scale"):
+        torus.torus_scale("cpu")
