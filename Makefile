@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # The CPU wheel of torch lies on local disk on the project's machines; prefer it when no torch is present.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test bench probes-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ demo: venv
 
 test: venv
 	MPLBACKEND=Agg $(PY) -m pytest -q
+
+probes-quick: venv
+	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) probes/run_all.py --quick --no-progress
 
 bench: venv
 	$(PY) benchmarks/tracer_overhead.py
