@@ -1,0 +1,37 @@
+"""probes/run_all.py: runs the named probes, keeps going past a failing one, and writes one summary table."""
+import json
+
+import pytest
+
+from .conftest import load
+
+run_all = load("run_all")
+
+
+def test_runs_a_probe_and_reports_a_broken_one(tmp_path, monkeypatch):
+    real_load = run_all.load
+
+    def load_or_break(name):
+        if name == "torus_geometry":
+            raise RuntimeError("broken on purpose")
+        return real_load(name)
+
+    monkeypatch.setattr(run_all, "load", load_or_break)
+    rows = run_all.main(["--tiny", "--no-progress", "--out", str(tmp_path), "percolation", "torus_geometry"])
+    assert [r["probe"] for r in rows] == ["percolation", "torus_geometry"]
+    assert rows[0]["verdict"] in ("pass", "fail", "undetermined") and rows[0]["scale"] == "tiny"
+    assert (tmp_path / "percolation" / "tiny" / "verdict.json").is_file()
+    assert rows[1]["verdict"] == "error" and "broken on purpose" in rows[1]["error"]
+    assert json.loads((tmp_path / "summary.json").read_text())[1]["verdict"] == "error"
+    table = (tmp_path / "summary.md").read_text()
+    assert "| percolation |" in table and "| torus_geometry | error |" in table
+
+
+def test_every_listed_probe_exists_and_unknown_names_are_refused(tmp_path, capsys):
+    for name in run_all.PROBES:
+        assert (run_all.HERE / f"{name}.py").is_file()
+    with pytest.raises(SystemExit):
+        run_all.main(["--tiny", "--out", str(tmp_path), "nope"])
+    assert "unknown probe(s) ['nope']" in capsys.readouterr().err
+    with pytest.raises(KeyError, match="unknown probe"):
+        run_all.load("nope")
