@@ -20,6 +20,20 @@ def load(name: str):
     return module
 
 
+def assert_png(path: Path, min_bytes: int = 5000, min_height: int = 100, min_width: int = 100) -> None:
+    """A real PNG of a drawn figure: signature, size, and more than a blank or single-colour canvas."""
+    import numpy as np
+    from matplotlib.image import imread
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= min_bytes, path
+    img = imread(path)
+    assert img.shape[0] >= min_height and img.shape[1] >= min_width, (path, img.shape)
+    rgb = (img[..., :3].reshape(-1, 3) * 255).round().astype(np.uint32)
+    packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    assert rgb.std() > 2.5 and np.unique(packed).size > 20, path
+
+
 def read_verdict(out: Path) -> dict:
     return json.loads((out / "verdict.json").read_text())
 

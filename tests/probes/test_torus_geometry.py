@@ -7,17 +7,12 @@ import json
 import numpy as np
 import pytest
 
+from .conftest import assert_png
+
 NAME = "torus_geometry"
 FIGURES = ("training.png", "spectrum.png", "persistence.png", "torus_tests.png", "pca.png", "samples.png")
 
 
-def _assert_png(path, min_bytes=5000):
-    import matplotlib.image as mpimg
-
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= min_bytes, path
-    img = mpimg.imread(path)
-    assert img.shape[0] > 100 and img.shape[1] > 100 and float(np.std(img[..., :3])) > 0.01, path
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +48,7 @@ def test_tiny_figures(tiny):
     out, record = tiny
     assert record["figures"] == list(FIGURES)
     for name in FIGURES:
-        _assert_png(out / name)
+        assert_png(out / name)
 
 
 def test_tiny_numbers_are_consistent(tiny, torus):
