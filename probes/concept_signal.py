@@ -596,9 +596,8 @@ def main(argv: list[str] | None = None) -> dict:
                          "corners": corners},
         "runs": rows,
     }
-    # write_verdict reads a relative figure path as relative to args.out: hand it names inside args.out
     return write_verdict(args, claim=CLAIM, paper=PAPER, criterion=criterion(ns.threshold), passed=passed,
-                         measured=measured, figures=[Path(f).relative_to(args.out) for f in figures],
+                         measured=measured, figures=figures,
                          notes=notes.strip())
 
 

@@ -621,7 +621,7 @@ def main(argv: list[str] | None = None) -> dict:
         args, claim=CLAIM, paper=PAPER, criterion=criterion, passed=passed,
         measured={"settings": st.describe(), "probe_heldout_accuracy": probe.heldout_accuracy,
                   "criterion_a": a, "criterion_b": b, "seeds": {str(s): r for s, r in per_seed.items()}},
-        figures=[Path(f).relative_to(args.out) for f in figures], notes=notes,
+        figures=figures, notes=notes,
     )
 
 

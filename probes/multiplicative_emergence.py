@@ -438,7 +438,7 @@ def _figures(args: ProbeArgs, spaces: Mapping[int, ConceptSpace], spec: ConceptD
                                        title=f"held-out classes in concept space, seed {s}\n"
                                              "(hollow: first checkpoint, filled: last)"))
     figs.append(_plot_toy(spaces, dist, rows, fit, args.out / "toy_model.png", threshold))
-    return [Path(f).relative_to(args.out) for f in figs]  # write_verdict resolves names against args.out
+    return figs
 
 
 def _figure(figsize: tuple[float, float]) -> Any:

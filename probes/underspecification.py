@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> dict:
         "runs": rows,
     }
     return write_verdict(args, claim=CLAIM, paper=PAPER, criterion=criterion(ns.threshold), passed=passed,
-                         measured=measured, figures=[Path(f).relative_to(args.out) for f in figures],
+                         measured=measured, figures=figures,
                          notes=notes.strip())
 
 
