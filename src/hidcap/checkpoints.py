@@ -184,9 +184,9 @@ class CheckpointSeries:
 
     def build_model(self) -> nn.Module:
         """A freshly initialised model of the run's architecture (no weights loaded)."""
-        from hidcap.models import UNet
+        from hidcap.models import build_model
 
-        return UNet(self.config.model)
+        return build_model(self.config.model)
 
     def load(self, step: int = -1) -> nn.Module:
         """Model with the weights of checkpoint ``step`` (−1: the last), on ``self.device``, in eval mode."""

@@ -29,7 +29,7 @@ from hidcap.checkpoints import (
 from hidcap.config_io import config_to_dict, save_config
 from hidcap.data import BumpDataSpec, ConceptDataSpec, LabelledImages
 from hidcap.diffusion import DDPMConfig, VDMConfig, build_diffusion
-from hidcap.models import UNet, UNetConfig, presets
+from hidcap.models import UNetConfig, build_model, presets
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
 
@@ -306,7 +306,7 @@ def train(
     fork_devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(init_seed)
-        model = UNet(config.model).to(device)
+        model = build_model(config.model).to(device)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)
         diffusion = build_diffusion(config.diffusion).to(device)
