@@ -1,4 +1,5 @@
-"""Measurement: concept probes, concept space, learning time, capability vs behaviour, bump accuracy.
+"""Measurement: concept probes, concept space, learning time, capability vs behaviour, bump accuracy,
+and the intervals and decision rules that verdicts use.
 
 Names are imported lazily on first access (``from hidcap.evaluation import concept_space`` works
 without importing every submodule up front).
@@ -23,6 +24,24 @@ _EXPORTS: dict[str, str] = {
     # learning_time.py
     "learning_time": "hidcap.evaluation.learning_time",
     "smooth": "hidcap.evaluation.learning_time",
+    # intervals.py, onsets.py, selection.py, seeds.py: intervals and the rules verdicts are decided by
+    "Interval": "hidcap.evaluation.intervals",
+    "accuracy_interval": "hidcap.evaluation.intervals",
+    "beats": "hidcap.evaluation.intervals",
+    "beats_control": "hidcap.evaluation.intervals",
+    "bootstrap_mean": "hidcap.evaluation.intervals",
+    "wilson_bounds": "hidcap.evaluation.intervals",
+    "wilson_interval": "hidcap.evaluation.intervals",
+    "OnsetInterval": "hidcap.evaluation.onsets",
+    "earlier": "hidcap.evaluation.onsets",
+    "onset_interval": "hidcap.evaluation.onsets",
+    "Selection": "hidcap.evaluation.selection",
+    "select_then_fresh": "hidcap.evaluation.selection",
+    "SeedMargin": "hidcap.evaluation.seeds",
+    "SeedSpread": "hidcap.evaluation.seeds",
+    "margin_decided": "hidcap.evaluation.seeds",
+    "seed_margin": "hidcap.evaluation.seeds",
+    "seed_spread": "hidcap.evaluation.seeds",
     # capability.py
     "CapabilityTable": "hidcap.evaluation.capability",
     "EmbeddingDisentanglement": "hidcap.evaluation.capability",
