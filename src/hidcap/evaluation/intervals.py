@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import norm
+from scipy.special import ndtri
 
 __all__ = [
     "Interval",
@@ -92,7 +92,7 @@ def wilson_bounds(k: ArrayLike, n: ArrayLike, level: float = 0.95) -> tuple[np.n
     level = check_level(level)
     k_arr = np.asarray(k, dtype=float)
     n_arr = np.asarray(n, dtype=float)
-    if np.any(~np.isfinite(k_arr)) or np.any(~np.isfinite(n_arr)):
+    if not (np.isfinite(k_arr).all() and np.isfinite(n_arr).all()):
         raise ValueError("k and n must be finite (got NaN or inf)")
     if np.any(k_arr != np.round(k_arr)) or np.any(n_arr != np.round(n_arr)):
         raise ValueError("k and n must be whole numbers")
@@ -104,7 +104,7 @@ def wilson_bounds(k: ArrayLike, n: ArrayLike, level: float = 0.95) -> tuple[np.n
         raise ValueError("n must be >= 1 (no samples gives no interval)")
     if np.any(k_arr < 0) or np.any(k_arr > n_arr):
         raise ValueError("k must satisfy 0 <= k <= n")
-    z = norm.ppf(0.5 + level / 2)
+    z = ndtri(0.5 + level / 2)  # standard normal quantile
     p = k_arr / n_arr
     denom = 1 + z**2 / n_arr
     centre = (p + z**2 / (2 * n_arr)) / denom
@@ -135,10 +135,8 @@ def check_samples(values: ArrayLike, name: str, shapes: dict[int, str]) -> np.nd
         raise ValueError(f"{name} must have shape {' or '.join(shapes.values())}, got {v.shape}")
     if v.size == 0 or v.shape[-1] == 0:
         raise ValueError(f"{name} has no samples (shape {v.shape})")
-    if np.any(np.isnan(v)):
-        raise ValueError(f"{name} contains NaN")
-    if np.any(~np.isfinite(v)):
-        raise ValueError(f"{name} contains inf")
+    if not np.isfinite(v).all():
+        raise ValueError(f"{name} contains {'NaN' if np.isnan(v).any() else 'inf'}")
     return v
 
 
