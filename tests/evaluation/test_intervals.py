@@ -156,6 +156,13 @@ def test_beats_needs_disjoint_intervals():
         beats(0.9, lo)
 
 
+def test_beats_by_a_required_lead():
+    a, b = Interval(0.7, 0.65, 0.75, 24, "wilson"), Interval(0.3, 0.25, 0.33, 24, "wilson")
+    assert beats(a, b, by=0.3) and not beats(a, b, by=0.33)  # lead beyond the intervals: 0.65 − 0.33 = 0.32
+    with pytest.raises(ValueError, match="by must be"):
+        beats(a, b, by=-0.1)
+
+
 def test_control_equal_to_protocol_fails_the_claim():
     rng = np.random.default_rng(2)
     real = rng.random(24) < 0.9

@@ -4,8 +4,8 @@ A verdict built on 24 samples per checkpoint needs its uncertainty stated: a pro
 score interval (Wilson 1927), a mean over samples and seeds a percentile bootstrap (Efron & Tibshirani
 1993, ch. 13). Two accuracies are compared on their intervals, never on their point estimates:
 
-**A beats B** only when A's interval lies entirely above B's (``A.low > B.high``); otherwise the
-comparison is *not decided*. Disjoint 95 % intervals are a conservative test (stricter than a 5 %
+**A beats B** only when A's interval lies entirely above B's (``A.low > B.high``; "by m" when
+``A.low − B.high > m``); otherwise the comparison is *not decided*. Disjoint 95 % intervals are a conservative test (stricter than a 5 %
 two-sided test of the difference), chosen because it is one sentence, needs nothing but the two
 intervals, and reads the same for onsets (:func:`hidcap.evaluation.onsets.earlier`).
 
@@ -209,13 +209,16 @@ def accuracy_interval(correct: ArrayLike, *, level: float = 0.95, n_boot: int = 
     return bootstrap_mean(v, level=level, n_boot=n_boot, rng=rng)
 
 
-def beats(a: Interval, b: Interval) -> bool:
-    """``True`` when A is higher than B beyond the intervals: ``a.low > b.high``. ``False`` means *not
-    decided* (B beating A is ``beats(b, a)``)."""
+def beats(a: Interval, b: Interval, by: float = 0.0) -> bool:
+    """``True`` when A is higher than B beyond the intervals: ``a.low > b.high``, or with ``by`` (a
+    required lead, e.g. 0.3) ``a.low − b.high > by``. ``False`` means *not decided* (B beating A is
+    ``beats(b, a)``)."""
     for name, x in (("a", a), ("b", b)):
         if not isinstance(x, Interval):
             raise ValueError(f"{name} must be an Interval, got {type(x).__name__}")
-    return bool(a.low > b.high)
+    if not np.isfinite(by) or by < 0:
+        raise ValueError(f"by must be a finite lead >= 0, got {by}")
+    return bool(a.low - b.high > by)
 
 
 def beats_control(real: Interval, control: Interval) -> bool:
