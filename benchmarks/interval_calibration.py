@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
-    print(f"| quantity | setting | true | measured | reps |\n|---|---|---|---|---|")
+    print("| quantity | setting | true | measured | reps |\n|---|---|---|---|---|")
     for p in (0.1, 0.5, 0.8, 0.95):
         print(f"| Wilson coverage (exact) | n = 24, p = {p} | 0.95 | {wilson_exact(24, p):.3f} | exact |")
     naive, fresh, cov = selection(args.reps, rng)
