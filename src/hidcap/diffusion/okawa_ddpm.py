@@ -28,7 +28,9 @@ class OkawaDDPMConfig:
     ``beta_start`` to ``beta_end`` over T + 1 points. cond_drop / null_value: classifier-free guidance
     training (0: train.py draws a 10 % context mask, but its ContextUnet ignores the mask)."""
 
-    KIND: ClassVar[str] = "okawa-ddpm"
+    #: the kind config_io records for this class (its "@kind"); the `kind` field repeats it so a file
+    #: names its class even where a loader matches union options by field names
+    config_kind: ClassVar[str] = "okawa-ddpm"
 
     kind: str = "okawa-ddpm"
     timesteps: int = 500
@@ -38,8 +40,8 @@ class OkawaDDPMConfig:
     null_value: float = -1.0
 
     def __post_init__(self) -> None:
-        if self.kind != self.KIND:
-            raise ValueError(f"OkawaDDPMConfig.kind must be {self.KIND!r}, got {self.kind!r}")
+        if self.kind != self.config_kind:
+            raise ValueError(f"OkawaDDPMConfig.kind must be {self.config_kind!r}, got {self.kind!r}")
         if self.timesteps < 1:
             raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
         if not 0.0 < self.beta_start < self.beta_end < 1.0:

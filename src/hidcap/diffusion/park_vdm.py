@@ -33,7 +33,9 @@ class ParkVDMConfig:
     b and w. data_noise: std of the reconstruction likelihood. antithetic: stratified times
     t_i = (u + i)/B. cond_drop / null_value: classifier-free guidance training (0 in the paper's runs)."""
 
-    KIND: ClassVar[str] = "park-vdm"
+    #: the kind config_io records for this class (its "@kind"); the `kind` field repeats it so a file
+    #: names its class even where a loader matches union options by field names
+    config_kind: ClassVar[str] = "park-vdm"
 
     kind: str = "park-vdm"
     gamma_min: float = -5.0
@@ -45,8 +47,8 @@ class ParkVDMConfig:
     null_value: float = -1.0
 
     def __post_init__(self) -> None:
-        if self.kind != self.KIND:
-            raise ValueError(f"ParkVDMConfig.kind must be {self.KIND!r}, got {self.kind!r}")
+        if self.kind != self.config_kind:
+            raise ValueError(f"ParkVDMConfig.kind must be {self.config_kind!r}, got {self.kind!r}")
         if not self.gamma_min < self.gamma_max:
             raise ValueError(f"need gamma_min < gamma_max, got {self.gamma_min}, {self.gamma_max}")
         if not self.data_noise > 0:

@@ -47,7 +47,9 @@ class ContextUNetConfig:
     norm_groups: GroupNorm groups in ``up0`` and ``head``. train_cond_embed: see the module docstring.
     """
 
-    KIND: ClassVar[str] = "context-unet"
+    #: the kind config_io records for this class (its "@kind"); the `kind` field repeats it so a file
+    #: names its class even where a loader matches union options by field names
+    config_kind: ClassVar[str] = "context-unet"
 
     kind: str = "context-unet"
     image_size: int = 28
@@ -59,8 +61,8 @@ class ContextUNetConfig:
     train_cond_embed: bool = True
 
     def __post_init__(self) -> None:
-        if self.kind != self.KIND:
-            raise ValueError(f"ContextUNetConfig.kind must be {self.KIND!r}, got {self.kind!r}")
+        if self.kind != self.config_kind:
+            raise ValueError(f"ContextUNetConfig.kind must be {self.config_kind!r}, got {self.kind!r}")
         if self.image_size < 4 or self.image_size % 4:
             raise ValueError(f"image_size must be a positive multiple of 4 (two 2×2 max-pools), got {self.image_size}")
         if self.n_feat <= 0 or self.n_feat % self.norm_groups:

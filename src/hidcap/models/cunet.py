@@ -52,7 +52,9 @@ class CUNetConfig:
     docstring.
     """
 
-    KIND: ClassVar[str] = "cunet"
+    #: the kind config_io records for this class (its "@kind"); the `kind` field repeats it so a file
+    #: names its class even where a loader matches union options by field names
+    config_kind: ClassVar[str] = "cunet"
 
     kind: str = "cunet"
     image_size: int = 32
@@ -72,8 +74,8 @@ class CUNetConfig:
     unused_resamplers: bool = True
 
     def __post_init__(self) -> None:
-        if self.kind != self.KIND:
-            raise ValueError(f"CUNetConfig.kind must be {self.KIND!r}, got {self.kind!r}")
+        if self.kind != self.config_kind:
+            raise ValueError(f"CUNetConfig.kind must be {self.config_kind!r}, got {self.kind!r}")
         if not self.channels or any(c <= 0 or c % self.groups for c in self.channels):
             raise ValueError(f"channels must be positive multiples of groups={self.groups}, got {self.channels}")
         if self.mid_attention and self.channels[-1] % self.heads:
