@@ -41,7 +41,7 @@ def test_training_draws_t_from_1_to_T_and_passes_t_over_T():
 
 
 def test_loss_keeps_data_in_0_1():
-    """With ᾱ_t ≈ 1 (tiny β) x_t ≈ x: a model that returns x_t − x0 (known) has ε-error ≈ E‖ε‖² (no [-1, 1] map)."""
+    """With ᾱ_t ≈ 1 (tiny β), x_t ≈ x0: a model returning x_t shows which x0 the loss used."""
     d = OkawaDDPM(OkawaDDPMConfig(timesteps=2, beta_start=1e-8, beta_end=2e-8))
     x0 = torch.full((4096, 1, 4, 4), 0.7)
 
@@ -49,7 +49,7 @@ def test_loss_keeps_data_in_0_1():
         def forward(self, x, t, cond):
             return x
 
-    # ε̂ = x_t ≈ x0 = 0.7 everywhere: loss ≈ E(ε − 0.7)² = 1 + 0.49 (it would be 1 + 0.16 if x0 were mapped to 0.4)
+    # ε̂ = x_t ≈ 0.7: loss ≈ E(ε − 0.7)² = 1 + 0.49 (1 + 0.16 had x0 been mapped to 2·0.7 − 1 = 0.4)
     loss = d.loss(Echo(), x0, None, torch.Generator().manual_seed(0))
     assert loss.item() == pytest.approx(1.49, abs=0.03)
 

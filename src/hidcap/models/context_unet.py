@@ -175,8 +175,8 @@ class ContextUNet(nn.Module):
         self.time_embed2 = _embed_fc(1, f)
         self.site1 = _Site(cfg.cond_groups, 2 * f)
         self.site2 = _Site(cfg.cond_groups, f)
-        self.up0 = nn.Sequential(nn.ConvTranspose2d(2 * f, 2 * f, pool, stride=pool), nn.GroupNorm(cfg.norm_groups, 2 * f),
-                                 nn.ReLU())
+        self.up0 = nn.Sequential(nn.ConvTranspose2d(2 * f, 2 * f, pool, stride=pool),
+                                 nn.GroupNorm(cfg.norm_groups, 2 * f), nn.ReLU())
         self.up1 = _Up(4 * f, f)
         self.up2 = _Up(2 * f, f)
         self.head = nn.Sequential(nn.Conv2d(2 * f, f, 3, padding=1), nn.GroupNorm(cfg.norm_groups, f), nn.ReLU(),
@@ -198,7 +198,8 @@ class ContextUNet(nn.Module):
         if t.shape != (b,):
             raise ValueError(f"t must be a scalar or (B,)=({b},), got shape {tuple(t.shape)}")
         if cond is None or cond.shape != (b, cfg.cond_dim):
-            raise ValueError(f"cond must be (B, D)=({b}, {cfg.cond_dim}), got {None if cond is None else tuple(cond.shape)}")
+            got = None if cond is None else tuple(cond.shape)
+            raise ValueError(f"cond must be (B, D)=({b}, {cfg.cond_dim}), got {got}")
         cond = cond.float()
         t = t[:, None]
         h0 = self.stem(x)

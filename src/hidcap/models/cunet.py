@@ -234,7 +234,8 @@ class CUNet(nn.Module):
         if t.shape != (b,):
             raise ValueError(f"t must be a scalar or (B,)=({b},), got shape {tuple(t.shape)}")
         if cond is None or cond.shape != (b, cfg.cond_dim):
-            raise ValueError(f"cond must be (B, D)=({b}, {cfg.cond_dim}), got {None if cond is None else tuple(cond.shape)}")
+            got = None if cond is None else tuple(cond.shape)
+            raise ValueError(f"cond must be (B, D)=({b}, {cfg.cond_dim}), got {got}")
         cond = cond.float()
         temb = self.time_embed(timestep_embedding(t, cfg.time_dim, cfg.time_scale))
 
