@@ -7,11 +7,12 @@ import torch
 from hidcap.checkpoints import CheckpointSeries
 from hidcap.config_io import config_from_dict, config_to_dict, load_config
 from hidcap.data import BumpDataSpec, ConceptDataSpec
-from hidcap.diffusion import DDPMConfig, VDMConfig
-from hidcap.models import presets
+from hidcap.diffusion import DDPMConfig, OkawaDDPMConfig, ParkVDMConfig, VDMConfig
+from hidcap.models import ContextUNetConfig, CUNetConfig, UNetConfig, presets
 from hidcap.training import (
     CheckpointConfig,
     NonFiniteLossError,
+    RUN_PRESETS,
     OptimConfig,
     TrainConfig,
     _BatchOrder,
@@ -60,14 +61,18 @@ def test_checkpoint_steps():
         checkpoint_steps(0, 2)
 
 
-@pytest.mark.parametrize("name", ["hidden-capabilities", "hidden-capabilities-cfg", "gaussian-bumps", "tiny", "tiny-bumps"])
+@pytest.mark.parametrize("name", sorted(RUN_PRESETS))
 def test_run_presets_roundtrip_through_json(name, tmp_path):
     cfg = run_preset(name)
     assert config_from_dict(TrainConfig, config_to_dict(cfg)) == cfg
     assert isinstance(cfg.data, (ConceptDataSpec, BumpDataSpec))
     assert cfg.model.in_channels == cfg.data.channels and cfg.model.image_size == cfg.data.image_size
     assert cfg.model.cond_dim == cfg.data.cond_dim
-    assert (cfg.model.time_scale == 1000.0) == isinstance(cfg.diffusion, VDMConfig)
+    if isinstance(cfg.model, UNetConfig):
+        assert (cfg.model.time_scale == 1000.0) == isinstance(cfg.diffusion, VDMConfig)
+    else:  # the papers' networks go with the papers' diffusions (their time inputs are normalised γ, t/T)
+        pairs = {CUNetConfig: ParkVDMConfig, ContextUNetConfig: OkawaDDPMConfig}
+        assert isinstance(cfg.diffusion, pairs[type(cfg.model)])
 
 
 def test_bad_config_values():

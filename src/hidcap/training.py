@@ -28,8 +28,8 @@ from hidcap.checkpoints import (
 )
 from hidcap.config_io import config_to_dict, save_config
 from hidcap.data import BumpDataSpec, ConceptDataSpec, LabelledImages
-from hidcap.diffusion import DDPMConfig, VDMConfig, build_diffusion
-from hidcap.models import UNetConfig, build_model, presets
+from hidcap.diffusion import DDPMConfig, OkawaDDPMConfig, ParkVDMConfig, VDMConfig, build_diffusion
+from hidcap.models import ContextUNetConfig, CUNetConfig, UNetConfig, build_model, presets
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
 
@@ -86,8 +86,8 @@ class TrainConfig:
     log_every: write a ``metrics.jsonl`` row every this many steps (and at every checkpoint).
     """
 
-    model: UNetConfig = field(default_factory=presets.tiny)
-    diffusion: DDPMConfig | VDMConfig = field(default_factory=VDMConfig)
+    model: UNetConfig | CUNetConfig | ContextUNetConfig = field(default_factory=presets.tiny)
+    diffusion: DDPMConfig | VDMConfig | ParkVDMConfig | OkawaDDPMConfig = field(default_factory=VDMConfig)
     data: ConceptDataSpec | BumpDataSpec | None = None
     optimizer: OptimConfig = field(default_factory=OptimConfig)
     checkpoints: CheckpointConfig = field(default_factory=CheckpointConfig)
@@ -388,13 +388,41 @@ def train_tensors(images: Tensor, cond: Tensor, config: TrainConfig, run_dir: st
 
 # ---- run presets (the CLI's --preset) -------------------------------------------------------------------
 def _hidden_capabilities(**kw: Any) -> TrainConfig:
+    """Park et al. 2024 as their code runs it (docs/models.md): CUNet + their VDM (bits/dim, learned linear γ,
+    data in [0, 1]), AdamW lr 1e-3, wd 0.01, grad clip 0.01, batch 64, 20k steps, 60 quadratic checkpoints."""
+    return TrainConfig(model=presets.cunet(), diffusion=ParkVDMConfig(), data=ConceptDataSpec(),
+                       optimizer=OptimConfig(lr=1e-3, weight_decay=0.01, grad_clip=0.01), batch_size=64,
+                       steps=20000, checkpoints=CheckpointConfig(count=60), **kw)
+
+
+def _hidden_capabilities_cfg(**kw: Any) -> TrainConfig:
+    return replace(_hidden_capabilities(**kw), diffusion=ParkVDMConfig(cond_drop=0.2))
+
+
+def _hidden_capabilities_hidcap(**kw: Any) -> TrainConfig:
+    """The same experiment on hidcap's own U-Net and VDM (15.2 M parameters; see docs/models.md)."""
     return TrainConfig(model=presets.hidden_capabilities(), diffusion=VDMConfig(), data=ConceptDataSpec(),
                        optimizer=OptimConfig(lr=1e-3, weight_decay=0.01), batch_size=64, steps=20000,
                        checkpoints=CheckpointConfig(count=60), **kw)
 
 
-def _hidden_capabilities_cfg(**kw: Any) -> TrainConfig:
-    return replace(_hidden_capabilities(**kw), diffusion=VDMConfig(cond_drop=0.2))
+def _hidden_capabilities_hidcap_cfg(**kw: Any) -> TrainConfig:
+    return replace(_hidden_capabilities_hidcap(**kw), diffusion=VDMConfig(cond_drop=0.2))
+
+
+def _concept_cube(image_size: int, images_per_class: int) -> ConceptDataSpec:
+    """Okawa et al. 2023's concept graph: (shape, color, size), trained on {000, 100, 010, 001}."""
+    return ConceptDataSpec(concepts=("shape", "color", "size"), train_classes=("000", "100", "010", "001"),
+                           test_classes=("110", "101", "011", "111"), image_size=image_size,
+                           images_per_class=images_per_class)
+
+
+def _concept_graphs(**kw: Any) -> TrainConfig:
+    """Okawa et al. 2023 as their code runs it (docs/models.md): ContextUNet + their DDPM (T=500), Adam lr 1e-4
+    (AdamW with no weight decay), no grad clip, batch 64, 5000 images of 28 px, 7800 steps (100 epochs)."""
+    return TrainConfig(model=presets.context_unet(), diffusion=OkawaDDPMConfig(), data=_concept_cube(28, 1250),
+                       optimizer=OptimConfig(lr=1e-4, weight_decay=0.0, grad_clip=None), batch_size=64, steps=7800,
+                       checkpoints=CheckpointConfig(count=50), **kw)
 
 
 def _gaussian_bumps(**kw: Any) -> TrainConfig:
@@ -416,6 +444,19 @@ def _tiny_ddpm(**kw: Any) -> TrainConfig:
                    optimizer=OptimConfig(lr=3e-3), steps=400, **kw)
 
 
+def _tiny_cunet(**kw: Any) -> TrainConfig:
+    """CPU-sized :func:`_hidden_capabilities`: tiny CUNet, Park et al.'s VDM, 16 px."""
+    return replace(_tiny(), model=presets.tiny_cunet(), diffusion=ParkVDMConfig(),
+                   optimizer=OptimConfig(lr=1e-3, weight_decay=0.01, grad_clip=0.01), **kw)
+
+
+def _tiny_concept_graphs(**kw: Any) -> TrainConfig:
+    """CPU-sized :func:`_concept_graphs`: tiny ContextUNet, Okawa et al.'s DDPM with T=50, 8 px."""
+    return TrainConfig(model=presets.tiny_context_unet(), diffusion=OkawaDDPMConfig(timesteps=50),
+                       data=_concept_cube(8, 32), optimizer=OptimConfig(lr=1e-3, weight_decay=0.0, grad_clip=None),
+                       batch_size=32, steps=200, checkpoints=CheckpointConfig(count=5), log_every=10, **kw)
+
+
 def _tiny_bumps(**kw: Any) -> TrainConfig:
     return TrainConfig(model=presets.tiny_bumps(), diffusion=DDPMConfig.scaled(50),
                        data=BumpDataSpec(image_size=16, increment=1.0, periodic=True), batch_size=32, steps=200,
@@ -425,10 +466,15 @@ def _tiny_bumps(**kw: Any) -> TrainConfig:
 RUN_PRESETS = {
     "hidden-capabilities": _hidden_capabilities,
     "hidden-capabilities-cfg": _hidden_capabilities_cfg,
+    "hidden-capabilities-hidcap": _hidden_capabilities_hidcap,
+    "hidden-capabilities-hidcap-cfg": _hidden_capabilities_hidcap_cfg,
+    "concept-graphs": _concept_graphs,
     "gaussian-bumps": _gaussian_bumps,
     "tiny": _tiny,
     "tiny-ddpm": _tiny_ddpm,
     "tiny-bumps": _tiny_bumps,
+    "tiny-cunet": _tiny_cunet,
+    "tiny-concept-graphs": _tiny_concept_graphs,
 }
 
 

@@ -9,10 +9,15 @@ from typing import Any
 
 from torch import nn
 
+from hidcap.models.context_unet import ContextUNet, ContextUNetConfig
+from hidcap.models.cunet import CUNet, CUNetConfig
 from hidcap.models.unet import UNet, UNetConfig
 
 #: config class -> model class; ``build_model`` looks the config's exact type up here.
-MODELS: dict[type, type[nn.Module]] = {UNetConfig: UNet}
+MODELS: dict[type, type[nn.Module]] = {UNetConfig: UNet, CUNetConfig: CUNet, ContextUNetConfig: ContextUNet}
+
+#: what ``TrainConfig.model`` may hold (hidcap's U-Net first: config JSON loading tries union members in order)
+ModelConfig = UNetConfig | CUNetConfig | ContextUNetConfig
 
 
 def build_model(config: Any) -> nn.Module:

@@ -1,12 +1,18 @@
-"""Named U-Net configurations: the papers' models and tiny CPU versions for tests and quick modes."""
+"""Named model configurations: hidcap's U-Net for each paper, the papers' own networks (Park et al. 2024's
+CUNet, Okawa et al. 2023's ContextUNet), and tiny CPU versions for tests and quick modes."""
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
 
+from hidcap.models.context_unet import ContextUNetConfig
+from hidcap.models.cunet import CUNetConfig
 from hidcap.models.unet import UNetConfig
 
-__all__ = ["hidden_capabilities", "gaussian_bumps", "tiny", "tiny_bumps", "PRESETS", "get"]
+__all__ = [
+    "hidden_capabilities", "gaussian_bumps", "tiny", "tiny_bumps", "cunet", "tiny_cunet", "context_unet",
+    "tiny_context_unet", "PRESETS", "get",
+]
 
 
 def hidden_capabilities(**overrides: Any) -> UNetConfig:
@@ -55,16 +61,47 @@ def tiny_bumps(**overrides: Any) -> UNetConfig:
     return replace(cfg, **overrides)
 
 
+def cunet(**overrides: Any) -> CUNetConfig:
+    """Park et al. 2024's CUNet (cfpark00/concept-learning): 3×32×32, channels (64, 128, 256), 2 res blocks per
+    level, mid attention, per-block time and conditioning MLPs, ε̂ = f(z_t) + z_t; 12-d conditioning
+    (10,916,163 parameters; 10,913,859 with the original's 11-d conditioning). Use with ``ParkVDMConfig``."""
+    return replace(CUNetConfig(), **overrides)
+
+
+def tiny_cunet(**overrides: Any) -> CUNetConfig:
+    """CPU-sized :func:`cunet`: 16×16, channels (8, 16), 1 res block per level, 2 heads, groups 4, no dropout."""
+    return cunet(**{"image_size": 16, "channels": (8, 16), "res_blocks": 1, "heads": 2, "groups": 4, "dropout": 0.0,
+                    "time_dim": 8, **overrides})
+
+
+def context_unet(**overrides: Any) -> ContextUNetConfig:
+    """Okawa et al. 2023's ContextUnet (phys-ai/concept_graphs): n_feat 256, concept groups [2, 3, 1], on
+    hidcap's 3×28×28 images (26,975,747 parameters; 26,980,356 with the original's 4 input channels). Use
+    with ``OkawaDDPMConfig``."""
+    return replace(ContextUNetConfig(), **overrides)
+
+
+def tiny_context_unet(**overrides: Any) -> ContextUNetConfig:
+    """CPU-sized :func:`context_unet`: 8×8 images, n_feat 8."""
+    return context_unet(**{"image_size": 8, "n_feat": 8, **overrides})
+
+
+ModelPreset = UNetConfig | CUNetConfig | ContextUNetConfig
+
 PRESETS = {
     "hidden-capabilities": hidden_capabilities,
     "gaussian-bumps": gaussian_bumps,
     "tiny": tiny,
     "tiny-bumps": tiny_bumps,
+    "cunet": cunet,
+    "tiny-cunet": tiny_cunet,
+    "context-unet": context_unet,
+    "tiny-context-unet": tiny_context_unet,
 }
 
 
-def get(name: str, **overrides: Any) -> UNetConfig:
-    """Preset by name (``'hidden-capabilities'``, ``'gaussian-bumps'``, ``'tiny'``, ``'tiny-bumps'``)."""
+def get(name: str, **overrides: Any) -> ModelPreset:
+    """Preset by name (a key of ``PRESETS``, e.g. ``'hidden-capabilities'``, ``'cunet'``, ``'tiny'``)."""
     try:
         fn = PRESETS[name.replace("_", "-")]
     except KeyError:
