@@ -134,12 +134,14 @@ def _sample(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hidcap`` console script; returns the exit status."""
+    from hidcap.runlock import RunLockedError
+
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
             return _train(args)
         return _sample(args)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, RunLockedError) as exc:
         print(f"hidcap {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
