@@ -308,9 +308,10 @@ def _failed(group: list[SweepRun], error: str) -> list[RunResult]:
 def _init_local_worker(threads: int, devices: Any) -> None:
     if devices is not None:  # one GPU per worker, before CUDA starts in this process
         os.environ["CUDA_VISIBLE_DEVICES"] = devices.get()
-    import torch
+    if "OMP_NUM_THREADS" not in os.environ:  # a user's setting wins; else share the cores between workers
+        import torch
 
-    torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
 
 
 def _visible_gpus() -> list[str]:
