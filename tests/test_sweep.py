@@ -3,6 +3,7 @@ run) and a real 4-run sweep through a local Ray instance."""
 import csv
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -161,3 +162,32 @@ def test_ray_sweep_of_four_runs_and_a_rerun_that_trains_nothing(tmp_path, monkey
     assert not ray.is_initialized()  # nothing to run: Ray was not even started
     assert {r.run: _files(out / r.run) for r in again} == before
     assert [r.final_loss for r in again] == [r.final_loss for r in results]
+
+
+def test_sweep_commands_in_the_docs_parse_and_expand():
+    """Every `hidcap sweep` command in docs/sweeps.md parses and gives a valid grid (nothing is trained)."""
+    from hidcap.cli import build_parser
+    from hidcap.training import TrainConfig
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "sweeps.md").read_text()
+    commands = []
+    for line in text.splitlines():
+        if "hidcap sweep --preset" not in line:
+            continue
+        words = shlex.split(line.removeprefix("$ "))
+        while words and "=" in words[0]:  # VAR=value before the command
+            words.pop(0)
+        if words[:3] == ["hidcap", "sweep", "--preset"]:
+            commands.append(words[1:])
+    assert len(commands) >= 5, commands
+    for argv in commands:
+        args = build_parser().parse_args(argv)
+        base = run_preset(args.preset)
+        for spec in args.set:
+            base = set_field(base, *spec.split("=", 1))
+        if "lrr" in " ".join(argv) or "steps=1.5" in argv:  # the documented bad-input examples
+            with pytest.raises((KeyError, ValueError)):
+                expand_grid(base, parse_grid(args.grid), args.seeds)
+            continue
+        runs = expand_grid(base, parse_grid(args.grid), args.seeds)
+        assert runs and all(isinstance(r.config, TrainConfig) for r in runs)

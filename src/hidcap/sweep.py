@@ -457,6 +457,9 @@ def run_sweep(
     if num_cpus < 0 or num_gpus < 0:
         raise ValueError(f"num_cpus and num_gpus must be >= 0, got {num_cpus}, {num_gpus}")
     runs = expand_grid(base, grid, seeds)
+    if executor == "ray" and num_gpus == 0 and any(r.config.device.startswith("cuda") for r in runs):
+        raise ValueError("runs on device 'cuda' need num_gpus > 0 with the ray executor (Ray hides GPUs from "
+                         "tasks that ask for none)")
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     _write_index(out, runs)
