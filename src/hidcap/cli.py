@@ -1,5 +1,6 @@
-"""The ``hidcap`` command: ``hidcap train --preset NAME --out RUN_DIR [...]`` and
-``hidcap sample RUN_DIR --step STEP --out FILE.png [...]``."""
+"""The ``hidcap`` command: ``hidcap train --preset NAME --out RUN_DIR [...]``,
+``hidcap sample RUN_DIR --step STEP --out FILE.png [...]`` and
+``hidcap sweep --preset NAME --out DIR --grid FIELD=V1,V2 [--seeds ...] [--executor local|ray]``."""
 from __future__ import annotations
 
 import argparse
@@ -46,6 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance weight")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="cpu")
+
+    w = sub.add_parser("sweep", help="train a grid of runs, one directory per grid point (resumable; docs/sweeps.md)")
+    base = w.add_mutually_exclusive_group(required=True)
+    base.add_argument("--preset", choices=sorted(RUN_PRESETS), help="run preset as the base config")
+    base.add_argument("--config", type=Path, help="a run's config.json as the base config")
+    w.add_argument("--out", required=True, type=Path, help="sweep directory (shared by all workers)")
+    w.add_argument("--grid", nargs="+", action="extend", default=[], metavar="FIELD=V1,V2",
+                   help="grid axes over config fields in dotted form, e.g. optimizer.lr=0.001,0.003")
+    w.add_argument("--set", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
+                   help="base config overrides, e.g. steps=500")
+    w.add_argument("--seeds", nargs="+", type=int, help="seeds (the last grid axis)")
+    w.add_argument("--executor", choices=["local", "ray"], default="local")
+    w.add_argument("--workers", type=int, help="local: processes (default: one per core, or per GPU)")
+    w.add_argument("--address", help="ray: address of a running cluster (default: start a local instance)")
+    w.add_argument("--num-cpus", type=float, default=1, help="ray: CPUs per run")
+    w.add_argument("--num-gpus", type=float, default=0, help="ray: GPUs per run")
+    w.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
@@ -69,6 +87,33 @@ def _train(args: argparse.Namespace) -> int:
     series = train(cfg, args.out, progress=False if args.no_progress else None, resume=not args.no_resume)
     print(f"{series}: checkpoints at steps {series.steps}")
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from hidcap.config_io import load_config
+    from hidcap.sweep import format_table, parse_grid, run_sweep, set_field
+    from hidcap.training import TrainConfig, run_preset
+
+    cfg = run_preset(args.preset) if args.preset else load_config(TrainConfig, args.config)
+    for spec in args.set:
+        key, sep, value = spec.partition("=")
+        if not sep:
+            raise ValueError(f"--set {spec!r} must look like field=value")
+        cfg = set_field(cfg, key.strip(), value.strip())
+    try:
+        results = run_sweep(cfg, parse_grid(args.grid), args.out, seeds=args.seeds, executor=args.executor,
+                            workers=args.workers, address=args.address, num_cpus=args.num_cpus,
+                            num_gpus=args.num_gpus, progress=False if args.no_progress else None)
+    except ImportError as exc:
+        raise ValueError(str(exc)) from None
+    print(format_table(results))
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        print(f"hidcap sweep: run {r.run} {r.params} failed: {r.error}", file=sys.stderr)
+    counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
+    print(f"{len(results)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}); "
+          f"summary: {args.out / 'summary.csv'}, index: {args.out / 'index.csv'}")
+    return 1 if failed else 0
 
 
 def _prompts(data: Any, classes: str | None, n: int) -> tuple[Any, list[str]]:
@@ -134,12 +179,16 @@ def _sample(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hidcap`` console script; returns the exit status."""
+    from hidcap.runlock import RunLockedError
+
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
             return _train(args)
+        if args.command == "sweep":
+            return _sweep(args)
         return _sample(args)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, RunLockedError) as exc:
         print(f"hidcap {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

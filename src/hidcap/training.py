@@ -32,6 +32,7 @@ from hidcap.diffusion import DDPMConfig, OkawaDDPMConfig, ParkVDMConfig, VDMConf
 from hidcap.models import ContextUNetConfig, CUNetConfig, UNetConfig, build_model, presets
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
+from hidcap.runlock import locks_run_dir
 
 __all__ = [
     "CheckpointConfig",
@@ -264,6 +265,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
     path.write_text("".join(r + "\n" for r in rows))
 
 
+@locks_run_dir  # one trainer per run directory: a second one gets RunLockedError (hidcap.runlock)
 def train(
     config: TrainConfig,
     run_dir: str | Path,

@@ -1,0 +1,504 @@
+"""Sweeps: a grid of training runs, one run directory per grid point, on a local process pool or on Ray.
+
+    hidcap sweep --preset tiny --out sweeps/lr --grid optimizer.lr=0.001,0.003 --seeds 0 1 2
+
+:func:`run_sweep` expands ``base`` × ``grid`` (any :class:`~hidcap.training.TrainConfig` field in dotted form,
+e.g. ``optimizer.lr``, ``data.images_per_class``, ``seed``) into configs, and trains each into
+``out/<hash>`` where ``<hash>`` is a short hash of the run's config.json content. ``out/index.json`` and
+``out/index.csv`` map each directory to its grid point; ``out/summary.json`` and ``out/summary.csv`` hold
+this invocation's outcome (run, grid point, status, wall time, final loss, error).
+
+- Resumable: a run whose final checkpoint exists is skipped without starting any worker; an interrupted run
+  resumes from its last checkpoint (:func:`hidcap.training.train` does that).
+- Failures are isolated: a run that raises is reported (``status='failed'``, the error and its traceback in
+  the summary) and the others go on. A second trainer on one directory is refused by the run lock
+  (:mod:`hidcap.runlock`), so two sweeps over one ``out`` never write into the same run.
+- Executors: ``'local'`` (a pool of spawned processes, one per core, or one per GPU when the runs are on
+  ``'cuda'``; no server) and ``'ray'`` (``ray.init()`` starts a local instance, ``address=`` joins a cluster;
+  each run asks for ``num_cpus`` / ``num_gpus``; ``out`` must be a path every worker sees).
+
+Runs are executed in *groups* (:func:`group_runs`); today every group holds one run. Training several
+same-shape runs as one batched model (a later ``train_many(configs, run_dirs)``) plugs in there.
+See docs/sweeps.md.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import itertools
+import json
+import multiprocessing
+import os
+import time
+import traceback
+import types
+import typing
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hidcap.checkpoints import checkpoint_path
+from hidcap.config_io import config_to_dict
+from hidcap.progress import progress_bar
+from hidcap.training import TrainConfig, train
+
+__all__ = [
+    "EXECUTORS",
+    "RunResult",
+    "SweepRun",
+    "expand_grid",
+    "format_table",
+    "group_runs",
+    "parse_grid",
+    "run_name",
+    "run_sweep",
+    "set_field",
+]
+
+EXECUTORS = ("local", "ray")
+NONE_WORDS = ("none", "null")
+BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One grid point: ``name`` (its directory under ``out``), its ``config`` and ``params`` (dotted field ->
+    value, the differences from the base config that this grid point asks for)."""
+
+    name: str
+    config: TrainConfig
+    params: dict[str, Any]
+
+
+@dataclass
+class RunResult:
+    """The outcome of one run: ``status`` is ``'done'`` (trained now), ``'skipped'`` (finished before) or
+    ``'failed'``; ``from_step``: the last checkpoint it had before (0: a fresh run); ``wall_s``: seconds
+    spent in this sweep; ``final_loss``: the last ``loss`` row of its metrics.jsonl."""
+
+    run: str
+    params: dict[str, Any]
+    status: str
+    wall_s: float | None = None
+    final_loss: float | None = None
+    from_step: int = 0
+    error: str | None = None
+    traceback: str | None = field(default=None, repr=False)
+
+
+# ---- grid: dotted fields, typed values -----------------------------------------------------------------
+def _parse(raw: Any, hint: Any, name: str) -> Any:
+    """``raw`` (a command-line string or a JSON value) as a value of type ``hint``; ValueError names ``name``."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if type(None) in args and (raw is None or (isinstance(raw, str) and raw.lower() in NONE_WORDS)):
+            return None
+        options = [a for a in args if a is not type(None)]
+        if all(dataclasses.is_dataclass(a) for a in options):
+            raise ValueError(f"{name} is a config section, not a value; set its fields instead, e.g. {name}.<field>")
+        errors = []
+        for option in options:
+            try:
+                return _parse(raw, option, name)
+            except ValueError as exc:
+                errors.append(str(exc))
+        raise ValueError(errors[0] if len(errors) == 1 else f"{name}: cannot read {raw!r} as {hint}")
+    if dataclasses.is_dataclass(hint):
+        fields = [f.name for f in dataclasses.fields(hint)]
+        raise ValueError(f"{name} is a config section ({hint.__name__}), not a value; set its fields instead, "
+                         f"e.g. {name}.{fields[0]} (its fields: {fields})")
+    if origin is tuple:
+        items = raw
+        if isinstance(raw, str):
+            try:
+                items = json.loads(raw)
+            except json.JSONDecodeError:
+                items = None
+        if not isinstance(items, (list, tuple)):
+            raise ValueError(f"{name} is a tuple: give it as a JSON list such as [1, 2] (a grid axis takes a list of "
+                             f"them, e.g. {name}=[[1,2],[3,4]]), got {raw!r}")
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_parse(v, args[0], name) for v in items)
+        if args and len(args) != len(items):
+            raise ValueError(f"{name} takes {len(args)} values, got {len(items)}: {raw!r}")
+        return tuple(_parse(v, a, name) for a, v in zip(args, items)) if args else tuple(items)
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in BOOL_WORDS:
+            return BOOL_WORDS[raw.lower()]
+        raise ValueError(f"{name} takes true/false, got {raw!r}")
+    if hint is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str):
+            try:
+                return int(raw)
+            except ValueError:
+                pass
+        raise ValueError(f"{name} takes an integer, got {raw!r}")
+    if hint is float:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return float(raw)
+        if isinstance(raw, str):
+            try:
+                return float(raw)
+            except ValueError:
+                pass
+        raise ValueError(f"{name} takes a number, got {raw!r}")
+    if hint is str:
+        if isinstance(raw, str):
+            return raw
+        raise ValueError(f"{name} takes a string, got {raw!r}")
+    if hint is Any:
+        return raw
+    raise ValueError(f"{name} has type {hint}, which a sweep cannot set")
+
+
+def set_field(config: Any, dotted: str, raw: Any) -> Any:
+    """A copy of the frozen dataclass ``config`` with field ``dotted`` (e.g. ``'optimizer.lr'``) set to ``raw``
+    parsed to the field's type (``'0.003'`` -> 0.003, ``'none'`` -> None, ``'[0.9, 0.99]'`` -> a tuple).
+    KeyError names an unknown field; ValueError a value that does not fit."""
+    parts = dotted.split(".")
+    chain = [config]  # config, config.<p0>, config.<p0>.<p1>, ...
+    for i, part in enumerate(parts):
+        obj, where = chain[-1], ".".join(parts[:i]) or type(config).__name__
+        if not dataclasses.is_dataclass(obj):
+            raise KeyError(f"cannot set {dotted!r}: {where} is a {type(obj).__name__}, not a config section")
+        known = sorted(f.name for f in dataclasses.fields(obj) if f.init)
+        if part not in known:
+            raise KeyError(f"unknown config field {'.'.join(parts[: i + 1])!r}; {where} has fields {known}")
+        if i < len(parts) - 1:
+            chain.append(getattr(obj, part))
+    value = _parse(raw, typing.get_type_hints(type(chain[-1]))[parts[-1]], dotted)
+    for obj, part in zip(reversed(chain), reversed(parts)):
+        value = dataclasses.replace(obj, **{part: value})
+    return value
+
+
+def parse_grid(specs: Sequence[str]) -> dict[str, list[str]]:
+    """Command-line grid axes -> ``{dotted field: [raw values]}``. Each spec is ``field=v1,v2,...`` or
+    ``field=<JSON list>`` (for values holding commas, e.g. ``optimizer.betas=[[0.9,0.99],[0.9,0.999]]``)."""
+    grid: dict[str, list[Any]] = {}
+    for spec in specs:
+        key, sep, values = spec.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"grid axis {spec!r} must look like field=value1,value2 (e.g. optimizer.lr=0.001,0.003)")
+        if key in grid:
+            raise ValueError(f"grid axis {key!r} is given twice")
+        if values.strip().startswith("["):
+            try:
+                items = json.loads(values)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"grid axis {key!r}: {values!r} is not a JSON list ({exc})") from None
+        else:
+            items = [v.strip() for v in values.split(",")]
+        if not isinstance(items, list) or not items or any(v == "" for v in items):
+            raise ValueError(f"grid axis {key!r} needs one or more non-empty values, got {values!r}")
+        grid[key] = items
+    return grid
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def run_name(config: TrainConfig) -> str:
+    """The run's directory name: the first 10 hex digits of the SHA-256 of its config.json content."""
+    text = json.dumps(config_to_dict(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def expand_grid(base: TrainConfig, grid: Mapping[str, Sequence[Any]] | None = None,
+                seeds: Sequence[int] | None = None) -> list[SweepRun]:
+    """Every point of ``grid`` (``{dotted field: values}``, values typed or as strings) × ``seeds`` applied
+    to ``base``, in grid order (the last axis varies fastest; seeds are the last axis). Bad fields or values
+    raise before anything runs; two grid points with one config raise ValueError."""
+    if not isinstance(base, TrainConfig):
+        raise ValueError(f"base must be a TrainConfig, got {type(base).__name__}")
+    axes = [(k, list(v)) for k, v in (grid or {}).items()]
+    if seeds is not None:
+        if "seed" in dict(axes):
+            raise ValueError("give seeds either as seeds=... or as a 'seed' grid axis, not both")
+        axes.append(("seed", list(seeds)))
+    for key, values in axes:
+        if not values:
+            raise ValueError(f"grid axis {key!r} has no values")
+    runs: dict[str, SweepRun] = {}
+    for point in itertools.product(*(values for _, values in axes)):
+        config, params = base, {}
+        for (key, _), raw in zip(axes, point):
+            try:
+                config = set_field(config, key, raw)
+            except ValueError as exc:  # also the config's own validation, e.g. steps=0
+                raise ValueError(f"grid {key}={raw!r}: {exc}") from None
+            params[key] = _jsonable(_get(config, key))
+        name = run_name(config)
+        if name in runs:
+            raise ValueError(f"grid points {runs[name].params} and {params} give the same config")
+        runs[name] = SweepRun(name, config, params)
+    return list(runs.values())
+
+
+def _get(config: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def group_runs(runs: Sequence[SweepRun]) -> list[list[SweepRun]]:
+    """Runs to execute together, one list per worker task. Today every group is one run; this is the seam
+    where same-shape runs will be grouped into one ``train_many(configs, run_dirs)`` call."""
+    return [[run] for run in runs]
+
+
+# ---- one group of runs, in a worker --------------------------------------------------------------------
+def _final_loss(run_dir: Path) -> float | None:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rows[-1].get("loss") if rows else None
+
+
+def _last_step(run_dir: Path) -> int:
+    steps = [int(p.stem.split("_")[1]) for p in (run_dir / "checkpoints").glob("step_*.safetensors")]
+    return max(steps, default=0)
+
+
+def _finished(run: SweepRun, out: Path) -> bool:
+    run_dir = out / run.name
+    config_file = run_dir / "config.json"
+    return (config_file.is_file() and json.loads(config_file.read_text()) == config_to_dict(run.config)
+            and checkpoint_path(run_dir, run.config.steps).is_file())
+
+
+def _run_group(group: list[SweepRun], out: str) -> list[RunResult]:
+    """Train each run of ``group`` into ``out/<name>``; an exception fails that run only."""
+    results = []
+    for run in group:
+        run_dir = Path(out) / run.name
+        result = RunResult(run.name, run.params, "done", from_step=_last_step(run_dir))
+        t0 = time.perf_counter()
+        try:
+            train(run.config, run_dir, progress=False)
+        except Exception as exc:  # isolate: report it, go on with the others
+            result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+            result.traceback = traceback.format_exc()
+        result.wall_s = round(time.perf_counter() - t0, 3)
+        result.final_loss = _final_loss(run_dir)
+        results.append(result)
+    return results
+
+
+def _failed(group: list[SweepRun], error: str) -> list[RunResult]:
+    return [RunResult(r.name, r.params, "failed", error=error) for r in group]
+
+
+# ---- executors: each yields one list of RunResult per finished group --------------------------------------
+def _init_local_worker(threads: int, devices: Any) -> None:
+    if devices is not None:  # one GPU per worker, before CUDA starts in this process
+        os.environ["CUDA_VISIBLE_DEVICES"] = devices.get()
+    if "OMP_NUM_THREADS" not in os.environ:  # a user's setting wins; else share the cores between workers
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _visible_gpus() -> list[str]:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ValueError("the runs are on device 'cuda' but torch sees no CUDA device")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return visible.split(",") if visible else [str(i) for i in range(torch.cuda.device_count())]
+
+
+def _local(groups: list[list[SweepRun]], out: Path, workers: int | None) -> Iterator[list[RunResult]]:
+    ctx = multiprocessing.get_context("spawn")
+    on_gpus = all(r.config.device == "cuda" for g in groups for r in g)
+    gpus = _visible_gpus() if on_gpus else []
+    workers = workers or len(gpus) or os.cpu_count() or 1
+    workers = max(1, min(workers, len(groups)))
+    threads = 1 if gpus else max(1, (os.cpu_count() or 1) // workers)
+
+    def new_pool() -> ProcessPoolExecutor:
+        devices = None
+        if gpus:  # worker i gets GPU i mod n
+            devices = ctx.Queue()
+            for i in range(workers):
+                devices.put(gpus[i % len(gpus)])
+        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_local_worker,
+                                   initargs=(threads, devices))
+
+    pending, running = deque(groups), {}
+    pool = new_pool()
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                group = pending.popleft()
+                running[pool.submit(_run_group, group, str(out))] = group
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in done:
+                group = running.pop(future)
+                try:
+                    yield future.result()
+                except BrokenProcessPool:
+                    broken = True
+                    yield _failed(group, "a worker process died (a crash or kill in this run or one beside it); "
+                                         "run the sweep again to resume it")
+            if broken:  # every future of a broken pool fails: report those in flight, go on in a new pool
+                for future, group in running.items():
+                    yield _failed(group, "a worker process died (a crash or kill in this run or one beside it); "
+                                         "run the sweep again to resume it")
+                running.clear()
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = new_pool()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ray(groups: list[list[SweepRun]], out: Path, address: str | None, num_cpus: float,
+         num_gpus: float) -> Iterator[list[RunResult]]:
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("executor 'ray' needs Ray: pip install 'hidcap[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address) if address else ray.init(include_dashboard=False)
+    try:
+        task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus)(_run_group)
+        refs = {task.remote(group, str(out)): group for group in groups}
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            for ref in ready:
+                group = refs.pop(ref)
+                try:
+                    yield ray.get(ref)
+                except Exception as exc:  # the task could not run (worker or node lost); the others go on
+                    yield _failed(group, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}")
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# ---- the sweep ---------------------------------------------------------------------------------------------
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _write_index(out: Path, runs: list[SweepRun]) -> None:
+    """index.json / index.csv: every run directory under ``out`` (this sweep's and earlier ones') -> its
+    grid point; the full config is the run's config.json."""
+    path = out / "index.json"
+    index = json.loads(path.read_text()) if path.is_file() else {}
+    index.update({r.name: r.params for r in runs})
+    _write_atomic(path, json.dumps(index, indent=2, sort_keys=True) + "\n")
+    keys = sorted({k for params in index.values() for k in params})
+    rows = [{"run": name, **{k: json.dumps(v) if isinstance(v, list) else v for k, v in params.items()}}
+            for name, params in sorted(index.items())]
+    _write_atomic(out / "index.csv", _csv(rows, ["run", *keys]))
+
+
+def _write_summary(out: Path, results: list[RunResult], keys: list[str]) -> None:
+    rows = [dataclasses.asdict(r) for r in results]
+    _write_atomic(out / "summary.json", json.dumps(rows, indent=2) + "\n")
+    flat = [{**{k: json.dumps(v) if isinstance(v, list) else v for k, v in r["params"].items()}, **r} for r in rows]
+    columns = ["run", *keys, "status", "wall_s", "final_loss", "from_step", "error"]
+    _write_atomic(out / "summary.csv", _csv(flat, columns))
+
+
+def run_sweep(
+    base: TrainConfig,
+    grid: Mapping[str, Sequence[Any]] | None,
+    out: str | Path,
+    *,
+    seeds: Sequence[int] | None = None,
+    executor: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    num_cpus: float = 1,
+    num_gpus: float = 0,
+    progress: bool | None = None,
+) -> list[RunResult]:
+    """Train every grid point of ``base`` × ``grid`` × ``seeds`` into ``out/<run_name(config)>``.
+
+    grid: ``{dotted field: values}`` (see :func:`expand_grid`, :func:`parse_grid`). executor: ``'local'``
+    (``workers`` processes; default one per core, or one per visible GPU for ``device='cuda'`` runs) or
+    ``'ray'`` (``address``: a cluster to join, default a new local instance; ``num_cpus`` / ``num_gpus``
+    per run; ``out`` must be shared by all workers). Returns one :class:`RunResult` per run, in grid order,
+    also written to ``out/summary.json`` / ``summary.csv``; a failed run does not stop the others.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if num_cpus < 0 or num_gpus < 0:
+        raise ValueError(f"num_cpus and num_gpus must be >= 0, got {num_cpus}, {num_gpus}")
+    runs = expand_grid(base, grid, seeds)
+    if executor == "ray" and num_gpus == 0 and any(r.config.device.startswith("cuda") for r in runs):
+        raise ValueError("runs on device 'cuda' need num_gpus > 0 with the ray executor (Ray hides GPUs from "
+                         "tasks that ask for none)")
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    _write_index(out, runs)
+    keys = list(runs[0].params)
+
+    results: dict[str, RunResult] = {}
+    todo = []
+    for run in runs:
+        if _finished(run, out):
+            results[run.name] = RunResult(run.name, run.params, "skipped", final_loss=_final_loss(out / run.name),
+                                          from_step=run.config.steps)
+        else:
+            todo.append(run)
+    bar = progress_bar(total=len(runs), progress=progress, desc="sweep", unit="run", initial=len(results))
+    try:
+        if todo:
+            groups = group_runs(todo)
+            batches = (_local(groups, out, workers) if executor == "local"
+                       else _ray(groups, out, address, num_cpus, num_gpus))
+            for batch in batches:
+                for result in batch:
+                    results[result.run] = result
+                    bar.update(1)
+                failed = sum(r.status == "failed" for r in results.values())
+                bar.set_postfix(failed=failed)
+                _write_summary(out, [results[r.name] for r in runs if r.name in results], keys)
+    finally:
+        bar.close()
+    ordered = [results[r.name] for r in runs]
+    _write_summary(out, ordered, keys)
+    return ordered
+
+
+def format_table(results: Sequence[RunResult]) -> str:
+    """The summary as an aligned text table (one row per run)."""
+    keys = list(results[0].params) if results else []
+    header = ["run", *keys, "status", "wall_s", "final_loss"]
+    rows = [[r.run, *(str(r.params.get(k)) for k in keys), r.status,
+             "" if r.wall_s is None else f"{r.wall_s:.1f}", "" if r.final_loss is None else f"{r.final_loss:.4f}"]
+            for r in results]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows])

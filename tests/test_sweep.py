@@ -1,0 +1,193 @@
+"""hidcap.sweep: grid parsing, the local executor (failure isolation, skip finished runs, resume an interrupted
+run) and a real 4-run sweep through a local Ray instance."""
+import csv
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import hidcap
+from hidcap.cli import main
+from hidcap.sweep import expand_grid, group_runs, parse_grid, run_name, run_sweep, set_field
+from hidcap.training import run_preset
+
+
+def _base(steps: int = 2):
+    cfg = run_preset("tiny", steps=steps, batch_size=8)
+    return replace(cfg, data=replace(cfg.data, images_per_class=8), checkpoints=replace(cfg.checkpoints, count=2))
+
+
+def _files(run_dir: Path) -> dict[str, int]:
+    """Every file of a run directory -> its mtime in ns (unchanged files: nothing was trained)."""
+    return {str(p.relative_to(run_dir)): p.stat().st_mtime_ns for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+def test_grid_values_are_parsed_to_the_field_types():
+    grid = parse_grid(["optimizer.lr=0.001,3e-3", "optimizer.betas=[[0.9,0.99]]", "data_seed=none,7",
+                       "checkpoints.include_start=false", "optimizer.grad_clip=None"])
+    runs = expand_grid(_base(), grid, seeds=[0, 1])
+    assert len(runs) == 2 * 2 * 2 and len({r.name for r in runs}) == 8
+    first, last = runs[0], runs[-1]
+    assert first.params == {"optimizer.lr": 0.001, "optimizer.betas": [0.9, 0.99], "data_seed": None,
+                            "checkpoints.include_start": False, "optimizer.grad_clip": None, "seed": 0}
+    assert last.config.optimizer.lr == 0.003 and last.config.data_seed == 7 and last.config.seed == 1
+    assert last.config.optimizer.betas == (0.9, 0.99) and last.config.optimizer.grad_clip is None
+    assert first.name == run_name(first.config) == run_name(replace(first.config))  # a pure function of the config
+    assert set_field(_base(), "data.images_per_class", "16").data.images_per_class == 16
+    assert group_runs(runs) == [[r] for r in runs]
+    assert [r.params for r in expand_grid(_base(), None)] == [{}]  # no grid: the base run alone
+
+
+@pytest.mark.parametrize("grid, error, match", [
+    ({"optimizer.lrr": ["1"]}, KeyError, r"unknown config field 'optimizer.lrr'.*\['betas', 'grad_clip', 'lr'"),
+    ({"stepz": ["1"]}, KeyError, "unknown config field 'stepz'"),
+    ({"optimizer.lr.x": ["1"]}, KeyError, "optimizer.lr is a float"),
+    ({"steps": ["abc"]}, ValueError, "grid steps='abc': steps takes an integer"),
+    ({"steps": ["1.5"]}, ValueError, "steps takes an integer"),
+    ({"steps": ["0"]}, ValueError, "steps must be >= 1"),  # the config's own validation
+    ({"optimizer.lr": ["fast"]}, ValueError, "optimizer.lr takes a number, got 'fast'"),
+    ({"channels_last": ["maybe"]}, ValueError, "channels_last takes true/false"),
+    ({"diffusion": ["vdm"]}, ValueError, "diffusion is a config section"),
+    ({"optimizer.betas": ["0.9"]}, ValueError, "optimizer.betas is a tuple"),
+    ({"seed": ["1", "1"]}, ValueError, "give the same config"),
+    ({"seed": []}, ValueError, "has no values"),
+])
+def test_bad_grid_input_is_named(grid, error, match):
+    with pytest.raises(error, match=match):
+        expand_grid(_base(), grid)
+
+
+def test_bad_grid_specs_and_arguments():
+    for specs, match in [(["lr"], "must look like field=value1,value2"), (["a=1", "a=2"], "given twice"),
+                         (["a="], "non-empty values"), (["a=1,,2"], "non-empty values"), (["a=[1,"], "not a JSON list")]:
+        with pytest.raises(ValueError, match=match):
+            parse_grid(specs)
+    with pytest.raises(ValueError, match="seeds=... or as a 'seed' grid axis"):
+        expand_grid(_base(), {"seed": [0]}, seeds=[1])
+    with pytest.raises(ValueError, match="executor must be one of"):
+        run_sweep(_base(), None, "unused", executor="slurm")
+
+
+def test_cli_sweep_reports_bad_input_in_one_line(tmp_path, capsys):
+    for argv, match in [(["--grid", "optimizer.lrr=1"], "unknown config field 'optimizer.lrr'"),
+                        (["--set", "steps=abc"], "steps takes an integer"),
+                        (["--set", "steps"], "must look like field=value")]:
+        assert main(["sweep", "--preset", "tiny", "--out", str(tmp_path / "s"), *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("hidcap sweep: error:") and match in err[0], err
+    assert not (tmp_path / "s").exists()  # nothing ran
+
+
+def test_local_sweep_isolates_a_failure_and_a_rerun_skips_finished_runs(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--preset", "tiny", "--out", str(out), "--set", "steps=2", "data.images_per_class=8",
+            "checkpoints.count=2", "--grid", "batch_size=8,1000", "--seeds", "0", "--workers", "2", "--no-progress"]
+    assert main(argv) == 1  # a run failed; the other finished
+    printed = capsys.readouterr()
+    assert "1000 exceeds the number of training images" in printed.err and "1 done, 0 skipped, 1 failed" in printed.out
+    good, bad = expand_grid(_base(), {"batch_size": [8, 1000]}, seeds=[0])
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(r["run"], r["status"]) for r in summary] == [(good.name, "done"), (bad.name, "failed")]
+    assert summary[0]["params"] == {"batch_size": 8, "seed": 0} and summary[0]["final_loss"] > 0
+    assert "batch_size=1000 exceeds" in summary[1]["error"] and "Traceback" in summary[1]["traceback"]
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [(r["run"], r["batch_size"], r["seed"], r["status"]) for r in rows] == [
+        (good.name, "8", "0", "done"), (bad.name, "1000", "0", "failed")]
+    assert float(rows[0]["wall_s"]) > 0 and float(rows[0]["final_loss"]) == summary[0]["final_loss"]
+    assert json.loads((out / "index.json").read_text()) == {good.name: good.params, bad.name: bad.params}
+    assert {r["run"]: r["batch_size"] for r in csv.DictReader((out / "index.csv").open())} == {good.name: "8",
+                                                                                              bad.name: "1000"}
+    assert json.loads((out / good.name / "config.json").read_text())["batch_size"] == 8
+    before = _files(out / good.name)
+
+    results = run_sweep(_base(), {"batch_size": [8, 1000]}, out, seeds=[0], progress=False)
+    assert [r.status for r in results] == ["skipped", "failed"]  # the finished run is not trained again
+    assert results[0].final_loss == summary[0]["final_loss"] and results[0].from_step == 2
+    assert _files(out / good.name) == before
+
+
+def test_sweep_resumes_an_interrupted_run(tmp_path):
+    out, steps = tmp_path / "sweep", 40
+    (run,) = expand_grid(_base(steps), None, seeds=[3])
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen([sys.executable, "-m", "hidcap.cli", "sweep", "--preset", "tiny", "--out", str(out),
+                             "--set", f"steps={steps}", "batch_size=8", "data.images_per_class=8", "checkpoints.count=2",
+                             "--seeds", "3", "--no-progress"], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ckpts = out / run.name / "checkpoints"
+    try:
+        deadline = time.monotonic() + 300
+        while len(list(ckpts.glob("step_*.safetensors"))) < 2:  # the start and step 10
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "timed out waiting for a checkpoint"
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker
+        proc.communicate()
+    (result,) = run_sweep(_base(steps), None, out, seeds=[3], workers=1, progress=False)
+    assert result.status == "done" and 0 < result.from_step < steps, result
+    logged = [json.loads(line)["step"] for line in (out / run.name / "metrics.jsonl").read_text().splitlines()]
+    assert logged == sorted(set(logged)) and logged[-1] == steps
+
+
+def test_ray_sweep_of_four_runs_and_a_rerun_that_trains_nothing(tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    src = str(Path(hidcap.__file__).resolve().parents[1])  # Ray's workers import this hidcap
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)  # start a local instance, never join a cluster by accident
+    out = tmp_path / "sweep"
+    grid = {"optimizer.lr": [0.001, 0.003]}
+    try:
+        results = run_sweep(_base(), grid, out, seeds=[0, 1], executor="ray", num_cpus=1, progress=False)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    assert not ray.is_initialized()  # the sweep shut down the instance it started
+    assert [r.status for r in results] == ["done"] * 4, [r.error for r in results]
+    assert [r.params for r in results] == [{"optimizer.lr": lr, "seed": s} for lr in (0.001, 0.003) for s in (0, 1)]
+    for r in results:
+        assert json.loads((out / r.run / "config.json").read_text())["optimizer"]["lr"] == r.params["optimizer.lr"]
+        assert (out / r.run / "checkpoints" / "step_0000002.safetensors").is_file() and r.final_loss > 0
+    before = {r.run: _files(out / r.run) for r in results}
+
+    again = run_sweep(_base(), grid, out, seeds=[0, 1], executor="ray", num_cpus=1, progress=False)
+    assert [r.status for r in again] == ["skipped"] * 4
+    assert not ray.is_initialized()  # nothing to run: Ray was not even started
+    assert {r.run: _files(out / r.run) for r in again} == before
+    assert [r.final_loss for r in again] == [r.final_loss for r in results]
+
+
+def test_sweep_commands_in_the_docs_parse_and_expand():
+    """Every `hidcap sweep` command in docs/sweeps.md parses and gives a valid grid (nothing is trained)."""
+    from hidcap.cli import build_parser
+    from hidcap.training import TrainConfig
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "sweeps.md").read_text()
+    commands = []
+    for line in text.splitlines():
+        if "hidcap sweep --preset" not in line:
+            continue
+        words = shlex.split(line.removeprefix("$ "))
+        while words and "=" in words[0]:  # VAR=value before the command
+            words.pop(0)
+        if words[:3] == ["hidcap", "sweep", "--preset"]:
+            commands.append(words[1:])
+    assert len(commands) >= 5, commands
+    for argv in commands:
+        args = build_parser().parse_args(argv)
+        base = run_preset(args.preset)
+        for spec in args.set:
+            base = set_field(base, *spec.split("=", 1))
+        if "lrr" in " ".join(argv) or "steps=1.5" in argv:  # the documented bad-input examples
+            with pytest.raises((KeyError, ValueError)):
+                expand_grid(base, parse_grid(args.grid), args.seeds)
+            continue
+        runs = expand_grid(base, parse_grid(args.grid), args.seeds)
+        assert runs and all(isinstance(r.config, TrainConfig) for r in runs)
