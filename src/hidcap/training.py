@@ -26,7 +26,7 @@ from hidcap.checkpoints import (
     read_checkpoint,
     save_checkpoint,
 )
-from hidcap.config_io import config_to_dict, save_config
+from hidcap.config_io import load_config, save_config
 from hidcap.data import BumpDataSpec, ConceptDataSpec, LabelledImages
 from hidcap.diffusion import DDPMConfig, VDMConfig, build_diffusion
 from hidcap.models import UNetConfig, build_model, presets
@@ -288,8 +288,7 @@ def train(
     config_file, resume_file = run_dir / "config.json", run_dir / CHECKPOINT_DIR / RESUME_FILE
     existing = CheckpointSeries(run_dir).steps if config_file.is_file() else []
     if config_file.is_file():
-        old = json.loads(config_file.read_text())
-        if old != config_to_dict(config):
+        if load_config(TrainConfig, config_file) != config:  # compared as configs: old files lack "@kind"
             raise ValueError(f"{run_dir} holds a run with a different config; use a new run_dir")
         if existing and not resume:
             raise FileExistsError(f"{run_dir} already holds checkpoints {existing}; pass resume=True or a new run_dir")
