@@ -298,7 +298,7 @@ def plot_heatmap(
             for (r, q), x in np.ndenumerate(v):
                 if np.isfinite(x):
                     dark = hi > lo and (x - lo) / (hi - lo) < 0.5
-                    ax.text(q, r, f"{x:.2g}", ha="center", va="center", fontsize=7, color="w" if dark else "k")
+                    ax.text(q, r, f"{x:.3g}", ha="center", va="center", fontsize=7, color="w" if dark else "k")
     if title:
         fig.suptitle(title, fontsize=10)
     return _save(fig, path)
