@@ -293,7 +293,7 @@ def plot_heatmap(
         ax.set_ylabel(row_name)
         ax.set_xlabel(col_name)
         fig.colorbar(im, ax=ax, fraction=0.05, pad=0.03, label=name)
-        if annotate:
+        if annotate and np.isfinite(v).any():
             lo, hi = np.nanmin(v), np.nanmax(v)
             for (r, q), x in np.ndenumerate(v):
                 if np.isfinite(x):

@@ -143,3 +143,11 @@ def test_linear_intervention_needs_a_concepts_run(tmp_path, capsys):
         _load("linear_intervention").main(["--tiny", "--run", str(run), "--out", str(tmp_path / "o"), "--no-progress"])
     assert info.value.code == 2
     assert "not a concept-space run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in EXAMPLES.glob("*.py")))
+def test_every_example_has_no_progress(name, capsys):
+    """docs/examples.md promises `--no-progress` for every example."""
+    with pytest.raises(SystemExit):
+        _load(name).main(["--help"])
+    assert "--no-progress" in capsys.readouterr().out
