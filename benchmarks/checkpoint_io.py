@@ -39,7 +39,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"{'model':22s} {'MiB':>7s} {'save ms':>8s} {'read ms':>8s} {'read+verify ms':>15s} {'verify cost':>12s} {'load model ms':>14s}")
+    print(f"{'model':22s} {'MiB':>7s} {'save ms':>8s} {'read ms':>8s} {'read+verify ms':>15s} "
+          f"{'verify cost':>12s} {'load model ms':>14s}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in MODELS:
             torch.manual_seed(0)

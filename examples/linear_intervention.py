@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
                      f"{type(spec).__name__ if spec is not None else 'not recorded'}, this example needs "
                      "ConceptDataSpec (colour and size concepts), e.g. a run of `hidcap train --preset tiny-ddpm`")
     if not {"color", "size"} <= set(spec.concepts):
-        parser.error(f"--run {args.run}: the intervention steers colour and size, the run's concepts are {spec.concepts}")
+        parser.error(f"--run {args.run}: the intervention steers colour and size; the run's concepts are "
+                     f"{spec.concepts}")
     step = series.steps[-1] if args.step == -1 else args.step
     model, diffusion = series.load(step), series.diffusion(step)
     held_out = spec.test_classes[0]
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     def sample(edits: dict | None = None) -> torch.Tensor:
         with Tracer(model, edits=edits):
-            return diffusion.sample(model, cond, torch_generator(args.seed, args.device), steps=sample_steps, progress=False).cpu()
+            gen = torch_generator(args.seed, args.device)
+            return diffusion.sample(model, cond, gen, steps=sample_steps, progress=False).cpu()
 
     baseline = pixel_concepts(sample(), held_out)
     grid = []
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
                "baseline": baseline, "grid": grid}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    panels = {key: [[c[key] for c in grid if c["alpha"] == a] for a in ALPHAS] for key in ("joint", "b_minus_r", "radius")}
+    panels = {key: [[c[key] for c in grid if c["alpha"] == a] for a in ALPHAS]
+              for key in ("joint", "b_minus_r", "radius")}
     plot_heatmap({f"{k} (no edit {baseline[k]:.2f})": v for k, v in panels.items()}, args.out / "intervention.png",
                  row_labels=[f"{a:g}" for a in ALPHAS], col_labels=[f"{b:g}" for b in BETAS],
                  row_name="α (amplify blue)", col_name="β (suppress large)",

@@ -62,9 +62,11 @@ def main(argv: list[str] | None = None) -> dict:
     shown = min(samples, 8)
     for step, model in progress_bar(series, progress=progress, desc="checkpoints", total=len(series)):
         diffusion = series.diffusion(step)
-        own = diffusion.sample(model, cond, torch_generator(args.seed, args.device), steps=sample_steps, progress=False)
+        own = diffusion.sample(model, cond, torch_generator(args.seed, args.device), steps=sample_steps,
+                               progress=False)
         with patch(model, "*.cond_embed", final, series=series):
-            patched = diffusion.sample(model, cond, torch_generator(args.seed, args.device), steps=sample_steps, progress=False)
+            patched = diffusion.sample(model, cond, torch_generator(args.seed, args.device), steps=sample_steps,
+                                       progress=False)
         rows.append({"step": step, "own": pixel_concepts(own.cpu(), held_out), "patched": pixel_concepts(patched.cpu(), held_out),
                      "identical": bool(torch.equal(own, patched))})
         grids += [own[:shown].cpu(), patched[:shown].cpu()]

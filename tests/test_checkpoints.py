@@ -205,6 +205,15 @@ def test_numpy_integer_steps_are_accepted(tmp_path):
         checkpoint_path(tmp_path, 5.0)
 
 
+def test_patch_accepts_a_numpy_integer_step(run):
+    import numpy as np
+
+    model = run.load(0)
+    block = "downs.0.res.0.cond_embed.net.0.weight"
+    with patch(model, "*.cond_embed", np.int64(6), series=run):
+        assert torch.equal(model.state_dict()[block], run.state_dict(6)[block])
+
+
 @pytest.mark.xfail(strict=True, reason="CheckpointSeries._resolve moves to runs.py in a parallel branch; "
                    "the integrator applies checkpoints._as_step there (then remove this marker)")
 def test_series_accepts_numpy_integer_steps(run):

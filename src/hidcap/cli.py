@@ -107,7 +107,9 @@ def _check_device(device: str | None) -> None:
     except RuntimeError as exc:
         raise CLIError(f"--device {device!r} is not a torch device ({exc})") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise CLIError(f"--device {device}: CUDA is not available to this torch ({torch.__version__}); use --device cpu")
+        raise CLIError(
+            f"--device {device}: CUDA is not available to this torch ({torch.__version__}); use --device cpu"
+        )
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise CLIError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible")
     if dev.type == "mps" and not torch.backends.mps.is_available():

@@ -115,8 +115,8 @@ class VDM(Diffusion):
         (``null_cond`` (D,) or (B, D), default all ``null_value``). dtype: autocast dtype. n/shape: for
         unconditional models / models without ``.config``. return_states: also return z_1, z_{(S-1)/S}, …,
         z_0, stacked (steps + 1, B, C, H, W). progress: a tqdm bar over the steps (default ``None``: only when
-        stderr is a terminal, as in training; ``False``: never; removed when sampling ends). guidance and every value of cond must be finite.
-        Noise comes from ``generator`` (on the model's device).
+        stderr is a terminal, as in training; ``False``: never; removed when sampling ends). guidance and every
+        value of cond must be finite. Noise comes from ``generator`` (on the model's device).
         """
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
             raise ValueError(f"steps must be an int, got {steps!r}")
