@@ -12,7 +12,11 @@ accuracy against the class, mean B − R, mean radius).
     python examples/linear_intervention.py --run out/patch_checkpoints/run --step 144  # reuse a run
     python examples/linear_intervention.py --tiny          # seconds; what the test suite runs
 
-Writes summary.json to --out and prints grids (rows α, columns β).
+--run must be a concept-space run (its config.json has ConceptDataSpec data), e.g. one written by this
+script, examples/patch_checkpoints.py or ``hidcap train --preset tiny-ddpm``.
+
+Writes summary.json and intervention.png (α×β heatmaps of joint accuracy, mean B − R and mean radius) to
+--out and prints grids (rows α, columns β).
 """
 from __future__ import annotations
 
@@ -25,7 +29,8 @@ import torch
 
 from hidcap import LinearIntervention, Tracer, concept_direction
 from hidcap.checkpoints import CheckpointSeries
-from hidcap.data import COND_DIM, COND_LAYOUT
+from hidcap.data import COND_DIM, COND_LAYOUT, ConceptDataSpec
+from hidcap.plotting import plot_heatmap
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
 from hidcap.tracing import resolve_modules
@@ -71,9 +76,16 @@ def main(argv: list[str] | None = None) -> dict:
         series = CheckpointSeries(args.run, device=args.device)
     else:
         series = train(run_config(args.tiny, args.seed, args.device), args.out / "run", progress=progress)
+    spec = series.config.data
+    if not isinstance(spec, ConceptDataSpec):
+        parser.error(f"--run {args.run} is not a concept-space run: its data is "
+                     f"{type(spec).__name__ if spec is not None else 'not recorded'}, this example needs "
+                     "ConceptDataSpec (colour and size concepts), e.g. a run of `hidcap train --preset tiny-ddpm`")
+    if not {"color", "size"} <= set(spec.concepts):
+        parser.error(f"--run {args.run}: the intervention steers colour and size; the run's concepts are "
+                     f"{spec.concepts}")
     step = series.steps[-1] if args.step == -1 else args.step
     model, diffusion = series.load(step), series.diffusion(step)
-    spec = series.config.data
     held_out = spec.test_classes[0]
     cond = spec.prompt(held_out).expand(samples, -1).to(args.device)
 
@@ -84,7 +96,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     def sample(edits: dict | None = None) -> torch.Tensor:
         with Tracer(model, edits=edits):
-            return diffusion.sample(model, cond, torch_generator(args.seed, args.device), steps=sample_steps).cpu()
+            gen = torch_generator(args.seed, args.device)
+            return diffusion.sample(model, cond, gen, steps=sample_steps, progress=False).cpu()
 
     baseline = pixel_concepts(sample(), held_out)
     grid = []
@@ -97,6 +110,12 @@ def main(argv: list[str] | None = None) -> dict:
                "baseline": baseline, "grid": grid}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    panels = {key: [[c[key] for c in grid if c["alpha"] == a] for a in ALPHAS]
+              for key in ("joint", "b_minus_r", "radius")}
+    plot_heatmap({f"{k} (no edit {baseline[k]:.2f})": v for k, v in panels.items()}, args.out / "intervention.png",
+                 row_labels=[f"{a:g}" for a in ALPHAS], col_labels=[f"{b:g}" for b in BETAS],
+                 row_name="α (amplify blue)", col_name="β (suppress large)",
+                 title=f"class {held_out} at step {step}: every *.cond_embed edited, {samples} samples per cell")
 
     print(f"\nclass {held_out} at step {step}, {len(sites)} sites, {samples} samples per cell (rows alpha, columns beta)")
     for key in ("joint", "b_minus_r", "radius"):

@@ -11,7 +11,8 @@ of the class shows what a perfect model would score.
     python examples/patch_checkpoints.py            # 400 training steps, 6 checkpoints (1-2 minutes on a CPU)
     python examples/patch_checkpoints.py --tiny     # seconds; what the test suite runs
 
-Writes summary.json to --out and prints a table. Re-running with the same --out reuses the training run.
+Writes summary.json and samples.png (the held-out class at every checkpoint, own weights above patched, same
+noise) to --out and prints a table. Re-running with the same --out reuses the training run.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pathlib import Path
 import torch
 
 from hidcap import patch
+from hidcap.plotting import plot_image_grid
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
 from hidcap.evaluation.pixels import pixel_concepts
@@ -56,19 +58,26 @@ def main(argv: list[str] | None = None) -> dict:
     held_out = spec.test_classes[0]
     cond = spec.prompt(held_out).expand(samples, -1).to(args.device)
 
-    rows = []
+    rows, grids, labels = [], [], []
+    shown = min(samples, 8)
     for step, model in progress_bar(series, progress=progress, desc="checkpoints", total=len(series)):
         diffusion = series.diffusion(step)
-        own = diffusion.sample(model, cond, torch_generator(args.seed, args.device), steps=sample_steps)
+        own = diffusion.sample(model, cond, torch_generator(args.seed, args.device), steps=sample_steps,
+                               progress=False)
         with patch(model, "*.cond_embed", final, series=series):
-            patched = diffusion.sample(model, cond, torch_generator(args.seed, args.device), steps=sample_steps)
+            patched = diffusion.sample(model, cond, torch_generator(args.seed, args.device), steps=sample_steps,
+                                       progress=False)
         rows.append({"step": step, "own": pixel_concepts(own.cpu(), held_out), "patched": pixel_concepts(patched.cpu(), held_out),
                      "identical": bool(torch.equal(own, patched))})
+        grids += [own[:shown].cpu(), patched[:shown].cpu()]
+        labels += [f"step {step}: own", f"step {step}: patched"]
     reference = pixel_concepts(spec.sample([held_out], samples, args.seed).images, held_out)
 
     summary = {"seed": args.seed, "device": args.device, "class": held_out, "final_step": final,
                "samples": samples, "sample_steps": sample_steps, "reference": reference, "rows": rows}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    plot_image_grid(torch.cat(grids), args.out / "samples.png", row_labels=labels,
+                    title=f"held-out class {held_out}: own weights vs *.cond_embed patched from step {final}")
 
     print(f"\nheld-out class {held_out} (small blue), {samples} samples per cell, cond_embed patched from step {final}")
     cols = ("color", "size", "joint", "b_minus_r", "radius")

@@ -13,7 +13,8 @@ Builds an (untrained) CPU-sized U-Net (``hidcap.models.presets.tiny``: a conditi
     python examples/tracer_basics.py            # 16 images, 50 sampling steps (seconds on a CPU)
     python examples/tracer_basics.py --tiny     # what the test suite runs
 
-Writes summary.json to --out and prints what it found. Same seed -> same numbers on one device.
+Writes summary.json and mid_attn_steps.png (mean |activation| of each mid.attn channel at each sampling
+step: what ``tr.stack`` holds) to --out and prints what it found. Same seed -> same numbers on one device.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from hidcap import Tracer
 from hidcap.data import ConceptDataSpec
 from hidcap.diffusion import VDM, VDMConfig
 from hidcap.models import UNet, presets
+from hidcap.plotting import plot_heatmap
 from hidcap.rng import torch_generator
 
 
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("out/tracer_basics"))
+    parser.add_argument("--no-progress", action="store_true", help="hide the sampling progress bar")
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {args.device} requested but CUDA is not available")
@@ -68,7 +71,8 @@ def main(argv: list[str] | None = None) -> dict:
         # 2. one record per sampling step, stacked on a new leading dim
         diffusion = VDM(VDMConfig())
         with Tracer(model, ["mid.attn"]) as tr_s:
-            diffusion.sample(model, cond, torch_generator(args.seed, args.device), steps=sample_steps)
+            diffusion.sample(model, cond, torch_generator(args.seed, args.device), steps=sample_steps,
+                             progress=False if args.no_progress else None)
         traj = tr_s.stack("mid.attn")  # (sample_steps, n, C, H, W)
         step_norms = traj.flatten(2).norm(dim=-1).mean(dim=1)  # (sample_steps,) mean activation norm per step
 
@@ -98,6 +102,12 @@ def main(argv: list[str] | None = None) -> dict:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    channel_means = traj.abs().mean(dim=(1, 3, 4))  # (sample_steps, C): mean |activation| per channel
+    t_model = [f"{(sample_steps - i) / sample_steps:.2f}" for i in range(sample_steps)]  # VDM time t per step
+    plot_heatmap({"mean |mid.attn output|": channel_means.cpu().numpy()}, args.out / "mid_attn_steps.png",
+                 row_labels=t_model, col_labels=[str(c) for c in range(channel_means.shape[1])],
+                 row_name="sampling step (time t)", col_name="channel",
+                 title=f"tr.stack('mid.attn'): {sample_steps} sampling steps, untrained tiny U-Net")
 
     print(f"1. recorded {len(tr.names)} modules ('mid.attn' + glob '*.cond_embed'):")
     for name, shape in shapes.items():

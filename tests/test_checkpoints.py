@@ -137,3 +137,87 @@ def test_load_rejects_a_checkpoint_of_another_architecture(run, tmp_path):
     save_checkpoint(checkpoint_path(copy, 3), other.state_dict(), step=3)
     with pytest.raises(ValueError, match="does not fit"):
         CheckpointSeries(copy).load(3)
+
+
+def _data_offset(path):
+    import struct
+
+    return 8 + struct.unpack("<Q", path.read_bytes()[:8])[0]
+
+
+def test_flipped_bytes_in_tensor_data_name_the_file_and_tensor(tmp_path):
+    path = save_checkpoint(tmp_path / "c.safetensors", {"a": torch.zeros(64), "b": torch.arange(64.0)}, step=1)
+    raw = bytearray(path.read_bytes())
+    # tensors are stored in name order after the header: flip one byte inside "b" (the second 256 bytes)
+    raw[_data_offset(path) + 256 + 17] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"c\.safetensors.*tensor 'b'.*checksum"):
+        read_checkpoint(path)
+    with pytest.raises(ValueError, match="tensor 'b'"):
+        load_state_dict(path)
+    tensors, _ = read_checkpoint(path, verify=False)  # the escape hatch still reads the damaged data
+    assert not torch.equal(tensors["b"], torch.arange(64.0))
+
+
+def test_checksums_cover_every_dtype_and_old_files_without_them_still_load(tmp_path):
+    state = {"f16": torch.ones(3, dtype=torch.float16), "bf16": torch.ones(2, 2, dtype=torch.bfloat16),
+             "i64": torch.tensor(5), "flag": torch.tensor([True, False]), "empty": torch.zeros(0)}
+    path = save_checkpoint(tmp_path / "c.safetensors", state, step=2)
+    tensors, meta = read_checkpoint(path)
+    assert meta["step"] == 2 and all(torch.equal(tensors[k], v) for k, v in state.items())
+    old = tmp_path / "old.safetensors"  # written as hidcap did before checksums existed
+    save_file({"w": torch.ones(2)}, str(old), metadata={"format": "hidcap-checkpoint-1", "step": "4", "meta": "{}"})
+    assert read_checkpoint(old)[1]["step"] == 4
+
+
+_SAVE_SCRIPT = """
+import sys, torch
+from hidcap.checkpoints import save_checkpoint
+g = torch.Generator().manual_seed(0)
+save_checkpoint(sys.argv[1], {"w": torch.randn(4, 4, generator=g), "b": torch.zeros(4)}, step=3,
+                sections={"diffusion": {"gamma_min": torch.tensor(-5.0)}},
+                metadata={"loss": 0.5, "zeta": [1, 2], "alpha": "x"})
+"""
+
+
+def test_same_content_gives_the_same_file_bytes_across_processes(tmp_path):
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    digests = set()
+    for seed in range(6):  # the hash seed changes dict/set order between processes
+        path = tmp_path / f"c{seed}.safetensors"
+        env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+        subprocess.run([sys.executable, "-c", _SAVE_SCRIPT, str(path)], check=True, env=env)
+        digests.add(hashlib.md5(path.read_bytes()).hexdigest())
+    assert len(digests) == 1
+
+
+def test_numpy_integer_steps_are_accepted(tmp_path):
+    import numpy as np
+
+    path = save_checkpoint(tmp_path / "c.safetensors", {"w": torch.zeros(1)}, step=np.int64(5))
+    assert read_checkpoint(path)[1]["step"] == 5
+    assert checkpoint_path(tmp_path, np.int64(5)) == checkpoint_path(tmp_path, 5)
+    with pytest.raises(ValueError, match="step must be an int"):
+        checkpoint_path(tmp_path, 5.0)
+
+
+def test_patch_accepts_a_numpy_integer_step(run):
+    import numpy as np
+
+    model = run.load(0)
+    block = "downs.0.res.0.cond_embed.net.0.weight"
+    with patch(model, "*.cond_embed", np.int64(6), series=run):
+        assert torch.equal(model.state_dict()[block], run.state_dict(6)[block])
+
+
+@pytest.mark.xfail(strict=True, reason="CheckpointSeries._resolve moves to runs.py in a parallel branch; "
+                   "the integrator applies checkpoints._as_step there (then remove this marker)")
+def test_series_accepts_numpy_integer_steps(run):
+    import numpy as np
+
+    assert run.path(np.int64(3)) == run.path(3)
+    assert run.load(np.int64(6)) is not None

@@ -22,7 +22,7 @@ def test_train_then_sample(tmp_path, capsys):
     import matplotlib.image as mpimg
 
     img = mpimg.imread(out)
-    assert img.shape[:2] == (2 * 17, 2 * 17)  # 2 prompts x 2 images of 16 px + 1 px gutters
+    assert min(img.shape[:2]) >= 100  # upscaled and labelled, not 2 x 17 raw pixels
     assert main(["sample", str(run), "--step", "2", "--out", str(out)]) == 2
     assert "step 2" in capsys.readouterr().err
 
@@ -48,4 +48,91 @@ def test_sample_grid_layout(tmp_path):
     path = sample_grid(torch.zeros(5, 3, 4, 4), rows=2, path=tmp_path / "g.png")
     import matplotlib.image as mpimg
 
-    assert mpimg.imread(path).shape[:2] == (10, 15)
+    img = mpimg.imread(path)
+    assert img.shape[0] >= 100 and img.shape[1] > img.shape[0]  # 2 rows x 3 columns, upscaled
+
+
+def _run_cli(*argv):
+    """The installed entry point in a fresh process: (exit status, stderr)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import sys; from hidcap.cli import main; sys.exit(main())", *argv],
+                          capture_output=True, text=True)
+    return proc.returncode, proc.stderr
+
+
+def _assert_one_line(rc, err, *needles):
+    assert rc == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (["sample", "RUN", "--out", "x.jpgz"], ["--out", ".png", "x.jpgz"]),
+    (["sample", "RUN", "--out", "x.png", "--steps", "0"], ["--steps", ">= 1"]),
+    (["sample", "RUN", "--out", "x.png", "--n", "0"], ["--n", ">= 1"]),
+    (["sample", "RUN", "--out", "x.png", "--guidance", "nan"], ["--guidance", "finite"]),
+    (["train", "--preset", "tiny", "--out", "RUN", "--steps", "0"], ["--steps", ">= 1"]),
+    (["train", "--preset", "tiny", "--out", "RUN", "--weight-decay", "-1", "--steps", "1"], ["weight_decay"]),
+    (["train", "--preset", "tiny", "--out", "RUN", "--seed", "-1", "--steps", "1"], ["seed must be >= 0"]),
+])
+def test_bad_arguments_are_one_line_errors(tmp_path, argv, needles):
+    argv = [str(tmp_path / "run") if a == "RUN" else a for a in argv]
+    _assert_one_line(*_run_cli(*argv), *needles)
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a CPU-only torch")
+@pytest.mark.parametrize("command", ["train", "sample"])
+def test_cuda_on_cpu_only_torch_is_one_line(tmp_path, command):
+    argv = (["train", "--preset", "tiny", "--out", str(tmp_path / "run")] if command == "train"
+            else ["sample", str(tmp_path), "--out", str(tmp_path / "x.png")])
+    _assert_one_line(*_run_cli(*argv, "--device", "cuda"), "CUDA is not available")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    rc, err = _run_cli("sample", str(tmp_path), "--out", str(tmp_path / "x.png"), "--debug")
+    assert rc != 0 and "Traceback" in err and "config.json" in err
+
+
+def test_disk_full_is_one_line_and_keeps_earlier_checkpoints(tmp_path, monkeypatch, capsys):
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    real, calls = safetensors.torch.save_file, []
+
+    def fill_up(tensors, filename, metadata=None):
+        calls.append(filename)
+        if len(calls) > 2:  # step 0 and its resume file fit; then the disk is full
+            raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, '
+                                  'message: "No space left on device" })')
+        return real(tensors, filename, metadata=metadata)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", fill_up)
+    rc = main(["train", "--preset", "tiny", "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "4",
+               "--images-per-class", "4", "--checkpoints", "1", "--no-progress"])
+    err = capsys.readouterr().err
+    _assert_one_line(rc, err, "no space left on device", "earlier checkpoints are kept")
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
+        "resume.safetensors", "step_0000000.safetensors"]
+
+
+def test_bump_sample_png_has_labels_and_a_colour_bar(tmp_path):
+    run = tmp_path / "bumps"
+    assert main(["train", "--preset", "tiny-bumps", "--out", str(run), "--steps", "1", "--batch-size", "4",
+                 "--checkpoints", "1", "--no-progress"]) == 0
+    out = tmp_path / "b.png"
+    assert main(["sample", str(run), "--out", str(out), "--n", "2", "--steps", "2", "--no-progress"]) == 0
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(out)[..., :3]
+    assert img.shape[0] > 300 and img.shape[1] > 300  # 16 prompts x 2 samples upscaled, labelled
+    from hidcap.plotting import plot_image_grid
+
+    images = torch.rand(32, 1, 16, 16)
+    labels = [f"row {i}" for i in range(16)]
+    plain = mpimg.imread(plot_image_grid(images, tmp_path / "p.png", row_labels=labels, colorbar=False))
+    barred = mpimg.imread(plot_image_grid(images, tmp_path / "c.png", row_labels=labels))
+    assert barred.shape[1] > plain.shape[1] and img.shape[1] >= barred.shape[1] - 5  # grey images get the bar

@@ -65,3 +65,30 @@ def test_bad_input(tmp_path):
         plot_curves({"a": ([0, 1], [0, 1, 2])}, tmp_path / "x.png")
     with pytest.raises(KeyError, match="111"):
         plot_distance_curves({"111": ([0], [0])}, {"011": 1}, tmp_path / "x.png")
+
+
+def test_image_grid_labels_rows_and_rejects_bad_shapes(tmp_path):
+    import matplotlib.image as mpimg
+    import torch
+
+    from hidcap.plotting import plot_image_grid
+
+    path = plot_image_grid(torch.rand(6, 3, 8, 8), tmp_path / "g.png", row_labels=["class 00", "class 11"])
+    img = mpimg.imread(path)
+    assert img.shape[0] >= 100 and img.shape[1] > img.shape[0]
+    with pytest.raises(ValueError, match="do not fill 4 rows"):
+        plot_image_grid(torch.rand(6, 3, 8, 8), tmp_path / "h.png", row_labels=list("abcd"))
+    with pytest.raises(ValueError, match="C = 1 or 3"):
+        plot_image_grid(torch.rand(2, 2, 8, 8), tmp_path / "h.png", row_labels=["a"])
+
+
+def test_heatmap_panels_must_fit_the_labels(tmp_path):
+    import numpy as np
+
+    from hidcap.plotting import plot_heatmap
+
+    path = plot_heatmap({"joint": np.eye(2), "radius": np.full((2, 2), np.nan)}, tmp_path / "h.png",
+                        row_labels=["0.1", "1"], col_labels=["0.1", "1"], row_name="α", col_name="β")
+    assert path.is_file()
+    with pytest.raises(ValueError, match="shape"):
+        plot_heatmap({"joint": np.eye(3)}, tmp_path / "x.png", row_labels=["a"], col_labels=["b"])

@@ -240,3 +240,33 @@ def test_tiny_model_learns_its_classes(tmp_path):
     sample_means = samples.flatten(1).view(k, 8, -1).mean(1)
     nearest = torch.cdist(sample_means, means).argmin(1)
     assert torch.equal(nearest, torch.arange(k))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"grad_clip": 0.0}, "grad_clip must be a finite number > 0, or None"),
+    ({"grad_clip": float("nan")}, "grad_clip must be a finite number > 0"),
+    ({"weight_decay": -1.0}, "weight_decay must be a finite number >= 0"),
+    ({"lr": float("nan")}, "lr must be a finite number > 0"),
+    ({"lr": 0.0}, "lr must be a finite number > 0"),
+    ({"betas": (0.9, 1.0)}, "betas must be two numbers in"),
+])
+def test_bad_optimizer_values_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        OptimConfig(**kwargs)
+    assert OptimConfig(grad_clip=None).grad_clip is None  # None is the documented "no clipping"
+
+
+@pytest.mark.parametrize("field", ["seed", "data_seed"])
+def test_negative_seed_names_the_field(field):
+    with pytest.raises(ValueError, match=f"^{field} must be >= 0, got -1"):
+        _micro(**{field: -1})
+
+
+def test_numpy_integers_are_accepted_as_ints_and_stored_as_ints():
+    import numpy as np
+
+    cfg = _micro(steps=np.int64(12), seed=np.int64(3), checkpoints=CheckpointConfig(steps=(np.int64(4), 12)))
+    assert type(cfg.steps) is int and type(cfg.seed) is int and all(type(s) is int for s in cfg.checkpoints.steps)
+    assert config_from_dict(TrainConfig, config_to_dict(cfg)) == cfg  # JSON-able
+    with pytest.raises(ValueError, match="steps must be an int"):
+        _micro(steps=12.0)

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import struct
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -32,14 +35,42 @@ CHECKPOINT_DIR = "checkpoints"
 RESUME_FILE = "resume.safetensors"
 FORMAT = "hidcap-checkpoint-1"
 SEP = "::"
+CHECKSUM_KEY = "crc32"
 _STEP_RE = re.compile(r"^step_(\d{7,})\.safetensors$")
 
 
 def checkpoint_path(run_dir: str | os.PathLike, step: int) -> Path:
     """``run_dir/checkpoints/step_XXXXXXX.safetensors`` (step zero-padded to 7 digits)."""
-    if step < 0:
-        raise ValueError(f"step must be >= 0, got {step}")
-    return Path(run_dir) / CHECKPOINT_DIR / f"step_{step:07d}.safetensors"
+    return Path(run_dir) / CHECKPOINT_DIR / f"step_{_as_step(step):07d}.safetensors"
+
+
+def _digest(t: Tensor) -> str:
+    """CRC-32 (8 hex digits) of a CPU tensor's raw bytes (dtype-agnostic, no copy for contiguous tensors).
+
+    CRC-32 catches accidental corruption (flipped bits, torn or overwritten blocks), not deliberate
+    tampering; it is used for its speed (see docs/performance.md)."""
+    flat = t.detach().reshape(-1)
+    if not flat.is_contiguous() or flat.device.type != "cpu":
+        flat = flat.to("cpu").contiguous()
+    return f"{zlib.crc32(flat.view(torch.uint8).numpy()):08x}"
+
+
+def _canonicalise_header(path: Path) -> None:
+    """Re-write a safetensors file's header JSON in place with sorted keys.
+
+    safetensors keeps ``__metadata__`` in a hash map, so its key order (and hence the file bytes) changes
+    between processes. Its writer emits compact JSON padded with spaces to a multiple of 8 bytes; the same
+    JSON with sorted keys has the same length, so only the header bytes change and the tensor offsets
+    (relative to the end of the header) stay valid.
+    """
+    with open(path, "r+b") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        raw = f.read(n)
+        text = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) > n:  # cannot happen for safetensors' compact writer; refuse rather than corrupt
+            raise ValueError(f"cannot canonicalise the header of {path}: {len(text)} > {n} bytes")
+        f.seek(8)
+        f.write(text + b" " * (n - len(text)))
 
 
 def save_checkpoint(
@@ -54,11 +85,14 @@ def save_checkpoint(
 
     model_state: a model's ``state_dict()`` (names must not contain ``"::"``). sections: extra named tensor
     groups stored as ``"{section}::{name}"`` (e.g. ``{"diffusion": diffusion.state_dict()}``). metadata:
-    JSON-able values stored in the safetensors header. Tensors are saved from CPU copies. Returns ``path``.
+    JSON-able values stored in the safetensors header. Tensors are saved from CPU copies, each with its
+    CRC-32 in the header (``"crc32"``), which :func:`read_checkpoint` verifies. The same tensors, step and
+    metadata always give the same file bytes. Returns ``path``.
     """
     from safetensors.torch import save_file
 
     path = Path(path)
+    step = _as_step(step)
     tensors: dict[str, Tensor] = {}
     for name, t in model_state.items():
         if SEP in name:
@@ -73,11 +107,14 @@ def save_checkpoint(
     if bad:
         raise ValueError(f"checkpoint values must be tensors; not tensors: {bad}")
     tensors = {k: t.detach().to("cpu").contiguous().clone() for k, t in tensors.items()}
-    header = {"format": FORMAT, "step": str(int(step)), "meta": json.dumps(dict(metadata or {}), sort_keys=True)}
+    digests = {k: _digest(t) for k, t in tensors.items()}
+    header = {"format": FORMAT, "step": str(step), "meta": json.dumps(dict(metadata or {}), sort_keys=True),
+              CHECKSUM_KEY: json.dumps(digests, sort_keys=True)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         save_file(tensors, str(tmp), metadata=header)
+        _canonicalise_header(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -85,10 +122,15 @@ def save_checkpoint(
     return path
 
 
-def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[dict[str, Tensor], dict[str, Any]]:
+def read_checkpoint(
+    path: str | os.PathLike, device: str | torch.device = "cpu", *, verify: bool = True
+) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Every tensor of a checkpoint file and its metadata ``{"step": int, **meta}``.
 
     Missing file -> ``FileNotFoundError``; unreadable/corrupted file -> ``ValueError``; both name the file.
+    verify: check every tensor against the CRC-32 stored by :func:`save_checkpoint` (a mismatch raises
+    ``ValueError`` naming the file and the tensor). Files written before checksums existed have none and
+    load unverified.
     """
     from safetensors import safe_open
 
@@ -97,7 +139,7 @@ def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise FileNotFoundError(f"checkpoint file {path} does not exist")
     try:
         tensors: dict[str, Tensor] = {}
-        with safe_open(str(path), framework="pt", device=str(device)) as f:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
             header = f.metadata() or {}
             for key in f.keys():
                 tensors[key] = f.get_tensor(key)
@@ -105,9 +147,33 @@ def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise ValueError(f"checkpoint file {path} is corrupted or not a safetensors file: {exc}") from exc
     if header.get("format") != FORMAT:
         raise ValueError(f"checkpoint file {path} is not a hidcap checkpoint (format {header.get('format')!r})")
-    meta = json.loads(header.get("meta", "{}"))
-    meta["step"] = int(header["step"])
+    try:
+        meta = json.loads(header.get("meta", "{}"))
+        digests = json.loads(header[CHECKSUM_KEY]) if CHECKSUM_KEY in header else None
+        meta["step"] = int(header["step"])
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"checkpoint file {path} has a corrupted header: {exc}") from exc
+    if verify and digests is not None:
+        if set(digests) != set(tensors):
+            raise ValueError(
+                f"checkpoint file {path} is corrupted: its tensors {sorted(set(tensors) ^ set(digests))} "
+                "do not match the stored checksums"
+            )
+        for key, t in tensors.items():
+            if _digest(t) != digests[key]:
+                raise ValueError(f"checkpoint file {path} is corrupted: tensor {key!r} fails its CRC-32 checksum")
+    if torch.device(device).type != "cpu":
+        tensors = {k: v.to(device) for k, v in tensors.items()}
     return tensors, meta
+
+
+def _as_step(step: Any) -> int:
+    """``step`` as a Python int (numpy integers accepted); bools, floats and negatives -> ValueError."""
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+        raise ValueError(f"step must be an int, got {step!r}")
+    if step < 0:
+        raise ValueError(f"step must be >= 0, got {step}")
+    return int(step)
 
 
 def load_state_dict(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, Tensor]:

@@ -1,52 +1,99 @@
 """The ``hidcap`` command: ``hidcap train --preset NAME --out RUN_DIR [...]``,
 ``hidcap sample RUN_DIR --step STEP --out FILE.png [...]`` and
-``hidcap sweep --preset NAME --out DIR --grid FIELD=V1,V2 [--seeds ...] [--executor local|ray]``."""
+``hidcap sweep --preset NAME --out DIR --grid FIELD=V1,V2 [--seeds ...] [--executor local|ray]``.
+
+Errors are one line on stderr with exit status 2 (``--debug``: the traceback)."""
 from __future__ import annotations
 
 import argparse
+import errno
+import math
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-__all__ = ["main", "build_parser", "sample_grid"]
+__all__ = ["CLIError", "main", "build_parser", "sample_grid"]
+
+
+class CLIError(Exception):
+    """A user error the command reports as one line (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``hidcap: error: …`` on stderr, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _png_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"must be a .png file, got {text!r}")
+    return path
 
 
 def build_parser() -> argparse.ArgumentParser:
     from hidcap.training import RUN_PRESETS
 
-    parser = argparse.ArgumentParser(prog="hidcap", description="Train and sample hidcap diffusion models.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="hidcap", description="Train and sample hidcap diffusion models.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a preset and write a run directory (resumes if it exists)")
     t.add_argument("--preset", required=True, choices=sorted(RUN_PRESETS), help="run preset")
     t.add_argument("--out", required=True, type=Path, help="run directory")
-    t.add_argument("--steps", type=int, help="training steps")
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--weight-decay", type=float)
+    t.add_argument("--steps", type=_positive_int, help="training steps")
+    t.add_argument("--batch-size", type=_positive_int)
+    t.add_argument("--lr", type=_finite_float)
+    t.add_argument("--weight-decay", type=_finite_float)
     t.add_argument("--seed", type=int)
-    t.add_argument("--checkpoints", type=int, help="number of (quadratically spaced) checkpoints")
+    t.add_argument("--checkpoints", type=_positive_int, help="number of (quadratically spaced) checkpoints")
     t.add_argument("--device", help="e.g. cpu, cuda, cuda:1")
-    t.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="autocast dtype")
+    t.add_argument("--dtype", choices=["float32", "bfloat16", "float16"],
+                   help="autocast dtype (float16 has no loss scaling; see docs/models.md)")
     t.add_argument("--channels-last", action="store_true", default=None)
     t.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
-    t.add_argument("--cond-drop", type=float, help="classifier-free-guidance condition dropout")
-    t.add_argument("--images-per-class", type=int, help="concept data: images per training class")
+    t.add_argument("--cond-drop", type=_finite_float, help="classifier-free-guidance condition dropout")
+    t.add_argument("--images-per-class", type=_positive_int, help="concept data: images per training class")
     t.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    t.add_argument("--debug", action="store_true", help="show the full traceback on errors")
 
     s = sub.add_parser("sample", help="generate a PNG grid from a checkpoint of a run")
     s.add_argument("run_dir", type=Path)
     s.add_argument("--step", type=int, default=-1, help="checkpoint step (-1: last)")
-    s.add_argument("--out", required=True, type=Path, help="output PNG file")
-    s.add_argument("--n", type=int, default=8, help="images per prompt")
+    s.add_argument("--out", required=True, type=_png_path, help="output PNG file")
+    s.add_argument("--n", type=_positive_int, default=8, help="images per prompt")
     s.add_argument("--classes", help="concept data: comma-separated class bits (default: all classes)")
-    s.add_argument("--steps", type=int, help="sampling steps (default 50 for VDM, T for DDPM)")
+    s.add_argument("--steps", type=_positive_int, help="sampling steps (default 50 for VDM, T for DDPM)")
     s.add_argument("--sampler", choices=["ancestral", "ddim"], default="ancestral", help="DDPM only")
-    s.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance weight")
+    s.add_argument("--guidance", type=_finite_float, default=1.0, help="classifier-free guidance weight")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="cpu")
+    s.add_argument("--no-progress", action="store_true", help="hide the sampling progress bar")
+    s.add_argument("--debug", action="store_true", help="show the full traceback on errors")
 
     w = sub.add_parser("sweep", help="train a grid of runs, one directory per grid point (resumable; docs/sweeps.md)")
     base = w.add_mutually_exclusive_group(required=True)
@@ -64,12 +111,34 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--num-cpus", type=float, default=1, help="ray: CPUs per run")
     w.add_argument("--num-gpus", type=float, default=0, help="ray: GPUs per run")
     w.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    w.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return parser
+
+
+def _check_device(device: str | None) -> None:
+    """A clear error for a device this torch cannot use (before any work starts)."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise CLIError(f"--device {device!r} is not a torch device ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CLIError(
+            f"--device {device}: CUDA is not available to this torch ({torch.__version__}); use --device cpu"
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise CLIError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise CLIError(f"--device {device}: MPS is not available")
 
 
 def _train(args: argparse.Namespace) -> int:
     from hidcap.training import run_preset, train
 
+    _check_device(args.device)
     cfg = run_preset(args.preset)
     top = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "device": args.device,
            "dtype": args.dtype, "channels_last": args.channels_last, "compile": args.compile}
@@ -82,7 +151,7 @@ def _train(args: argparse.Namespace) -> int:
         cfg = replace(cfg, diffusion=replace(cfg.diffusion, cond_drop=args.cond_drop))
     if args.images_per_class is not None:
         if not hasattr(cfg.data, "images_per_class"):
-            raise SystemExit(f"--images-per-class applies to concept data, not preset {args.preset!r}")
+            raise CLIError(f"--images-per-class applies to concept data, not preset {args.preset!r}")
         cfg = replace(cfg, data=replace(cfg.data, images_per_class=args.images_per_class))
     series = train(cfg, args.out, progress=False if args.no_progress else None, resume=not args.no_resume)
     print(f"{series}: checkpoints at steps {series.steps}")
@@ -121,7 +190,7 @@ def _prompts(data: Any, classes: str | None, n: int) -> tuple[Any, list[str]]:
     import torch
 
     if data is None:
-        raise SystemExit("this run has no data spec in config.json; sample it from Python with explicit cond")
+        raise CLIError("this run has no data spec in config.json; sample it from Python with explicit cond")
     if hasattr(data, "prompts"):
         names = classes.split(",") if classes else list(data.all_classes)
         cond = data.prompts(tuple(names))
@@ -130,28 +199,24 @@ def _prompts(data: Any, classes: str | None, n: int) -> tuple[Any, list[str]]:
         side = data.image_size
         axis = data.offset + (torch.arange(k, dtype=torch.float32) + 0.5) * side / k
         cond = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
-        names = [f"({x:.1f},{y:.1f})" for x, y in cond.tolist()]
+        names = [f"(x, y) = ({x:.1f}, {y:.1f})" for x, y in cond.tolist()]
     return cond.repeat_interleave(n, 0), names
 
 
-def sample_grid(images: Any, rows: int, path: Path) -> Path:
-    """Save images (N, C, H, W) in [0, 1] as a PNG grid with ``rows`` rows (1-px white gutters)."""
-    import matplotlib.pyplot as plt
-    from einops import rearrange
+def sample_grid(images: Any, rows: int | Sequence[str], path: Path, *, title: str | None = None) -> Path:
+    """Save images (N, C, H, W) in [0, 1] as a labelled PNG grid (:func:`hidcap.plotting.plot_image_grid`).
 
-    import torch
+    rows: the row labels (e.g. class bits or ``(x, y)`` bump centres), or a number of rows (labelled 1, 2, …).
+    Pixels are upscaled by nearest neighbour; single-channel images get a grey-value colour bar."""
+    from hidcap.plotting import plot_image_grid
 
-    n, c, h, w = images.shape
-    cols = -(-n // rows)
-    pad = torch.ones(rows * cols - n, c, h, w)
-    grid = torch.cat([images.cpu().float(), pad])
-    grid = torch.nn.functional.pad(grid, (0, 1, 0, 1), value=1.0)
-    grid = rearrange(grid, "(r k) c h w -> (r h) (k w) c", r=rows)
-    if c == 1:
-        grid = grid[..., 0]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    plt.imsave(path, grid.numpy(), cmap="gray" if c == 1 else None, vmin=0.0, vmax=1.0)
-    return path
+    labels = [str(i + 1) for i in range(rows)] if isinstance(rows, int) else list(rows)
+    n = images.shape[0]
+    if n % len(labels):  # pad the last row with white cells
+        import torch
+
+        images = torch.cat([images.cpu(), torch.ones(len(labels) - n % len(labels), *images.shape[1:])])
+    return plot_image_grid(images, path, row_labels=labels, title=title)
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -161,26 +226,31 @@ def _sample(args: argparse.Namespace) -> int:
     from hidcap.diffusion import DDPM
     from hidcap.rng import torch_generator
 
+    _check_device(args.device)
     series = CheckpointSeries(args.run_dir, device=args.device)
     step = series.path(args.step)  # clear error for a missing step
     model, diffusion = series.load(args.step), series.diffusion(args.step)
     cond, names = _prompts(series.config.data, args.classes, args.n)
     gen = torch_generator(args.seed, args.device)
-    kwargs: dict[str, Any] = {"guidance": args.guidance}
+    kwargs: dict[str, Any] = {"guidance": args.guidance, "progress": False if args.no_progress else None}
     if args.steps is not None:
         kwargs["steps"] = args.steps
     if isinstance(diffusion, DDPM):
         kwargs["sampler"] = args.sampler
     images = diffusion.sample(model, cond.to(args.device), gen, **kwargs)
-    sample_grid(images, len(names), args.out)
+    what = "class" if hasattr(series.config.data, "prompts") else "bump centre"
+    labels = [f"class {c}" for c in names] if what == "class" else names
+    sample_grid(images, labels, args.out,
+                title=f"{args.run_dir.name} · {step.stem} · one row per {what}, {args.n} samples each")
     print(f"wrote {args.out}: {len(names)} prompts ({', '.join(names)}) x {args.n} from {step.name}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``hidcap`` console script; returns the exit status."""
-    from hidcap.runlock import RunLockedError
+    """Entry point of the ``hidcap`` console script; returns the exit status.
 
+    Every error is reported as one line on stderr (``hidcap <command>: error: …``) with exit status 2 and no
+    traceback; ``--debug`` shows the traceback instead."""
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
@@ -188,9 +258,26 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(args)
         return _sample(args)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError, RunLockedError) as exc:
-        print(f"hidcap {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"hidcap {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 -- the CLI boundary: every failure becomes one line
+        if args.debug:
+            raise
+        print(f"hidcap {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line; the type is named unless it is a plain user error."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    from hidcap.runlock import RunLockedError
+
+    if isinstance(exc, (CLIError, ValueError, KeyError, FileNotFoundError, FileExistsError, RunLockedError)):
+        return text
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left on device" in text:
+        return f"no space left on device ({text}); earlier checkpoints are kept"
+    return f"{type(exc).__name__}: {text} (run with --debug for the traceback)"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -27,13 +28,13 @@ def _source_state(source: Any, series: _StateDictSeries | None) -> Mapping[str, 
         from hidcap.checkpoints import load_state_dict  # lazy: keeps import hidcap light
 
         return load_state_dict(source)
-    if isinstance(source, int) and not isinstance(source, bool):
+    if isinstance(source, (int, np.integer)) and not isinstance(source, bool):  # numpy steps too
         if series is None:
             raise ValueError(
                 f"source={source} is a checkpoint step; pass series= (an object with .state_dict(step), "
                 "e.g. a CheckpointSeries) to load it"
             )
-        return series.state_dict(source)
+        return series.state_dict(int(source))
     raise ValueError(
         "source must be an nn.Module, a state dict (Mapping[str, Tensor]), a checkpoint path or an int step, "
         f"got {type(source).__name__}"

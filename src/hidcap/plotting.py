@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_capability", "plot_concept_space", "plot_curves", "plot_distance_curves"]
+__all__ = ["plot_capability", "plot_concept_space", "plot_curves", "plot_distance_curves", "plot_heatmap",
+           "plot_image_grid"]
 
 
 def _figure(figsize: tuple[float, float]) -> Any:
@@ -200,4 +201,104 @@ def plot_distance_curves(
     ax.set_ylabel(ylabel)
     ax.set_title(title or "generalisation by concept distance", fontsize=10)
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_image_grid(
+    images: Any,
+    path: str | Path,
+    *,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str] | None = None,
+    col_name: str = "sample",
+    title: str | None = None,
+    colorbar: bool | None = None,
+    cell_inches: float = 0.75,
+) -> Path:
+    """Images as a labelled grid: one row per entry of ``row_labels``, ``len(images) / rows`` per row.
+
+    images: (N, C, H, W) with C = 1 or 3, values in [0, 1] (torch or numpy), N divisible by the number of
+    rows; row-major. Pixels are upscaled by nearest neighbour (no smoothing); rows are labelled with
+    ``row_labels`` (e.g. class bits or bump centres), columns with ``col_labels`` (default 1, 2, …) under the
+    axis name ``col_name``.
+    colorbar: a grey-value colour bar for single-channel images (default: when C = 1).
+    """
+    arr = np.asarray(images.detach().cpu().float() if hasattr(images, "detach") else images, dtype=float)
+    if arr.ndim != 4 or arr.shape[1] not in (1, 3):
+        raise ValueError(f"images must be (N, C, H, W) with C = 1 or 3, got shape {arr.shape}")
+    rows = len(row_labels)
+    if rows < 1 or arr.shape[0] % rows:
+        raise ValueError(f"{arr.shape[0]} images do not fill {rows} rows")
+    n, c, h, w = arr.shape
+    cols = n // rows
+    col_labels = [str(i + 1) for i in range(cols)] if col_labels is None else list(col_labels)
+    if len(col_labels) != cols:
+        raise ValueError(f"col_labels must name {cols} columns, got {len(col_labels)}")
+    gap = max(1, h // 8)
+    canvas = np.ones((rows * (h + gap) - gap, cols * (w + gap) - gap, c))
+    for k in range(n):
+        r, q = divmod(k, cols)
+        canvas[r * (h + gap) : r * (h + gap) + h, q * (w + gap) : q * (w + gap) + w] = arr[k].transpose(1, 2, 0)
+    canvas = canvas.clip(0.0, 1.0)
+    colorbar = c == 1 if colorbar is None else colorbar
+    label_in = 0.12 * max(len(str(lab)) for lab in row_labels) + 0.4
+    fig = _figure((label_in + cols * cell_inches + (1.0 if colorbar else 0.2), rows * cell_inches + 0.9))
+    ax = fig.add_subplot()
+    shown = ax.imshow(canvas[..., 0] if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0.0, vmax=1.0,
+                      interpolation="nearest")
+    ax.set_yticks([r * (h + gap) + (h - 1) / 2 for r in range(rows)], [str(lab) for lab in row_labels], fontsize=8)
+    ax.set_xticks([q * (w + gap) + (w - 1) / 2 for q in range(cols)], col_labels, fontsize=7)
+    ax.set_xlabel(col_name, fontsize=8)
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    if colorbar:
+        fig.colorbar(shown, ax=ax, fraction=0.04, pad=0.02, label="pixel value")
+    return _save(fig, path)
+
+
+def plot_heatmap(
+    panels: Mapping[str, Any],
+    path: str | Path,
+    *,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    row_name: str = "",
+    col_name: str = "",
+    title: str | None = None,
+    annotate: bool | None = None,
+    cmap: str = "viridis",
+) -> Path:
+    """One heatmap per entry of ``panels`` ``{name: values (R, K)}``, side by side, each with its own
+    colour bar labelled ``name``; rows labelled ``row_labels`` (axis ``row_name``), columns ``col_labels``.
+    annotate: write each cell's value (default: when a panel has at most 64 cells). NaN cells stay blank."""
+    if not panels:
+        raise ValueError("panels must hold at least one (R, K) array")
+    values = {name: np.asarray(v, dtype=float) for name, v in panels.items()}
+    shape = (len(row_labels), len(col_labels))
+    for name, v in values.items():
+        if v.shape != shape:
+            raise ValueError(f"panel {name!r} has shape {v.shape}, the labels give {shape}")
+    annotate = shape[0] * shape[1] <= 64 if annotate is None else annotate
+    width = min(max(2.2, 0.55 * shape[1] + 1.6), 9.0)
+    fig = _figure((width * len(values), min(max(2.2, 0.4 * shape[0] + 1.3), 9.0)))
+    for i, (name, v) in enumerate(values.items()):
+        ax = fig.add_subplot(1, len(values), i + 1)
+        im = ax.imshow(v, cmap=cmap, aspect="auto", interpolation="nearest")
+        step_r, step_c = max(1, shape[0] // 16), max(1, shape[1] // 16)
+        ax.set_yticks(range(0, shape[0], step_r), [str(lab) for lab in row_labels][::step_r], fontsize=8)
+        ax.set_xticks(range(0, shape[1], step_c), [str(lab) for lab in col_labels][::step_c], fontsize=8)
+        ax.set_ylabel(row_name)
+        ax.set_xlabel(col_name)
+        fig.colorbar(im, ax=ax, fraction=0.05, pad=0.03, label=name)
+        if annotate and np.isfinite(v).any():
+            lo, hi = np.nanmin(v), np.nanmax(v)
+            for (r, q), x in np.ndenumerate(v):
+                if np.isfinite(x):
+                    dark = hi > lo and (x - lo) / (hi - lo) < 0.5
+                    ax.text(q, r, f"{x:.3g}", ha="center", va="center", fontsize=7, color="w" if dark else "k")
+    if title:
+        fig.suptitle(title, fontsize=10)
     return _save(fig, path)

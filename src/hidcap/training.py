@@ -26,7 +26,7 @@ from hidcap.checkpoints import (
     read_checkpoint,
     save_checkpoint,
 )
-from hidcap.config_io import config_to_dict, save_config
+from hidcap.config_io import load_config, save_config
 from hidcap.data import BumpDataSpec, ConceptDataSpec, LabelledImages
 from hidcap.diffusion import DDPMConfig, OkawaDDPMConfig, ParkVDMConfig, VDMConfig, build_diffusion
 from hidcap.models import ContextUNetConfig, CUNetConfig, UNetConfig, build_model, presets
@@ -56,13 +56,43 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """AdamW settings; ``grad_clip``: max global grad norm of the model parameters (None: no clipping).
-    The diffusion schedule parameters (VDM γ) get no weight decay and no clipping."""
+    """AdamW settings; ``grad_clip``: max global grad norm of the model parameters, a finite number > 0
+    (``None``: no clipping; 0 is rejected, it would zero every update). The diffusion schedule parameters
+    (VDM γ) get no weight decay and no clipping."""
 
     lr: float = 1e-3
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float | None = 1.0
+
+    def __post_init__(self) -> None:
+        if not (_finite(self.lr) and self.lr > 0):
+            raise ValueError(f"optimizer.lr must be a finite number > 0, got {self.lr}")
+        if not (_finite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"optimizer.weight_decay must be a finite number >= 0, got {self.weight_decay}")
+        if len(self.betas) != 2 or not all(_finite(b) and 0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"optimizer.betas must be two numbers in [0, 1), got {self.betas}")
+        if self.grad_clip is not None and not (_finite(self.grad_clip) and self.grad_clip > 0):
+            raise ValueError(
+                f"optimizer.grad_clip must be a finite number > 0, or None for no clipping; got {self.grad_clip}"
+            )
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and bool(np.isfinite(x))
+
+
+def _check_int(owner: Any, name: str, minimum: int, optional: bool = False) -> None:
+    """Field ``name`` of frozen dataclass ``owner`` must be an int >= minimum (numpy integers are stored as
+    int, so the config stays JSON-able); the error names the field."""
+    value = getattr(owner, name)
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    object.__setattr__(owner, name, int(value))
 
 
 @dataclass(frozen=True)
@@ -75,6 +105,12 @@ class CheckpointConfig:
     spacing: str = "quadratic"
     include_start: bool = True
     steps: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        bad = [s for s in self.steps if isinstance(s, bool) or not isinstance(s, (int, np.integer))]
+        if bad:
+            raise ValueError(f"checkpoints.steps must be ints, got {bad}")
+        object.__setattr__(self, "steps", tuple(int(s) for s in self.steps))  # numpy ints -> int (JSON-able)
 
 
 @dataclass(frozen=True)
@@ -103,14 +139,11 @@ class TrainConfig:
     log_every: int = 50
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        for name, minimum in (("batch_size", 1), ("steps", 1), ("seed", 0), ("log_every", 1)):
+            _check_int(self, name, minimum)
+        _check_int(self, "data_seed", 0, optional=True)
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
-        if self.log_every < 1:
-            raise ValueError(f"log_every must be >= 1, got {self.log_every}")
         if self.checkpoints.spacing not in SPACINGS:
             raise ValueError(f"checkpoints.spacing must be one of {SPACINGS}, got {self.checkpoints.spacing!r}")
         if self.checkpoints.count < 1 and not self.checkpoints.steps:
@@ -290,8 +323,7 @@ def train(
     config_file, resume_file = run_dir / "config.json", run_dir / CHECKPOINT_DIR / RESUME_FILE
     existing = CheckpointSeries(run_dir).steps if config_file.is_file() else []
     if config_file.is_file():
-        old = json.loads(config_file.read_text())
-        if old != config_to_dict(config):
+        if load_config(TrainConfig, config_file) != config:  # compared as configs: old files lack "@kind"
             raise ValueError(f"{run_dir} holds a run with a different config; use a new run_dir")
         if existing and not resume:
             raise FileExistsError(f"{run_dir} already holds checkpoints {existing}; pass resume=True or a new run_dir")

@@ -146,3 +146,17 @@ def test_render_and_region_validation():
 def test_config_roundtrip():
     spec = BumpDataSpec(kind="sos", held_out=HeldOutRegion("interior", width=8.0), subsample=0.3)
     assert config_from_dict(BumpDataSpec, config_to_dict(spec)) == spec
+
+
+@pytest.mark.parametrize("kwargs", [{"rim": float("nan")}, {"sigma_x": float("inf")}, {"increment": float("inf")}])
+def test_non_finite_bump_fields_are_rejected(kwargs):
+    with pytest.raises(ValueError, match=f"{next(iter(kwargs))} must be"):
+        BumpDataSpec(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"low": float("nan")}, {"width": float("nan")}])
+def test_non_finite_held_out_region_is_rejected(kwargs):
+    from hidcap.data.bumps import HeldOutRegion
+
+    with pytest.raises(ValueError, match="held_out"):
+        HeldOutRegion(kind="band", **kwargs)

@@ -212,3 +212,10 @@ def test_figure_command_writes_png(tmp_path, show):
     out = tmp_path / f"{show}.png"
     main(["--show", show, "--per-class", "2", "--out", str(out)])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("field", ["size_separation", "noise_std", "blur_px"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -0.1])
+def test_non_finite_or_negative_float_fields_are_rejected(field, value):
+    with pytest.raises(ValueError, match=f"{field} must be a finite number >= 0"):
+        ConceptDataSpec(**{field: value})

@@ -24,7 +24,20 @@ def _load(name: str):
 @pytest.fixture(scope="module")
 def tracer_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("tracer_basics")
-    return out, _load("tracer_basics").main(["--tiny", "--out", str(out)])
+    return out, _load("tracer_basics").main(["--tiny", "--out", str(out), "--no-progress"])
+
+
+def _png_shape(path):
+    import matplotlib.image as mpimg
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    return mpimg.imread(path).shape
+
+
+def test_tracer_basics_draws_the_stacked_activations(tracer_run):
+    out, _ = tracer_run
+    h, w, _ = _png_shape(out / "mid_attn_steps.png")
+    assert h >= 200 and w >= 400
 
 
 def test_tracer_basics_records_glob_and_exact_names(tracer_run):
@@ -80,6 +93,12 @@ def test_patch_table_has_one_row_per_checkpoint(patch_run):
     assert summary["reference"]["joint"] >= 0.9  # the measure scores real images of the class as correct
 
 
+def test_patch_checkpoints_draws_own_and_patched_sample_grids(patch_run):
+    out, summary = patch_run
+    h, w, _ = _png_shape(out / "samples.png")
+    assert h >= 100 * len(summary["rows"]) and w >= 300  # two labelled rows per checkpoint, upscaled
+
+
 def test_patching_the_final_step_into_itself_changes_nothing(patch_run):
     _, summary = patch_run
     last = summary["rows"][-1]
@@ -96,6 +115,8 @@ def test_linear_intervention_sweeps_16_cells(tmp_path):
     assert len(summary["sites"]) == 8 and all(s.endswith(".cond_embed") for s in summary["sites"])
     for c in grid:
         assert 0.0 <= c["joint"] <= min(c["color"], c["size"]) <= 1.0
+    h, w, _ = _png_shape(tmp_path / "intervention.png")
+    assert w > 2 * h  # three alpha x beta heatmaps side by side
     base = summary["baseline"]
     assert any((c["b_minus_r"], c["radius"]) != (base["b_minus_r"], base["radius"]) for c in grid)
 
@@ -109,3 +130,24 @@ def test_linear_intervention_reuses_a_run(patch_run, tmp_path):
     assert not (tmp_path / "run").exists()  # nothing was trained
     with pytest.raises(FileNotFoundError, match="available steps"):
         module.main(["--tiny", "--run", str(run), "--step", "99999", "--out", str(tmp_path), "--no-progress"])
+
+
+
+def test_linear_intervention_needs_a_concepts_run(tmp_path, capsys):
+    from hidcap.cli import main as cli
+
+    run = tmp_path / "bumps"
+    assert cli(["train", "--preset", "tiny-bumps", "--out", str(run), "--steps", "1", "--batch-size", "4",
+                "--checkpoints", "1", "--no-progress"]) == 0
+    with pytest.raises(SystemExit) as info:
+        _load("linear_intervention").main(["--tiny", "--run", str(run), "--out", str(tmp_path / "o"), "--no-progress"])
+    assert info.value.code == 2
+    assert "not a concept-space run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in EXAMPLES.glob("*.py")))
+def test_every_example_has_no_progress(name, capsys):
+    """docs/examples.md promises `--no-progress` for every example."""
+    with pytest.raises(SystemExit):
+        _load(name).main(["--help"])
+    assert "--no-progress" in capsys.readouterr().out

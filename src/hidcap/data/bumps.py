@@ -99,9 +99,11 @@ class HeldOutRegion:
     def __post_init__(self) -> None:
         if self.kind not in REGIONS:
             raise ValueError(f"held_out.kind must be one of {REGIONS}, got {self.kind!r}")
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError(f"held_out.low and held_out.high must be finite, got {self.low}, {self.high}")
         if self.low > self.high:
             raise ValueError(f"held_out.low must be <= held_out.high, got {self.low} > {self.high}")
-        if self.width < 0:
+        if not (math.isfinite(self.width) and self.width >= 0):
             raise ValueError(f"held_out.width must be >= 0, got {self.width}")
 
     def contains(self, centres: torch.Tensor, image_size: int = 32) -> torch.Tensor:
@@ -180,7 +182,10 @@ class BumpDataSpec:
             raise ValueError("periodic=True needs latent_size == image_size (a torus has no extended space)")
         if self.kind.startswith("stripe") and self.offset == 0:
             raise ValueError("stripe kinds need latent_size > image_size (the off-frame stripe lives there)")
-        if self.rim < 0:
+        for name in ("sigma_x", "sigma_y", "increment", "rim"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be finite, got {getattr(self, name)}")
+        if not self.rim >= 0:
             raise ValueError(f"rim must be >= 0, got {self.rim}")
         if not 0.0 < self.subsample <= 1.0:
             raise ValueError(f"subsample must be in (0, 1], got {self.subsample}")

@@ -131,18 +131,16 @@ class ConceptDataSpec:
             s = getattr(self, param)
             if not 0.0 <= s <= 1.0:
                 raise ValueError(f"{param} must be in [0, 1] (class means stay in [0, 1]), got {s}")
-        if self.size_separation < 0:
-            raise ValueError(f"size_separation must be >= 0, got {self.size_separation}")
+        for param in ("size_separation", "blur_px", "noise_std"):  # NaN and inf fail `isfinite`
+            v = getattr(self, param)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{param} must be a finite number >= 0, got {v}")
         if len(self.shapes) != 2 or any(s not in SHAPES for s in self.shapes) or self.shapes[0] == self.shapes[1]:
             raise ValueError(f"shapes must be two different names from {SHAPES}, got {self.shapes}")
         if self.image_size < 4:
             raise ValueError(f"image_size must be >= 4, got {self.image_size}")
         if not 0.0 <= self.position_range <= 1.0:
             raise ValueError(f"position_range must be in [0, 1], got {self.position_range}")
-        if self.blur_px < 0:
-            raise ValueError(f"blur_px must be >= 0, got {self.blur_px}")
-        if self.noise_std < 0:
-            raise ValueError(f"noise_std must be >= 0, got {self.noise_std}")
         for m in self.masks:
             _check_concept(m.concept, "masks.concept")
             if m.concept not in self.concepts:

@@ -1,6 +1,7 @@
 """What DDPM and VDM share: image <-> model-space maps, condition dropout, guided ε, sampler plumbing."""
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 from typing import Any
 
@@ -59,10 +60,15 @@ class Diffusion(nn.Module):
         shape: tuple[int, int, int] | None,
     ) -> tuple[torch.device, tuple[int, ...], Tensor | None, Tensor | None]:
         device = _model_device(model)
+        if not math.isfinite(guidance):
+            raise ValueError(f"guidance must be a finite number, got {guidance}")
         if cond is not None:
             if cond.ndim != 2:
                 raise ValueError(f"cond must be (B, D), got shape {tuple(cond.shape)}")
             cond = cond.to(device=device, dtype=torch.float32)
+            if not bool(torch.isfinite(cond).all()):
+                rows = torch.nonzero(~torch.isfinite(cond).all(dim=1)).flatten().tolist()
+                raise ValueError(f"cond has NaN/inf values in row(s) {rows[:10]}{' …' if len(rows) > 10 else ''}")
             if n is not None and n != cond.shape[0]:
                 raise ValueError(f"n={n} does not match cond's batch size {cond.shape[0]}")
             n = cond.shape[0]
@@ -85,6 +91,8 @@ class Diffusion(nn.Module):
                     null = null.expand_as(cond)
                 if null.shape != cond.shape:
                     raise ValueError(f"null_cond must be (D,) or (B, D)={tuple(cond.shape)}, got {tuple(null.shape)}")
+                if not bool(torch.isfinite(null).all()):
+                    raise ValueError("null_cond has NaN/inf values")
         return device, (n, *shape), cond, null
 
     @staticmethod

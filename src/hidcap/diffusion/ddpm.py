@@ -1,12 +1,15 @@
 """Discrete-time DDPM (Ho et al. 2020): linear β schedule, ε-prediction; ancestral and DDIM samplers."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hidcap.progress import progress_bar
 from hidcap.diffusion.base import Diffusion, to_images, to_model_space
 
 __all__ = ["DDPMConfig", "DDPM"]
@@ -81,6 +84,9 @@ class DDPM(Diffusion):
 
     def timestep_schedule(self, steps: int) -> list[int]:
         """The ``steps`` model times (descending) a sampler visits: evenly spaced in [0, T−1], ending at 0."""
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
+            raise ValueError(f"steps must be an int, got {steps!r}")
+        steps = int(steps)
         if not 1 <= steps <= self.timesteps:
             raise ValueError(f"steps must be in [1, T={self.timesteps}], got {steps}")
         ts = torch.linspace(self.timesteps - 1, 0, steps).round().long()
@@ -103,6 +109,7 @@ class DDPM(Diffusion):
         shape: tuple[int, int, int] | None = None,
         dtype: torch.dtype | None = None,
         return_states: bool = False,
+        progress: bool | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Generate one image per row of cond (B, D) -> (B, C, H, W) in [0, 1].
 
@@ -116,18 +123,23 @@ class DDPM(Diffusion):
         n: batch size for unconditional models (cond=None). shape: (C, H, W), default from ``model.config``.
         return_states: also return the states x_t before each step and the final x_0,
             (steps + 1, B, C, H, W) in model space [-1, 1].
+        progress: a tqdm bar over the steps (default ``None``: only when stderr is a terminal, as in
+            training; ``False``: never). The bar is removed when sampling ends.
+        guidance, eta and every value of cond must be finite (NaN/inf raise ``ValueError``).
         The initial noise and every step's noise come from ``generator`` (on the model's device).
         """
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
         eta = (1.0 if sampler == "ancestral" else 0.0) if eta is None else float(eta)
+        if not (math.isfinite(eta) and eta >= 0):
+            raise ValueError(f"eta must be a finite number >= 0, got {eta}")
         device, full_shape, cond, null = self._prepare(model, cond, n, guidance, null_cond, shape)
-        ts = self.timestep_schedule(steps or self.timesteps)
+        ts = self.timestep_schedule(self.timesteps if steps is None else steps)
         ab_all = self.alphas_cumprod.to(device)
         x = torch.randn(full_shape, generator=generator, device=device)
         states = [x] if return_states else None
         with self._autocast(device, dtype):
-            for i, t in enumerate(ts):
+            for i, t in enumerate(progress_bar(ts, progress=progress, desc="sample", leave=False)):
                 ab = ab_all[t]
                 ab_prev = ab_all[ts[i + 1]] if i + 1 < len(ts) else torch.ones((), device=device)
                 t_batch = torch.full((full_shape[0],), t, device=device, dtype=torch.long)

@@ -8,9 +8,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from hidcap.progress import progress_bar
 from hidcap.diffusion.base import Diffusion, to_images, to_model_space
 
 __all__ = ["VDMConfig", "VDM"]
@@ -104,6 +106,7 @@ class VDM(Diffusion):
         shape: tuple[int, int, int] | None = None,
         dtype: torch.dtype | None = None,
         return_states: bool = False,
+        progress: bool | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Ancestral sampling with ``steps`` model calls (t = 1, 1−1/S, …, 1/S) -> (B, C, H, W) in [0, 1].
 
@@ -111,8 +114,13 @@ class VDM(Diffusion):
         w·(ε(cond) − ε(null)); 1 = none); with w≠1 each step is ONE model call on a 2B batch [cond; null]
         (``null_cond`` (D,) or (B, D), default all ``null_value``). dtype: autocast dtype. n/shape: for
         unconditional models / models without ``.config``. return_states: also return z_1, z_{(S-1)/S}, …,
-        z_0, stacked (steps + 1, B, C, H, W). Noise comes from ``generator`` (on the model's device).
+        z_0, stacked (steps + 1, B, C, H, W). progress: a tqdm bar over the steps (default ``None``: only when
+        stderr is a terminal, as in training; ``False``: never; removed when sampling ends). guidance and every
+        value of cond must be finite. Noise comes from ``generator`` (on the model's device).
         """
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
+            raise ValueError(f"steps must be an int, got {steps!r}")
+        steps = int(steps)
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         device, full_shape, cond, null = self._prepare(model, cond, n, guidance, null_cond, shape)
@@ -121,7 +129,7 @@ class VDM(Diffusion):
         states = [z] if return_states else None
         g_min, g_max = self.gamma_min.detach().to(device).float(), self.gamma_max.detach().to(device).float()
         with self._autocast(device, dtype):
-            for i in range(steps, 0, -1):
+            for i in progress_bar(range(steps, 0, -1), progress=progress, desc="sample", leave=False):
                 t, s = torch.tensor(i / steps, device=device), torch.tensor((i - 1) / steps, device=device)
                 g_t, g_s = g_min + (g_max - g_min) * t, g_min + (g_max - g_min) * s
                 eps = self._eps(model, z, t.expand(b), cond, null, guidance)
