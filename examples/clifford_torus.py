@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from hidcap import Tracer  # noqa: E402
-from hidcap.checkpoints import CheckpointSeries  # noqa: E402
+from hidcap.runs import CheckpointSeries  # noqa: E402
 from hidcap.config_io import config_to_dict  # noqa: E402
 from hidcap.data import BumpDataSpec  # noqa: E402
 from hidcap.diffusion import DDPMConfig  # noqa: E402

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from hidcap import LinearIntervention, Tracer, concept_direction
-from hidcap.checkpoints import CheckpointSeries
+from hidcap.runs import CheckpointSeries
 from hidcap.data import COND_DIM, COND_LAYOUT
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from hidcap import Tracer
-from hidcap.checkpoints import CheckpointSeries
+from hidcap.runs import CheckpointSeries
 from hidcap.config_io import config_to_dict
 from hidcap.data import BumpDataSpec, LabelledImages, concat
 from hidcap.diffusion import DDPMConfig

@@ -75,7 +75,7 @@ from common import (  # noqa: E402
     write_verdict,
 )
 
-from hidcap.checkpoints import CheckpointSeries  # noqa: E402
+from hidcap.runs import CheckpointSeries  # noqa: E402
 from hidcap.config_io import config_to_dict  # noqa: E402
 from hidcap.data import ConceptDataSpec, concept_signal  # noqa: E402
 from hidcap.evaluation.classifiers import ConceptProbe  # noqa: E402

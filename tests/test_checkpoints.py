@@ -5,7 +5,6 @@ import torch
 from safetensors.torch import save_file
 
 from hidcap.checkpoints import (
-    CheckpointSeries,
     checkpoint_path,
     load_section,
     load_state_dict,
@@ -15,6 +14,7 @@ from hidcap.checkpoints import (
 from hidcap.diffusion import VDM, VDMConfig
 from hidcap.models import UNet, presets
 from hidcap.patching import patch
+from hidcap.runs import CheckpointSeries
 from hidcap.training import CheckpointConfig, OptimConfig, TrainConfig, train_tensors
 
 

@@ -80,7 +80,7 @@ def test_tables_match_verdict(tiny):
 
 def test_masking_reaches_the_training_data(us, tiny):
     """The run of alpha = 1 was trained with every red triangle's colour slot zeroed, alpha = 0 with none."""
-    from hidcap.checkpoints import CheckpointSeries
+    from hidcap.runs import CheckpointSeries
     from hidcap.data import COND_LAYOUT
 
     out, record = tiny

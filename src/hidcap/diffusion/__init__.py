@@ -1,11 +1,13 @@
 """Diffusion processes owning their noise schedules: DDPM (discrete) and VDM (continuous, learned γ)."""
 from __future__ import annotations
 
-from hidcap.diffusion.base import Diffusion, to_images, to_model_space
+from hidcap.diffusion.base import Diffusion, model_device, to_images, to_model_space
 from hidcap.diffusion.ddpm import DDPM, DDPMConfig
 from hidcap.diffusion.vdm import VDM, VDMConfig
 
-__all__ = ["DDPM", "DDPMConfig", "Diffusion", "VDM", "VDMConfig", "build_diffusion", "to_images", "to_model_space"]
+__all__ = [
+    "DDPM", "DDPMConfig", "Diffusion", "VDM", "VDMConfig", "build_diffusion", "model_device", "to_images", "to_model_space",
+]
 
 
 def build_diffusion(config: DDPMConfig | VDMConfig) -> Diffusion:
