@@ -91,7 +91,7 @@ def _prompts(data: Any, classes: str | None, n: int) -> tuple[Any, list[str]]:
 
 def sample_grid(images: Any, rows: int, path: Path) -> Path:
     """Save images (N, C, H, W) in [0, 1] as a PNG grid with ``rows`` rows (1-px white gutters)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.image
     from einops import rearrange
 
     import torch
@@ -105,7 +105,7 @@ def sample_grid(images: Any, rows: int, path: Path) -> Path:
     if c == 1:
         grid = grid[..., 0]
     path.parent.mkdir(parents=True, exist_ok=True)
-    plt.imsave(path, grid.numpy(), cmap="gray" if c == 1 else None, vmin=0.0, vmax=1.0)
+    matplotlib.image.imsave(path, grid.numpy(), cmap="gray" if c == 1 else None, vmin=0.0, vmax=1.0)
     return path
 
 

@@ -343,10 +343,10 @@ def plot_percolation(
     curves: Sequence[PercolationCurve], *, labels: Sequence[str] | None = None, ax: Any = None, path: str | Path | None = None
 ) -> Any:
     """Mean ± std largest-cluster mass ratio versus λ for each curve; returns the ``Axes`` (PNG when ``path``)."""
-    import matplotlib.pyplot as plt
+    from hidcap.plotting import figure
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.5))
+        ax = figure((5, 3.5)).subplots()
     for i, c in enumerate(curves):
         label = labels[i] if labels is not None else f"σ={c.config.sigma}"
         ax.plot(c.lambdas, c.mean, label=label)
