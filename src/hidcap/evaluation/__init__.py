@@ -1,4 +1,4 @@
-"""Measurement: concept probes, concept space, learning time, capability vs behaviour, bump accuracy.
+"""Measurement: concept probes, concept space, learning time and curve statistics, capability vs behaviour, bump accuracy.
 
 Names are imported lazily on first access (``from hidcap.evaluation import concept_space`` works
 without importing every submodule up front).
@@ -20,6 +20,16 @@ _EXPORTS: dict[str, str] = {
     "concept_space": "hidcap.evaluation.concept_space",
     "generate": "hidcap.evaluation.concept_space",
     "iter_checkpoints": "hidcap.evaluation.concept_space",
+    # curves.py
+    "Turn": "hidcap.evaluation.curves",
+    "find_turn": "hidcap.evaluation.curves",
+    "first_crossing": "hidcap.evaluation.curves",
+    "memorization": "hidcap.evaluation.curves",
+    "nearest_corner": "hidcap.evaluation.curves",
+    "onset_index": "hidcap.evaluation.curves",
+    "rise_then_fall": "hidcap.evaluation.curves",
+    "rise_width": "hidcap.evaluation.curves",
+    "stay_crossing": "hidcap.evaluation.curves",
     # learning_time.py
     "learning_time": "hidcap.evaluation.learning_time",
     "smooth": "hidcap.evaluation.learning_time",
