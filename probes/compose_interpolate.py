@@ -1,6 +1,6 @@
-"""Probe: diffusion models compose but do not interpolate (paper 003, Sec. 3.2, Fig. 4, App. C).
+"""Probe: diffusion models compose but do not interpolate (Liang et al. 2024, Sec. 3.2, Fig. 4, App. C).
 
-Claim (SEEDS.md C): train a conditional DDPM on 2D Gaussian sums of stripes (SOS) with every centre whose μx or μy
+Claim: train a conditional DDPM on 2D Gaussian sums of stripes (SOS) with every centre whose μx or μy
 lies in a held-out band ([13, 19] at N = 32, the red cross of Fig. 4(f)) removed. Split the test region into a
 vertical section (μx in the band, μy not), a horizontal section (μy in the band, μx not) and their intersection.
 Paper 003 finds that the **2D model** generates the coordinate it has seen (μy in the vertical section, μx in the
@@ -41,31 +41,30 @@ core: N = 16 with the paper's 6-pixel band [5, 11] centred on the frame, σ = 1,
 (channels 8, 16, 16), batch 32, 1200 steps for 2D), full (GPU: N = 32, band [13, 19], d = 0.1 (67,081 2D
 images), paper 003's U-Net, T = 1000, 50k steps at batch 128 for 2D, ~107k for 2D+1D).
 
-    python probes/compose_interpolate.py --quick
-    python probes/compose_interpolate.py --quick --kind bump --datasets 2d 2d+1d
-    python probes/compose_interpolate.py --device cuda --seeds 0 1 2
-    python probes/compose_interpolate.py --tiny --out /tmp/ci          # what the tests run
+    python -m probes.compose_interpolate --quick
+    python -m probes.compose_interpolate --quick --kind bump --datasets 2d 2d+1d
+    python -m probes.compose_interpolate --device cuda --seeds 0 1 2
+    python -m probes.compose_interpolate --tiny --out /tmp/ci          # what the tests run
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from hidcap.experiments.cli import parse_args
+from hidcap.experiments.recording import frame_grid, record_samples
+from hidcap.experiments.scales import BumpScale, bump_scale
+from hidcap.experiments.training import train_run
+from hidcap.experiments.verdicts import write_verdict
+from hidcap.plotting import figure
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bump_runs  # noqa: E402
-from common import parse_args, write_verdict  # noqa: E402
-
-from hidcap.data import BumpDataSpec, HeldOutRegion  # noqa: E402
-from hidcap.evaluation import bump_accuracy, centre_errors, decode_centres  # noqa: E402
-from hidcap.training import CheckpointConfig, OptimConfig  # noqa: E402
+from hidcap.data import BumpDataSpec, HeldOutRegion
+from hidcap.evaluation import bump_accuracy, centre_errors, decode_centres
+from hidcap.training import CheckpointConfig, OptimConfig
 
 NAME = "compose_interpolate"
 CLAIM = ("Diffusion models compose but do not interpolate: trained on 2D data with a held-out band of x and y "
@@ -108,7 +107,7 @@ class ComposeScale:
     """
 
     name: str
-    bumps: bump_runs.BumpScale
+    bumps: BumpScale
     band: tuple[float, float]
     increment: float
     steps: int
@@ -163,7 +162,7 @@ class ComposeScale:
 
 def compose_scale(name: str) -> ComposeScale:
     """The ``tiny``, ``quick`` and ``full`` settings (see the module docstring)."""
-    b = bump_runs.bump_scale(name)
+    b = bump_scale(name)
     if name == "tiny":
         return ComposeScale(name, b, band=(3.0, 5.0), increment=1.0, steps=20, sample_steps=4, stripe_increment=2.0)
     if name == "quick":
@@ -289,8 +288,9 @@ def compose_verdict(tables: dict[str, dict[str, dict[str, float]]]) -> tuple[boo
 # ------------------------------------------------------------------------------------------ figures
 def plot_maps(path: Path, maps: dict[str, np.ndarray], n: int, band, kind: str, seeds) -> None:
     """Per data set (rows): μx, μy and joint accuracy over (x, y), the band's sections outlined."""
-    fig, axes = plt.subplots(len(maps), 3, figsize=(10.5, 3.1 * len(maps) + 0.6), squeeze=False,
-                             constrained_layout=True)
+    fig = figure((10.5, 3.1 * len(maps) + 0.6))
+    fig.set_layout_engine("constrained")
+    axes = fig.subplots(len(maps), 3, squeeze=False)
     for row, (name, acc) in enumerate(maps.items()):  # acc (n, n, 3): [x index, y index, (x, y, joint)]
         for col, what in enumerate(("μx correct", "μy correct", "both correct (joint)")):
             ax = axes[row, col]
@@ -309,14 +309,14 @@ def plot_maps(path: Path, maps: dict[str, np.ndarray], n: int, band, kind: str, 
     fig.suptitle(f"2D data = {kind}; dashed: held-out band [{band[0]:g}, {band[1]:g}]; "
                  "V vertical, H horizontal, I intersection section", fontsize=10)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
-
+    
 
 def plot_sections(path: Path, tables: dict[str, dict], kind: str) -> None:
     """Bars per section (vertical, horizontal, intersection, train) of μx / μy / joint accuracy per data set."""
     names = list(tables)
     colours = {"2d": "tab:green", "1d": "tab:blue", "2d+1d": "tab:orange"}
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.6), sharey=True)
+    fig = figure((14, 3.6))
+    axes = fig.subplots(1, 4, sharey=True)
     width = 0.8 / max(1, len(names))
     for ax, section in zip(axes, ("vertical", "horizontal", "intersection", "train")):
         for i, name in enumerate(names):
@@ -333,15 +333,15 @@ def plot_sections(path: Path, tables: dict[str, dict], kind: str) -> None:
                  "blob (a 2D image, not a lone stripe)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
-
+    
 
 def plot_data_and_samples(path: Path, specs_by: dict[str, list[BumpDataSpec]], samples: dict[str, tuple],
                           scale: ComposeScale, seed: int) -> None:
     """Top: the training centres of each data set in the latent space (Fig. 9(e-g)); bottom: samples prompted
     in each held-out section."""
     names = list(specs_by)
-    fig, axes = plt.subplots(2, len(names), figsize=(4.2 * len(names), 8.2), squeeze=False)
+    fig = figure((4.2 * len(names), 8.2))
+    axes = fig.subplots(2, len(names), squeeze=False)
     off = scale.latent_size / 2 - scale.image_size / 2
     for col, name in enumerate(names):
         ax = axes[0, col]
@@ -349,7 +349,7 @@ def plot_data_and_samples(path: Path, specs_by: dict[str, list[BumpDataSpec]], s
             c = spec.centres(seed).numpy()
             colour = {"stripe_x": "tab:blue", "stripe_y": "tab:purple"}.get(spec.kind, "tab:green")
             ax.scatter(c[:, 0], c[:, 1], s=1.5, color=colour, label=f"{spec.kind} ({len(c)})")
-        ax.add_patch(plt.Rectangle((off, off), scale.image_size, scale.image_size, fill=False, color="k", lw=1))
+        ax.add_patch(Rectangle((off, off), scale.image_size, scale.image_size, fill=False, color="k", lw=1))
         lo, hi = scale.band[0] + off, scale.band[1] + off
         for a, b in ((lo, hi),):
             ax.axvspan(a, b, color="tab:red", alpha=0.12)
@@ -380,8 +380,7 @@ def plot_data_and_samples(path: Path, specs_by: dict[str, list[BumpDataSpec]], s
         ax.set_title(f"{name.upper()} samples in the held-out sections (+ = prompt)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
-
+    
 
 # ------------------------------------------------------------------------------------------ main
 def _extra(parser: argparse.ArgumentParser) -> None:
@@ -404,7 +403,7 @@ def main(argv: list[str] | None = None) -> dict:
         scale = replace(scale, steps=ns.steps)
     n = scale.image_size
     offset = (scale.latent_size - n) / 2
-    frame = bump_runs.frame_grid(n, 1.0)  # one prompt per integer (x, y) of the frame
+    frame = frame_grid(n, 1.0)  # one prompt per integer (x, y) of the frame
     labels = frame + offset  # latent units, as the models are conditioned
     masks = section_masks(frame, scale.band)
 
@@ -416,9 +415,9 @@ def main(argv: list[str] | None = None) -> dict:
     for d in datasets:
         for seed in args.seeds:
             tag = f"{ns.kind}_{d.replace('+', 'p')}"
-            series = bump_runs.train_run(scale.train_config(d, seed, args.device), args.run_dir(tag, seed),
+            series = train_run(scale.train_config(d, seed, args.device), args.run_dir(tag, seed),
                                          specs_by[d], progress=args.progress)
-            images, _ = bump_runs.sample_labels(series, -1, labels, sample_steps=scale.sample_steps, seed=seed,
+            images, _ = record_samples(series, -1, labels, sample_steps=scale.sample_steps, seed=seed,
                                                 batch=scale.bumps.sample_batch)
             ok = correctness(images, frame, threshold=DECODE_THRESHOLD[ns.kind])
             blob = single_blob(images, threshold=DECODE_THRESHOLD[ns.kind])

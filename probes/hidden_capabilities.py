@@ -1,5 +1,5 @@
 """Hidden capabilities: latent interventions elicit the held-out class before naive prompting does, at the
-moment its concept-space trajectory turns (SEEDS.md A; paper 001 Sec. 4.4, Fig. 6, and Fig. 17 for
+moment its concept-space trajectory turns (Park et al. 2024, Sec. 4.4, Fig. 6, and Fig. 17 for
 embedding patching).
 
 **Claim.** A diffusion model trained on (colour, size) classes 00, 01, 10 with a weak colour signal first
@@ -34,7 +34,7 @@ first checkpoint at which a curve reaches the threshold, no smoothing):
   of the trajectory is reported as a second reading of "turn", not judged.
 - Verdict: fail if (a) or (b) fails, pass if both pass, undetermined otherwise.
 
-**Scales** (``probes/common.py:concept_scale`` plus the settings below; ``--separation`` overrides the
+**Scales** (``hidcap.experiments.scales.CONCEPT_SCALES`` plus the settings below; ``--separation`` overrides the
 colour separation):
 
 - full (default; GPU): the paper's VDM at 32×32, 20k steps, 60 quadratic checkpoints (+ step 0), 64 samples
@@ -55,10 +55,10 @@ the turn marked), ``capability_vs_behaviour.png``, ``concept_space_11.png`` (tra
 and onset), ``concept_space_seed<S>.png`` (all classes of the first seed), ``disentanglement.png``;
 per seed ``seed<S>/capability.csv``, ``seed<S>/capability_variants.csv``, ``seed<S>/concept_space.json``.
 
-    python probes/hidden_capabilities.py --quick                      # CPU, ~8 minutes
-    python probes/hidden_capabilities.py --device cuda                # the paper's scale, 5 seeds
-    python probes/hidden_capabilities.py --quick --seeds 0 1 2 3 4 --separation 0.4
-    python probes/hidden_capabilities.py --tiny                       # seconds (the test suite's)
+    python -m probes.hidden_capabilities --quick                      # CPU, ~8 minutes
+    python -m probes.hidden_capabilities --device cuda                # the paper's scale, 5 seeds
+    python -m probes.hidden_capabilities --quick --seeds 0 1 2 3 4 --separation 0.4
+    python -m probes.hidden_capabilities --tiny                       # seconds (the test suite's)
 """
 from __future__ import annotations
 
@@ -73,14 +73,9 @@ from typing import Any
 
 import numpy as np
 
-if str(Path(__file__).resolve().parent) not in sys.path:  # `import common` when loaded from elsewhere
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ConceptScale, ProbeArgs, concept_probe, concept_scale, first_crossing, parse_args, write_verdict  # noqa: E402
-
-from hidcap import plotting  # noqa: E402
-from hidcap.config_io import config_to_dict  # noqa: E402
-from hidcap.diffusion import DDPMConfig  # noqa: E402
-from hidcap.evaluation.capability import (  # noqa: E402
+from hidcap.config_io import config_to_dict
+from hidcap.diffusion import DDPMConfig
+from hidcap.evaluation.capability import (
     OVERPROMPT_COLORS,
     CapabilityTable,
     EmbeddingPatch,
@@ -90,8 +85,16 @@ from hidcap.evaluation.capability import (  # noqa: E402
     capability,
     embedding_disentanglement,
 )
-from hidcap.evaluation.concept_space import ConceptSpace, concept_space  # noqa: E402
-from hidcap.training import CheckpointConfig, OptimConfig, train  # noqa: E402
+from hidcap.evaluation.concept_space import ConceptSpace, concept_space
+from hidcap.evaluation.curves import find_turn, onset_index
+from hidcap.experiments.cache import cached
+from hidcap.experiments.cli import ProbeArgs, parse_args
+from hidcap.experiments.concepts import concept_probe
+from hidcap.experiments.scales import ConceptScale, concept_scale
+from hidcap.experiments.verdicts import combine_verdicts, write_verdict
+from hidcap import plotting
+from hidcap.plotting import figure
+from hidcap.training import CheckpointConfig, OptimConfig, train
 
 NAME = "hidden_capabilities"
 TARGET = "11"
@@ -233,69 +236,6 @@ def neighbour_corners(target: str, classes: Sequence[str]) -> dict[str, np.ndarr
     return out
 
 
-@dataclass(frozen=True)
-class Turn:
-    """Where a trajectory leaves concept memorisation.
-
-    corner: the memorised class (None: the trajectory never came within ``radius`` of a neighbour corner);
-    visits: checkpoints spent in its neighbourhood; index / step: the first checkpoint after the last visit
-    (None when the trajectory is still there at the end); sharpest_index / sharpest_step / sharpest_angle:
-    the checkpoint of the largest change of direction (degrees) between the move into it and the move out of
-    it, each taken over enough checkpoints to cover at least ``min_move`` (so that dwelling is skipped).
-    """
-
-    corner: str | None
-    visits: int
-    index: int | None
-    step: int | None
-    sharpest_index: int | None
-    sharpest_step: int | None
-    sharpest_angle: float | None
-
-
-def find_turn(steps: Sequence[int], points: Any, corners: Mapping[str, Any], radius: float,
-              min_move: float = 0.05) -> Turn:
-    """The turn of a concept-space trajectory ``points`` (T, n) at ``steps`` (T,) away from the memorised one
-    of ``corners`` (name -> (n,) point); see :class:`Turn` and the module docstring."""
-    steps = np.asarray(steps)
-    pts = np.asarray(points, dtype=float)
-    if pts.ndim != 2 or steps.ndim != 1 or pts.shape[0] != steps.size:
-        raise ValueError(f"points must be (T, n) with T = len(steps), got {pts.shape} for {steps.size} steps")
-    if not corners:
-        raise ValueError("corners must name at least one memorisable class")
-    if not 0 < radius < 0.5:
-        raise ValueError(f"radius must be in (0, 0.5), got {radius}")
-    # sharpest change of direction (reported, not judged): at each checkpoint, the angle between the move
-    # from the last earlier point at least `min_move` away and the move to the first such later point
-    sharp_i, sharp_a = None, None
-    for i in range(1, len(pts) - 1):
-        back = [j for j in range(i - 1, -1, -1) if np.linalg.norm(pts[i] - pts[j]) >= min_move]
-        ahead = [k for k in range(i + 1, len(pts)) if np.linalg.norm(pts[k] - pts[i]) >= min_move]
-        if back and ahead:
-            u, v = pts[i] - pts[back[0]], pts[ahead[0]] - pts[i]
-            angle = math.degrees(math.acos(float(np.clip(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)), -1, 1))))
-            if sharp_a is None or angle > sharp_a + 1e-9:
-                sharp_i, sharp_a = i, angle
-    sharp_step = None if sharp_i is None else int(steps[sharp_i])
-    inside = {c: np.abs(pts - np.asarray(p, dtype=float)).max(axis=1) <= radius for c, p in corners.items()}
-    visits = {c: int(v.sum()) for c, v in inside.items()}
-    best = max(visits.values())
-    if best == 0:
-        return Turn(None, 0, None, None, sharp_i, sharp_step, sharp_a)
-    # most visits; ties: the corner visited first
-    corner = min((c for c in inside if visits[c] == best), key=lambda c: int(np.argmax(inside[c])))
-    last = int(np.flatnonzero(inside[corner])[-1])
-    if last == len(pts) - 1:
-        return Turn(corner, best, None, None, sharp_i, sharp_step, sharp_a)
-    return Turn(corner, best, last + 1, int(steps[last + 1]), sharp_i, sharp_step, sharp_a)
-
-
-def onset_index(steps: Sequence[int], values: Sequence[float], threshold: float) -> int | None:
-    """Index of the first checkpoint whose value reaches ``threshold`` (``first_crossing``), or None."""
-    step = first_crossing(steps, values, threshold)
-    return None if step is None else int(list(np.asarray(steps)).index(step))
-
-
 def judge_capability_first(seeds: Mapping[Any, Mapping[str, Any]]) -> dict[str, Any]:
     """Criterion (a) from per-seed onset indices ``{seed: {"capability": i | None, "behaviour": i | None}}``.
 
@@ -340,13 +280,6 @@ def judge_turn(seeds: Mapping[Any, Mapping[str, Any]], tolerance: int) -> dict[s
     return {"passed": passed, "coincide": coincide, "apart": apart, "no_turn": no_turn, "offsets": offsets}
 
 
-def combine(*parts: bool | None) -> bool | None:
-    """False if any part fails, True if all pass, None otherwise."""
-    if any(p is False for p in parts):
-        return False
-    return True if all(p is True for p in parts) else None
-
-
 # ------------------------------------------------------------------------------------------ measurement
 def _tag(st: Settings, spec: Any, args: ProbeArgs) -> str:
     """Run-folder name: the separation and a hash of the training config (a changed config gets a new run)."""
@@ -363,25 +296,28 @@ def measure_seed(args: ProbeArgs, st: Settings, spec: Any, probe: Any, seed: int
     run_dir = args.run_dir(_tag(st, spec, args), seed)
     series = train(st.scale.train_config(spec, seed, args.device), run_dir, progress=args.progress)
     classes = spec.all_classes if all_classes else (TARGET,)
-    key = repr((st, seed, series.steps, classes))
-    cache = run_dir / "measured"
-    if (cache / "key.txt").is_file() and (cache / "key.txt").read_text() == key:
-        table = CapabilityTable.from_json(cache / "capability.json")
-        space = ConceptSpace.from_json(cache / "concept_space.json")
-        dis = json.loads((cache / "disentanglement.json").read_text())
-    else:
-        lax = not st.scale.strict_probe
+    lax = not st.scale.strict_probe
+
+    def compute() -> tuple[CapabilityTable, ConceptSpace, list[float]]:
         space = concept_space(series, spec, probe, classes=classes, samples_per_class=st.samples, seed=seed,
                               steps=st.sample_steps, allow_inaccurate_probe=lax, progress=args.progress)
         table = capability(series, spec, probe, classes=(TARGET,), samples_per_class=st.samples, seed=seed,
                            protocols=st.protocols(), steps=st.sample_steps, allow_inaccurate_probe=lax,
                            progress=args.progress)
-        dis = [embedding_disentanglement(series.load(s), spec).mean for s in series.steps]
-        cache.mkdir(parents=True, exist_ok=True)
-        table.to_json(cache / "capability.json")
-        space.to_json(cache / "concept_space.json")
-        (cache / "disentanglement.json").write_text(json.dumps(dis) + "\n")
-        (cache / "key.txt").write_text(key)
+        return table, space, [embedding_disentanglement(series.load(s), spec).mean for s in series.steps]
+
+    def save(value: tuple, folder: Path) -> None:
+        value[0].to_json(folder / "capability.json")
+        value[1].to_json(folder / "concept_space.json")
+        (folder / "disentanglement.json").write_text(json.dumps(value[2]) + "\n")
+
+    def load(folder: Path) -> tuple:
+        return (CapabilityTable.from_json(folder / "capability.json"),
+                ConceptSpace.from_json(folder / "concept_space.json"),
+                json.loads((folder / "disentanglement.json").read_text()))
+
+    key = repr((st, seed, series.steps, classes))
+    table, space, dis = cached(run_dir / "measured", key, compute, save, load, name="key.json")
     out = args.out / f"seed{seed}"
     table.to_csv(out / "capability.csv")
     table.to_csv(out / "capability_variants.csv", "variants")
@@ -422,21 +358,12 @@ COLOURS = {"naive": "tab:gray", "overprompt": "tab:orange", "intervention": "tab
            "capability": "black"}
 
 
-def _figure(figsize: tuple[float, float]) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=110)
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def plot_fig6(per_seed: Mapping[int, Mapping[str, Any]], threshold: float, path: Path) -> Path:
     """Paper layout: one panel per protocol (and capability), one curve per seed."""
     from matplotlib import colormaps
 
     names = [*PROTOCOLS, "capability"]
-    fig = _figure((3.1 * len(names), 3.2))
+    fig = figure((3.1 * len(names), 3.2))
     axes = fig.subplots(1, len(names), sharey=True)
     cmap = colormaps["tab10"]
     for ax, name in zip(axes, names):
@@ -460,7 +387,7 @@ def plot_per_seed(per_seed: Mapping[int, Mapping[str, Any]], threshold: float, p
     n = len(per_seed)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig = _figure((max(4.2 * cols, 8.0), 3.1 * rows + 0.6))
+    fig = figure((max(4.2 * cols, 8.0), 3.1 * rows + 0.6))
     axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True, squeeze=False)).ravel()
     for ax, (seed, r) in zip(axes, per_seed.items()):
         for name in (*PROTOCOLS, "capability"):
@@ -500,7 +427,7 @@ def plot_trajectories(per_seed: Mapping[int, Mapping[str, Any]], concepts: Seque
     from matplotlib import colormaps
     from matplotlib.patches import Rectangle
 
-    fig = _figure((5.4, 5.9))
+    fig = figure((5.4, 5.9))
     ax = fig.add_subplot()
     for bits in ("00", "01", "10", "11"):
         x, y = float(bits[0]), float(bits[1])
@@ -576,7 +503,7 @@ def main(argv: list[str] | None = None) -> dict:
     a = judge_capability_first({s: r["onset_index"] for s, r in per_seed.items()})
     b = judge_turn({s: {"turn": r["turn"]["index"], "capability": r["onset_index"]["capability"]}
                     for s, r in per_seed.items()}, st.tolerance)
-    passed = combine(a["passed"], b["passed"])
+    passed = combine_verdicts([a["passed"], b["passed"]])
 
     figures = [plot_fig6(per_seed, st.threshold, args.out / "fig6_protocols.png"),
                plot_per_seed(per_seed, st.threshold, args.out / "per_seed.png"),

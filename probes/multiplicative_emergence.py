@@ -1,4 +1,4 @@
-"""Multiplicative emergence on the concept cube (SEEDS.md B; paper 002, Okawa et al. 2023, and its summary 004).
+"""Multiplicative emergence on the concept cube (Okawa et al. 2023, Figs. 5-7).
 
 Claim. A conditional DDPM trained on four classes of the (shape, color, size) cube, {000, 100, 010, 001}
 (bit 0 = circle / red / large), learns to compose concepts into the held-out classes: (1) in the order of
@@ -47,10 +47,10 @@ Scales:
 
 Examples::
 
-    python probes/multiplicative_emergence.py --quick                     # CPU, ~8 minutes
-    python probes/multiplicative_emergence.py --quick --seeds 0 1         # two seeds, twice as long
-    python probes/multiplicative_emergence.py --device cuda               # the paper's scale, seeds 0 1 2
-    python probes/multiplicative_emergence.py --tiny --out /tmp/me        # smoke run
+    python -m probes.multiplicative_emergence --quick                     # CPU, ~8 minutes
+    python -m probes.multiplicative_emergence --quick --seeds 0 1         # two seeds, twice as long
+    python -m probes.multiplicative_emergence --device cuda               # the paper's scale, seeds 0 1 2
+    python -m probes.multiplicative_emergence --tiny --out /tmp/me        # smoke run
 
 Writes into ``--out``: verdict.json, learning_times.csv, accuracy_seed{S}.csv, concept_space_seed{S}.json
 and the figures accuracy_by_distance.png, joint_vs_additive.png, concept_space_seed{S}.png, toy_model.png.
@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -68,14 +67,16 @@ from typing import Any
 
 import numpy as np
 
-from common import ConceptScale, ProbeArgs, concept_probe, concept_scale, parse_args, write_verdict
-from hidcap.config_io import config_to_dict
 from hidcap.data import ConceptDataSpec, ConceptGraph
 from hidcap.diffusion import DDPMConfig
-from hidcap.evaluation.concept_space import ConceptSpace, concept_space
+from hidcap.evaluation.concept_space import ConceptSpace
 from hidcap.evaluation.learning_time import learning_time
+from hidcap.experiments.cli import ProbeArgs, parse_args
+from hidcap.experiments.concepts import concept_probe, measured_concept_space
+from hidcap.experiments.scales import ConceptScale, concept_scale
+from hidcap.experiments.verdicts import combine_verdicts, write_verdict
 from hidcap.models import presets
-from hidcap.plotting import plot_concept_space, plot_distance_curves
+from hidcap.plotting import figure, plot_concept_space, plot_distance_curves
 from hidcap.theory import critical_time, fit_multiplicative, multiplicative_accuracy
 from hidcap.training import CheckpointConfig, OptimConfig, train
 
@@ -94,19 +95,19 @@ DEFAULT_SEEDS = {"full": (0, 1, 2), "quick": (0,), "tiny": (0,)}
 CLAIM = ("Compositional generalisation on the concept cube emerges multiplicatively: held-out classes are "
          "learned in order of concept distance, joint accuracy jumps more suddenly than additive accuracy, and "
          "t*(n) follows the toy model (1 - (1 - p)^t)^n.")
-PAPER = "Okawa et al. 2023 (paper 002), Figs. 5, 6 and 7; SEEDS.md B"
+PAPER = "Okawa et al. 2023 (paper 002), Figs. 5, 6 and 7"
 
 
 # ------------------------------------------------------------------------------------------ scales
 def probe_scale(name: str) -> ConceptScale:
-    """The concept-cube run at scale ``name`` (``tiny``, ``quick`` or ``full``), built on common's scales."""
+    """The concept-cube run at scale ``name`` (``tiny``, ``quick`` or ``full``), built on the registry's concept scales."""
     base = concept_scale(name)  # ValueError on an unknown name
     linear = {"kind": "linear"}
     if name == "tiny":
         return replace(base, checkpoints=CheckpointConfig(count=3, spacing="linear"),
                        probe={**base.probe, **linear})
     if name == "quick":
-        # common's quick U-Net at twice the width: the (8, 16) one does not fit the three-concept cube in
+        # the registry's quick U-Net at twice the width: the (8, 16) one does not fit the three-concept cube in
         # minutes (muddy colours, training classes unlearned after 2000 steps); (16, 32) does by ~1000 steps
         return replace(
             base, model=presets.tiny(time_scale=1.0, channels=(16, 32), groups=8), optimizer=OptimConfig(lr=2e-3),
@@ -178,8 +179,7 @@ def order_holds(times: Mapping[str, int | None], dist: Mapping[str, int]) -> boo
 
 def combine_order(per_seed: Sequence[bool | None]) -> bool | None:
     """Claim 1 over seeds: holds in every seed that decides it; ``None`` if no seed decides."""
-    decided = [v for v in per_seed if v is not None]
-    return None if not decided else all(decided)
+    return combine_verdicts(per_seed, skip_undetermined=True)
 
 
 def suddenness_vote(pairs: Sequence[tuple[float | None, float | None, float]],
@@ -233,9 +233,7 @@ def toy_fit(n: Sequence[int], t_star: Sequence[float], target: float = THRESHOLD
 
 def overall(parts: Sequence[bool | None]) -> bool | None:
     """All claims pass -> True; any fails -> False; otherwise undetermined."""
-    if any(p is False for p in parts):
-        return False
-    return True if all(p is True for p in parts) else None
+    return combine_verdicts(parts)
 
 
 def concept_curves(cs: ConceptSpace, cls: str) -> tuple[np.ndarray, np.ndarray]:
@@ -250,17 +248,8 @@ def measure_seed(args: ProbeArgs, scale: ConceptScale, spec: ConceptDataSpec, pr
     cfg = scale.train_config(spec, seed, args.device)
     run_dir = args.run_dir("cube", seed)
     series = train(cfg, run_dir, progress=args.progress)  # loads checkpoints onto cfg.device
-    cache, meta_path = args.out / f"concept_space_seed{seed}.json", args.out / f"concept_space_seed{seed}.meta.json"
-    meta = {"steps": series.steps, "samples_per_class": scale.samples_per_class, "sample_steps": scale.sample_steps,
-            "spec": config_to_dict(spec), "probe": probe.heldout_accuracy, "seed": seed}
-    if cache.is_file() and meta_path.is_file() and json.loads(meta_path.read_text()) == json.loads(json.dumps(meta)):
-        return ConceptSpace.from_json(cache)
-    cs = concept_space(series, spec, probe, samples_per_class=scale.samples_per_class, seed=seed,
-                       allow_inaccurate_probe=not scale.strict_probe, progress=args.progress,
-                       steps=scale.sample_steps)
-    cs.to_json(cache)
-    meta_path.write_text(json.dumps(meta) + "\n")
-    return cs
+    return measured_concept_space(series, spec, probe, scale, seed, args.out, name=f"concept_space_seed{seed}",
+                                  progress=args.progress)
 
 
 def _threshold(text: str) -> float:
@@ -441,19 +430,10 @@ def _figures(args: ProbeArgs, spaces: Mapping[int, ConceptSpace], spec: ConceptD
     return figs
 
 
-def _figure(figsize: tuple[float, float]) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=110)
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def _plot_joint_vs_additive(spaces: Mapping[int, ConceptSpace], path: Path, threshold: float) -> Path:
     """Top row: joint (solid) vs additive (dashed) accuracy of every held-out class, mean over seeds (thin:
     single seeds); bottom row: per-concept accuracies (mean over seeds)."""
-    fig = _figure((13.0, 6.0))
+    fig = figure((13.0, 6.0))
     axes = fig.subplots(2, len(TEST_CLASSES), sharex=True, sharey=True)
     colours = {"shape": "tab:blue", "color": "tab:orange", "size": "tab:green"}
     for k, c in enumerate(TEST_CLASSES):
@@ -496,7 +476,7 @@ def _plot_toy(spaces: Mapping[int, ConceptSpace], dist: Mapping[str, int], rows:
     fitted = fit["p"] is not None
     # without a fit, an illustrative p puts t*(1) in the middle of the run
     p = fit["p"] if fitted else float(-np.expm1(np.log(1 - threshold) / max(t_max / 2, 1.0)))
-    fig = _figure((11.0, 4.2))
+    fig = figure((11.0, 4.2))
     left, right = fig.subplots(1, 2)
     t = np.linspace(0, t_max, 400)
     cmap = {1: "tab:purple", 2: "tab:red", 3: "tab:brown"}

@@ -101,7 +101,7 @@ def test_bad_steps_raise(ci, tmp_path):
 
 # ------------------------------------------------------------------------------------------ helpers
 def test_section_masks(ci):
-    import bump_runs
+    from hidcap.experiments import recording as bump_runs, scales
 
     frame = bump_runs.frame_grid(32)
     masks = ci.section_masks(frame, (13, 19))

@@ -223,7 +223,7 @@ def _lookup(registry: dict[str, Any], name: str, what: str) -> Any:
     try:
         return registry[name]
     except KeyError:
-        raise ValueError(f"unknown {what} scale {name!r}; use one of {tuple(registry)}") from None
+        raise ValueError(f"unknown scale {name!r}; use one of {tuple(registry)} ({what} scales)") from None
 
 
 def concept_scale(name: str) -> ConceptScale:
