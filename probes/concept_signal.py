@@ -1,6 +1,6 @@
 """Concept signal sets learning speed: class 11 is learned sooner when the colours lie further apart.
 
-Claim (SEEDS.md A; paper 001, Park et al. 2024, Sec. 4.1-4.2, Fig. 3 and 4): with concepts (color, size),
+Claim (Park et al. 2024, Sec. 4.1-4.2, Fig. 3 and 4): with concepts (color, size),
 training classes 00 (large red), 01 (small red), 10 (large blue) and the held-out class 11 (small blue), the
 number of gradient steps until class 11 is generated correctly (joint accuracy 80 %) falls as the colour
 separation ``s`` (hence the colour *concept signal*) grows. On the way, class 11 first sits near the
@@ -88,7 +88,7 @@ SEEDS = {"tiny": (0,), "quick": (0,), "full": (0, 1, 2)}
 SIZE_SEPARATION = {"tiny": 0.3, "quick": 0.5, "full": 0.3}
 #: Which classes are generated and placed in concept space (the quick scale measures only the held-out one).
 MEASURED = {"tiny": ("00", "01", "10", "11"), "quick": ("11",), "full": ("00", "01", "10", "11")}
-#: Data-spec fields a scale changes from SEEDS.md A. Quick: objects at the frame centre (position_range 0): with
+#: Data-spec fields a scale changes from Park et al. 2024. Quick: objects at the frame centre (position_range 0): with
 #: the paper's random positions the 16 px model draws no recognisable object within its CPU budget.
 DATA: dict[str, dict[str, Any]] = {"tiny": {}, "quick": {"position_range": 0.0}, "full": {}}
 #: Training steps per run (None: the scale's own, ``common.concept_scale``).
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"Spearman rho(separation, learning time) = {_fmt(rho)} over {len(rows)} runs "
           f"({sum(t is not None for t in times)} learned class {HELD_OUT}); colour concept alone: rho = "
           f"{_fmt(rho_color)} ({sum(t is not None for t in color_times)} learned its colour)")
-    notes = (f"size separation {size_sep:g}; data changes from SEEDS.md A: {DATA[args.scale] or 'none'}; "
+    notes = (f"size separation {size_sep:g}; data changes from Park et al. 2024: {DATA[args.scale] or 'none'}; "
              f"{steps} training steps per run; classes measured: {', '.join(classes)}; "
              f"{scale.samples_per_class} samples per class and checkpoint, {scale.sample_steps} sampling steps. ")
     if args.scale == "quick":

@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{r['level']:>10g} {r['end_color']:>11.2f}")
     print(f"Spearman rho(alpha, learning time) = {fmt(rho_time)} -> delay {delay}; "
           f"rho(alpha, end colour) = {fmt(rho_color)} -> bend {bend}")
-    notes = (f"data changes from SEEDS.md A: {DATA[args.scale] or 'none'}; {steps} training steps per run; "
+    notes = (f"data changes from Park et al. 2024: {DATA[args.scale] or 'none'}; {steps} training steps per run; "
              f"classes generated: {', '.join(classes)}; {scale.samples_per_class} "
              f"samples per class and checkpoint, {scale.sample_steps} sampling steps; masked colour slot value 0. ")
     if args.scale == "quick":

@@ -1,4 +1,4 @@
-"""Percolation of Gaussian-bump datasets (paper 003, Sec. 3.3; SEEDS.md C).
+"""Percolation of Gaussian-bump datasets (Liang et al. 2024, Sec. 3.3).
 
 Overlap of two inverted bump images ``a``, ``b`` (``a = 1 − v/255``): ``‖a∘b‖₂ / ‖a‖₂``. For the bump
 ``a(p) = exp(−|p − μ|²/4σ²)`` on the continuous plane:

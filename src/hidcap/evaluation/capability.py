@@ -1,4 +1,4 @@
-"""Capability versus behaviour, and embedding disentanglement (SEEDS.md A).
+"""Capability versus behaviour, and embedding disentanglement (Park et al. 2024).
 
 *Behaviour* of a class is its joint accuracy under its own prompt (:class:`NaivePrompt`). *Capability*
 is the best accuracy over a set of elicitation **protocols**; each protocol expands, for a class at a
@@ -63,7 +63,7 @@ __all__ = [
 
 #: Every per-block conditioning MLP of a hidcap U-Net.
 CONDITION_SITES = "*.cond_embed"
-#: The paper's overprompting colours for "blue" (SEEDS.md A), weakest first.
+#: The paper's overprompting colours for "blue" (Park et al. 2024), weakest first.
 OVERPROMPT_COLORS: tuple[tuple[float, float, float], ...] = (
     (0.4, 0.4, 0.6),
     (0.35, 0.35, 0.65),

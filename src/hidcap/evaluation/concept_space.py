@@ -1,4 +1,4 @@
-"""Concept space: where a model's generations of each class sit, checkpoint by checkpoint (SEEDS.md A, B).
+"""Concept space: where a model's generations of each class sit, checkpoint by checkpoint (Park et al. 2024; Okawa et al. 2023).
 
 For each checkpoint and class, ``samples_per_class`` images are generated from the class prompt and
 scored by a concept probe. The class's **concept-space point** is the mean probability of value 1 of

@@ -1,4 +1,4 @@
-"""PCA spectra of point clouds: eigenvalues, explained variance and participation ratio (SEEDS.md C).
+"""PCA spectra of point clouds: eigenvalues, explained variance and participation ratio (Liang et al. 2024).
 
 Point clouds are numpy arrays or torch tensors shaped ``(n, d)`` (n points in d dimensions); results are numpy.
 """
