@@ -83,10 +83,10 @@ from hidcap.evaluation.capability import (
     NaivePrompt,
     Overprompt,
     capability,
-    embedding_disentanglement,
 )
 from hidcap.evaluation.concept_space import ConceptSpace, concept_space
 from hidcap.evaluation.curves import find_turn, onset_index
+from hidcap.evaluation.disentanglement import embedding_disentanglement
 from hidcap.experiments.cache import cached
 from hidcap.experiments.cli import ProbeArgs, parse_args
 from hidcap.experiments.concepts import concept_probe

@@ -33,21 +33,25 @@ _EXPORTS: dict[str, str] = {
     # learning_time.py
     "learning_time": "hidcap.evaluation.learning_time",
     "smooth": "hidcap.evaluation.learning_time",
+    # protocols.py
+    "ElicitationProtocol": "hidcap.evaluation.protocols",
+    "EmbeddingPatch": "hidcap.evaluation.protocols",
+    "Guidance": "hidcap.evaluation.protocols",
+    "LatentIntervention": "hidcap.evaluation.protocols",
+    "NaivePrompt": "hidcap.evaluation.protocols",
+    "Overprompt": "hidcap.evaluation.protocols",
+    "OVERPROMPT_COLORS": "hidcap.evaluation.protocols",
+    "ProtocolContext": "hidcap.evaluation.protocols",
+    "Variant": "hidcap.evaluation.protocols",
+    "check_protocol": "hidcap.evaluation.protocols",
+    "default_protocols": "hidcap.evaluation.protocols",
     # capability.py
     "CapabilityTable": "hidcap.evaluation.capability",
-    "EmbeddingDisentanglement": "hidcap.evaluation.capability",
-    "EmbeddingPatch": "hidcap.evaluation.capability",
-    "Guidance": "hidcap.evaluation.capability",
-    "LatentIntervention": "hidcap.evaluation.capability",
-    "NaivePrompt": "hidcap.evaluation.capability",
-    "Overprompt": "hidcap.evaluation.capability",
-    "OVERPROMPT_COLORS": "hidcap.evaluation.capability",
-    "ProtocolContext": "hidcap.evaluation.capability",
-    "Variant": "hidcap.evaluation.capability",
     "capability": "hidcap.evaluation.capability",
-    "default_protocols": "hidcap.evaluation.capability",
-    "disentanglement": "hidcap.evaluation.capability",
-    "embedding_disentanglement": "hidcap.evaluation.capability",
+    # disentanglement.py
+    "EmbeddingDisentanglement": "hidcap.evaluation.disentanglement",
+    "disentanglement": "hidcap.evaluation.disentanglement",
+    "embedding_disentanglement": "hidcap.evaluation.disentanglement",
     # pixels.py
     "pixel_concepts": "hidcap.evaluation.pixels",
     # bumps.py
