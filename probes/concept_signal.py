@@ -75,6 +75,7 @@ from hidcap.experiments.sweeps import (
 from hidcap.experiments.verdicts import write_verdict
 from hidcap.plotting import plot_concept_space
 
+
 NAME = "concept_signal"
 CLAIM = ("concept signal sets learning speed: the steps until held-out class 11 (small blue) reaches 80 % joint "
          "accuracy fall as the colour separation grows")

@@ -43,6 +43,7 @@ from hidcap.experiments.torus import measure_torus_scale, torus_figures
 from hidcap.experiments.training import train_run
 from hidcap.experiments.verdicts import combine_verdicts, write_verdict
 
+
 NAME = "torus_geometry"
 CLAIM = ("A DDPM trained on periodic 2D Gaussian bumps learns a torus whose effective dimension rises then falls, "
          "with Betti numbers (1, 2, 1), x and y in orthogonal (Clifford-like) subspaces and non-parallel rings "

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,7 +62,6 @@ from hidcap.experiments.sweeps import (
     HELD_OUT,
     Run,
     check_levels,
-    level_colors,
     measure_run,
     plot_accuracy,
     plot_learning_times,
@@ -74,9 +72,10 @@ from hidcap.experiments.sweeps import (
     spearman,
     write_tables,
 )
+from hidcap.experiments.underspecification import plot_trajectories
 from hidcap.experiments.verdicts import combine_verdicts, write_verdict
-from hidcap.plotting import figure, plot_concept_space
-from hidcap.theory import underspecified_dynamics
+from hidcap.plotting import plot_concept_space
+
 
 NAME = "underspecification"
 CLAIM = ("underspecification delays and bends generalisation: masking the colour of a fraction alpha of the red "
@@ -156,63 +155,6 @@ def run_spec(scale: ConceptScale, alpha: float) -> ConceptDataSpec:
 
 
 # ------------------------------------------------------------------------------------------ figure
-def plot_trajectories(path: Path, runs: list[Run], fractions: Sequence[float], ends: dict[tuple[float, int], float],
-                      fit: tuple[float, float] | None) -> Path:
-    """Three panels: measured class-11 trajectories by α, the toy model of Eq. 2, end colour against α."""
-    colors = level_colors(fractions)
-    fig = figure((15.0, 4.9))
-    axes = fig.subplots(1, 3)
-    seeds = sorted({r.seed for r in runs})
-    styles = ["-", "--", ":", "-."]
-    toy_t = np.linspace(0.0, 3.0, 60)
-    for k, ax in enumerate(axes[:2]):
-        ax.plot([0, 1, 1, 0, 0], [0, 0, 1, 1, 0], color="0.85", lw=1, zorder=0)
-        for bits, name in CORNERS.items():
-            x, y = int(bits[0]), int(bits[1])
-            ax.scatter(x, y, color="0.6", s=30, marker="s")
-            ax.text(x + (-0.05 if x == 0 else 0.05), y + (-0.08 if y == 0 else 0.04), f"{bits}\n{name}", fontsize=7,
-                    color="0.3", ha="right" if x == 0 else "left")
-        ax.set_xlim(-0.35, 1.4)
-        ax.set_ylim(-0.2, 1.22)
-        ax.set_aspect("equal")
-        ax.set_xlabel("P(color = blue)" if k == 0 else "z1 (colour)")
-        ax.set_ylabel("P(shape = triangle)" if k == 0 else "z2 (shape)")
-    for run in runs:
-        _, pts = run.trajectory()
-        col = colors[run.level]
-        axes[0].plot(pts[:, 0], pts[:, 1], styles[seeds.index(run.seed) % len(styles)], color=col, lw=1.4,
-                     label=f"alpha = {run.level:g}" if run.seed == seeds[0] else None)
-        axes[0].scatter(pts[:, 0], pts[:, 1], color=col, s=10, alpha=0.6)
-        axes[0].scatter(*pts[0], facecolors="none", edgecolors=[col], s=50)
-        axes[0].scatter(*pts[-1], color=col, s=50)
-    axes[0].set_title(f"measured: class {HELD_OUT} (hollow: first checkpoint, filled: last)", fontsize=9)
-    axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
-    for a in fractions:
-        z = underspecified_dynamics(a, toy_t, s=1.0)
-        axes[1].plot(z[:, 0], z[:, 1], "-", color=colors[a], lw=1.6, label=f"alpha = {a:g}")
-        axes[1].scatter(*z[-1], color=colors[a], s=40)
-    axes[1].set_title("toy model, Eq. 2 (s = 1): target (1 - s alpha, 1)", fontsize=9)
-    axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
-    ax = axes[2]
-    for (a, seed), c in sorted(ends.items()):
-        ax.scatter(a, c, color=colors[a], s=40, marker="osD^v"[seeds.index(seed) % 5], zorder=3,
-                   label=f"seed {seed}" if a == fractions[0] else None)
-    xs = np.linspace(0, 1, 50)
-    ax.plot(xs, 1 - xs, ":", color="0.4", label="toy target 1 - alpha (s = 1)")
-    ax.axhline(BLUE_AT_START, ls="--", lw=0.8, color="0.7",
-               label=f"smallest alpha must end above {BLUE_AT_START:g} to judge the bend")
-    if fit is not None:
-        ax.plot(xs, fit[0] - fit[1] * xs, "-", color="tab:red", lw=1.2,
-                label=f"least squares: {fit[0]:.2f} - {fit[1]:.2f} alpha")
-    ax.set_xlim(-0.05, 1.05)
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_xlabel("masked fraction alpha of red triangles")
-    ax.set_ylabel(f"end P(color = blue) of class {HELD_OUT}")
-    ax.set_title(f"end colour (mean of last {END_CHECKPOINTS} checkpoints)", fontsize=9)
-    ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -283,7 +225,8 @@ def main(argv: list[str] | None = None) -> dict:
                             f"colour-only rho = {fmt(rho_ctime)}"),
         plot_accuracy(args.out / "accuracy.png", runs, fractions, "alpha =", ns.threshold),
         plot_trajectories(args.out / "trajectories.png", runs, fractions,
-                          {(r["level"], r["seed"]): r["end_color"] for r in rows}, fit),
+                          {(r["level"], r["seed"]): r["end_color"] for r in rows}, fit, corner_names=CORNERS,
+                          blue_at_start=BLUE_AT_START, end_checkpoints=END_CHECKPOINTS),
     ]
     first = args.seeds[0]
     for run in runs:

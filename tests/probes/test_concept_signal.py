@@ -1,6 +1,5 @@
 """probes/concept_signal.py: a tiny end-to-end run, its tables and figures, bad input, and the pure helpers."""
 import csv
-import json
 import math
 
 import numpy as np
