@@ -62,46 +62,28 @@ per seed ``seed<S>/capability.csv``, ``seed<S>/capability_variants.csv``, ``seed
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hidcap import plotting
-from hidcap.config_io import config_to_dict
 from hidcap.diffusion import DDPMConfig
-from hidcap.evaluation.capability import (
-    OVERPROMPT_COLORS,
-    CapabilityTable,
-    EmbeddingPatch,
-    LatentIntervention,
-    NaivePrompt,
-    Overprompt,
-    capability,
-)
-from hidcap.evaluation.concept_space import ConceptSpace, concept_space
-from hidcap.evaluation.curves import find_turn, onset_index
-from hidcap.evaluation.disentanglement import embedding_disentanglement
-from hidcap.experiments.cache import cached
+from hidcap.evaluation.capability import OVERPROMPT_COLORS, EmbeddingPatch, LatentIntervention, NaivePrompt, Overprompt
 from hidcap.experiments.capability import (
     TARGET,
-    neighbour_corners,
+    analyse_seed,
+    measure_seed,
     plot_fig6,
     plot_per_seed,
     plot_trajectories,
-    protocol_curves,
 )
 from hidcap.experiments.cli import ProbeArgs, parse_args
 from hidcap.experiments.concepts import concept_probe
 from hidcap.experiments.scales import ConceptScale, concept_scale
 from hidcap.experiments.verdicts import combine_verdicts, write_verdict
-from hidcap.training import CheckpointConfig, OptimConfig, train
+from hidcap.training import CheckpointConfig, OptimConfig
 
 
 NAME = "hidden_capabilities"
@@ -260,76 +242,6 @@ def judge_turn(seeds: Mapping[Any, Mapping[str, Any]], tolerance: int) -> dict[s
 
 
 # ------------------------------------------------------------------------------------------ measurement
-def _tag(st: Settings, spec: Any, args: ProbeArgs) -> str:
-    """Run-folder name: the separation and a hash of the training config (a changed config gets a new run)."""
-    cfg = config_to_dict(st.scale.train_config(spec, 0, args.device))
-    digest = hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    return f"sep{st.separation:g}_{digest}"
-
-
-def measure_seed(args: ProbeArgs, st: Settings, spec: Any, probe: Any, seed: int,
-                 all_classes: bool = True) -> dict[str, Any]:
-    """Train (or reuse) seed ``seed``'s run and measure it; measurements are cached beside the run.
-
-    all_classes: place every class in concept space (else only the held-out class, which the verdict needs)."""
-    run_dir = args.run_dir(_tag(st, spec, args), seed)
-    series = train(st.scale.train_config(spec, seed, args.device), run_dir, progress=args.progress)
-    classes = spec.all_classes if all_classes else (TARGET,)
-    lax = not st.scale.strict_probe
-
-    def compute() -> tuple[CapabilityTable, ConceptSpace, list[float]]:
-        space = concept_space(series, spec, probe, classes=classes, samples_per_class=st.samples, seed=seed,
-                              steps=st.sample_steps, allow_inaccurate_probe=lax, progress=args.progress)
-        table = capability(series, spec, probe, classes=(TARGET,), samples_per_class=st.samples, seed=seed,
-                           protocols=st.protocols(), steps=st.sample_steps, allow_inaccurate_probe=lax,
-                           progress=args.progress)
-        return table, space, [embedding_disentanglement(series.load(s), spec).mean for s in series.steps]
-
-    def save(value: tuple, folder: Path) -> None:
-        value[0].to_json(folder / "capability.json")
-        value[1].to_json(folder / "concept_space.json")
-        (folder / "disentanglement.json").write_text(json.dumps(value[2]) + "\n")
-
-    def load(folder: Path) -> tuple:
-        return (CapabilityTable.from_json(folder / "capability.json"),
-                ConceptSpace.from_json(folder / "concept_space.json"),
-                json.loads((folder / "disentanglement.json").read_text()))
-
-    key = repr((st, seed, series.steps, classes))
-    table, space, dis = cached(run_dir / "measured", key, compute, save, load, name="key.json")
-    out = args.out / f"seed{seed}"
-    table.to_csv(out / "capability.csv")
-    table.to_csv(out / "capability_variants.csv", "variants")
-    space.to_json(out / "concept_space.json")
-    return {"series": series, "table": table, "space": space, "disentanglement": dis}
-
-
-def analyse_seed(st: Settings, spec: Any, m: Mapping[str, Any]) -> dict[str, Any]:
-    """The per-seed numbers of the verdict from one seed's measurements."""
-    steps, curves = protocol_curves(m["table"])
-    t_steps, traj = m["space"].trajectory(TARGET)
-    if not np.array_equal(t_steps, steps):
-        raise ValueError(f"concept-space steps {t_steps.tolist()} differ from capability steps {steps.tolist()}")
-    turn = find_turn(steps, traj, neighbour_corners(TARGET, spec.train_classes), st.radius)
-    onsets = {name: onset_index(steps, v, st.threshold) for name, v in curves.items()}
-    cap_i, beh_i = onsets["capability"], onsets["behaviour"]
-    best = {r["step"]: r for r in m["table"].summary if r["class"] == TARGET}
-    return {
-        "steps": steps.tolist(),
-        "curves": {k: v.tolist() for k, v in curves.items()},
-        "onset_index": onsets,
-        "onset_step": {k: (None if i is None else int(steps[i])) for k, i in onsets.items()},
-        "best_at_capability_onset": None if cap_i is None else best[int(steps[cap_i])]["best_variant"],
-        "lead_checkpoints": None if cap_i is None or beh_i is None else beh_i - cap_i,
-        "lead_steps": None if cap_i is None or beh_i is None else int(steps[beh_i] - steps[cap_i]),
-        "trajectory_11": traj.tolist(),
-        "naive_accuracy_concept_space": m["space"].accuracy_curve(TARGET)[1].tolist(),
-        "turn": {"corner": turn.corner, "visits": turn.visits, "index": turn.index, "step": turn.step,
-                 "sharpest_index": turn.sharpest_index, "sharpest_step": turn.sharpest_step,
-                 "sharpest_angle_deg": turn.sharpest_angle},
-        "disentanglement": list(m["disentanglement"]),
-        "final": {k: v[-1] for k, v in curves.items()},
-    }
 
 
 # ------------------------------------------------------------------------------------------ figures

@@ -44,23 +44,19 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from hidcap.data import BumpDataSpec
-from hidcap.evaluation import bump_accuracy
 from hidcap.evaluation.curves import rise_width, stay_crossing
 from hidcap.experiments.cli import parse_args
-from hidcap.experiments.percolation import mean_model_rows, pixel_overlaps, plot_curves, plot_overlap
-from hidcap.experiments.recording import frame_grid, record_samples
-from hidcap.experiments.scales import BumpScale, bump_scale
-from hidcap.experiments.training import train_run
-from hidcap.experiments.verdicts import write_verdict
-from hidcap.percolation import (
-    PercolationConfig,
-    lattice_edges,
-    neighbour_overlap_curve,
-    overlap_radius,
-    percolation_curve,
+from hidcap.experiments.percolation import (
+    mean_model_rows,
+    pixel_overlaps,
+    plot_curves,
+    plot_overlap,
+    simulate,
+    train_models,
 )
-from hidcap.training import CheckpointConfig
+from hidcap.experiments.scales import bump_scale
+from hidcap.experiments.verdicts import write_verdict
+from hidcap.percolation import neighbour_overlap_curve, overlap_radius
 
 
 NAME = "percolation"
@@ -174,40 +170,6 @@ def model_verdict(model_rows: list[dict]) -> tuple[bool | None, list[str]]:
 
 
 # ------------------------------------------------------------------------------------------ measurement
-def simulate(scale: PercolationScale, threshold: float, seed: int, progress: bool | None):
-    """One percolation curve per σ (same random site orders for every σ: ``seed``)."""
-    curves = []
-    for sigma in scale.sigmas:
-        cfg = PercolationConfig(shape=scale.shape, sigma=float(sigma), spacing=1.0, threshold=threshold)
-        curves.append(percolation_curve(scale.lambdas, cfg, repeats=scale.repeats, seed=seed,
-                                        edges=lattice_edges(cfg), progress=progress))
-    return curves
-
-
-def train_models(args, scale: PercolationScale, bscale: BumpScale) -> list[dict]:
-    """Train one model per (seed, σ, λ) and measure its terminal accuracy on every lattice point."""
-    n = bscale.image_size
-    grid = frame_grid(n, scale.model_increment)
-    rows = []
-    for seed in args.seeds:
-        for sigma in scale.model_sigmas:
-            for lam in scale.model_lambdas:
-                spec = BumpDataSpec(kind="bump", image_size=n, sigma_x=float(sigma), sigma_y=float(sigma),
-                                    increment=scale.model_increment, subsample=float(lam))
-                n_images = len(spec.centres(seed))
-                cfg = bscale.train_config(spec, seed, args.device, steps=scale.model_steps,
-                                          batch_size=min(bscale.batch_size, n_images),
-                                          checkpoints=CheckpointConfig(count=1, include_start=False))
-                series = train_run(cfg, args.run_dir(f"sigma{sigma:g}_lambda{lam:g}", seed),
-                                             progress=args.progress)
-                images, _ = record_samples(series, -1, grid, sample_steps=bscale.sample_steps, seed=seed,
-                                                    batch=bscale.sample_batch)
-                acc = bump_accuracy(images, grid)
-                rows.append({"seed": seed, "sigma": float(sigma), "lambda": float(lam), "images": n_images,
-                             "accuracy": acc.joint, "accuracy_x": acc.x, "accuracy_y": acc.y,
-                             "final_loss": series.metrics()[-1]["loss"]})
-                print(f"  model σ={sigma:g} λ={lam:g} seed {seed}: {n_images} images, accuracy {acc.joint:.3f}")
-    return rows
 
 
 # ------------------------------------------------------------------------------------------ figures

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from hidcap.evaluation.capability import CapabilityTable
+from hidcap.experiments import capability as exp
 
 from .conftest import read_verdict
 
@@ -167,7 +168,7 @@ def test_full_and_quick_configs_are_valid(hc):
 
 
 def test_neighbour_corners(hc):
-    corners = hc.neighbour_corners("11", ("00", "01", "10"))
+    corners = exp.neighbour_corners("11", ("00", "01", "10"))
     assert set(corners) == {"01", "10"}
     np.testing.assert_array_equal(corners["01"], [0.0, 1.0])
 
@@ -207,10 +208,10 @@ def test_protocol_curves(hc):
         ]
         table.summary.append({"step": step, "class": "11", "behaviour": naive, "capability": max(naive, over, inter),
                               "best_protocol": "", "best_variant": ""})
-    steps, curves = hc.protocol_curves(table)
+    steps, curves = exp.protocol_curves(table)
     assert steps.tolist() == [0, 10]
     np.testing.assert_allclose(curves["overprompt"], [0.1, 0.9])
     np.testing.assert_allclose(curves["capability"], [0.3, 0.9])
     np.testing.assert_allclose(curves["behaviour"], [0.0, 0.5])
     with pytest.raises(KeyError, match="'01'"):
-        hc.protocol_curves(table, "01")
+        exp.protocol_curves(table, "01")
