@@ -23,7 +23,7 @@ test: venv
 	MPLBACKEND=Agg $(PY) -m pytest -q
 
 probes-quick: venv
-	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) probes/run_all.py --quick --no-progress
+	OMP_NUM_THREADS=1 $(PY) -m probes.run_all --quick --no-progress
 
 bench: venv
 	$(PY) benchmarks/tracer_overhead.py

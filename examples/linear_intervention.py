@@ -28,9 +28,9 @@ from pathlib import Path
 import torch
 
 from hidcap import LinearIntervention, Tracer, concept_direction
-from hidcap.checkpoints import CheckpointSeries
 from hidcap.data import COND_DIM, COND_LAYOUT, ConceptDataSpec
 from hidcap.plotting import plot_heatmap
+from hidcap.runs import CheckpointSeries
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
 from hidcap.tracing import resolve_modules

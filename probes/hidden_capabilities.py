@@ -1,5 +1,5 @@
 """Hidden capabilities: latent interventions elicit the held-out class before naive prompting does, at the
-moment its concept-space trajectory turns (SEEDS.md A; paper 001 Sec. 4.4, Fig. 6, and Fig. 17 for
+moment its concept-space trajectory turns (Park et al. 2024, Sec. 4.4, Fig. 6, and Fig. 17 for
 embedding patching).
 
 **Claim.** A diffusion model trained on (colour, size) classes 00, 01, 10 with a weak colour signal first
@@ -34,7 +34,7 @@ first checkpoint at which a curve reaches the threshold, no smoothing):
   of the trajectory is reported as a second reading of "turn", not judged.
 - Verdict: fail if (a) or (b) fails, pass if both pass, undetermined otherwise.
 
-**Scales** (``probes/common.py:concept_scale`` plus the settings below; ``--separation`` overrides the
+**Scales** (``hidcap.experiments.scales.CONCEPT_SCALES`` plus the settings below; ``--separation`` overrides the
 colour separation):
 
 - full (default; GPU): the paper's VDM at 32×32, 20k steps, 60 quadratic checkpoints (+ step 0), 64 samples
@@ -55,47 +55,38 @@ the turn marked), ``capability_vs_behaviour.png``, ``concept_space_11.png`` (tra
 and onset), ``concept_space_seed<S>.png`` (all classes of the first seed), ``disentanglement.png``;
 per seed ``seed<S>/capability.csv``, ``seed<S>/capability_variants.csv``, ``seed<S>/concept_space.json``.
 
-    python probes/hidden_capabilities.py --quick                      # CPU, ~8 minutes
-    python probes/hidden_capabilities.py --device cuda                # the paper's scale, 5 seeds
-    python probes/hidden_capabilities.py --quick --seeds 0 1 2 3 4 --separation 0.4
-    python probes/hidden_capabilities.py --tiny                       # seconds (the test suite's)
+    python -m probes.hidden_capabilities --quick                      # CPU, ~8 minutes
+    python -m probes.hidden_capabilities --device cuda                # the paper's scale, 5 seeds
+    python -m probes.hidden_capabilities --quick --seeds 0 1 2 3 4 --separation 0.4
+    python -m probes.hidden_capabilities --tiny                       # seconds (the test suite's)
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-if str(Path(__file__).resolve().parent) not in sys.path:  # `import common` when loaded from elsewhere
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ConceptScale, ProbeArgs, concept_probe, concept_scale, first_crossing, parse_args, write_verdict  # noqa: E402
-
-from hidcap import plotting  # noqa: E402
-from hidcap.config_io import config_to_dict  # noqa: E402
-from hidcap.diffusion import DDPMConfig  # noqa: E402
-from hidcap.evaluation.capability import (  # noqa: E402
-    OVERPROMPT_COLORS,
-    CapabilityTable,
-    EmbeddingPatch,
-    LatentIntervention,
-    NaivePrompt,
-    Overprompt,
-    capability,
-    embedding_disentanglement,
+from hidcap import plotting
+from hidcap.diffusion import DDPMConfig
+from hidcap.evaluation.capability import OVERPROMPT_COLORS, EmbeddingPatch, LatentIntervention, NaivePrompt, Overprompt
+from hidcap.experiments.capability import (
+    TARGET,
+    analyse_seed,
+    measure_seed,
+    plot_fig6,
+    plot_per_seed,
+    plot_trajectories,
 )
-from hidcap.evaluation.concept_space import ConceptSpace, concept_space  # noqa: E402
-from hidcap.training import CheckpointConfig, OptimConfig, train  # noqa: E402
+from hidcap.experiments.cli import ProbeArgs, parse_args
+from hidcap.experiments.concepts import concept_probe
+from hidcap.experiments.scales import ConceptScale, concept_scale
+from hidcap.experiments.verdicts import combine_verdicts, write_verdict
+from hidcap.training import CheckpointConfig, OptimConfig
+
 
 NAME = "hidden_capabilities"
-TARGET = "11"
-PROTOCOLS = ("naive", "overprompt", "intervention", "patch")
 CLAIM = ("capability (overprompting, linear latent intervention, embedding patching) reaches 80% on the "
          "held-out class 11 before naive prompting does, at the turn of 11's concept-space trajectory")
 PAPER = "Park et al. 2024 (001), Sec. 4.4, Fig. 6 (and App. C.6, Fig. 17)"
@@ -204,96 +195,6 @@ def settings(scale: str, separation: float | None = None) -> Settings:
 
 
 # ------------------------------------------------------------------------------------------ analysis (pure)
-def protocol_curves(table: CapabilityTable, cls: str = TARGET) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """``(steps (T,), {protocol: best accuracy over its variants (T,)})`` of class ``cls``, plus
-    ``"capability"`` (best over all) and ``"behaviour"`` (the naive prompt's)."""
-    rows = [r for r in table.variants if r["class"] == cls]
-    if not rows:
-        raise KeyError(f"class {cls!r} was not measured")
-    steps = np.array(sorted({r["step"] for r in rows}))
-    index = {int(s): i for i, s in enumerate(steps)}
-    names = list(dict.fromkeys(r["protocol"] for r in rows))
-    curves = {n: np.full(steps.size, np.nan) for n in names}
-    for r in rows:
-        i = index[int(r["step"])]
-        curves[r["protocol"]][i] = np.nanmax([curves[r["protocol"]][i], r[table.metric]])
-    curves["capability"] = table.curve(cls, "capability")[1]
-    curves["behaviour"] = table.curve(cls, "behaviour")[1]
-    return steps, curves
-
-
-def neighbour_corners(target: str, classes: Sequence[str]) -> dict[str, np.ndarray]:
-    """Concept-space corners of the ``classes`` one concept (bit) away from ``target``."""
-    out = {}
-    for c in classes:
-        if len(c) != len(target):
-            raise ValueError(f"class {c!r} and target {target!r} have different lengths")
-        if sum(a != b for a, b in zip(c, target)) == 1:
-            out[c] = np.array([float(b) for b in c])
-    return out
-
-
-@dataclass(frozen=True)
-class Turn:
-    """Where a trajectory leaves concept memorisation.
-
-    corner: the memorised class (None: the trajectory never came within ``radius`` of a neighbour corner);
-    visits: checkpoints spent in its neighbourhood; index / step: the first checkpoint after the last visit
-    (None when the trajectory is still there at the end); sharpest_index / sharpest_step / sharpest_angle:
-    the checkpoint of the largest change of direction (degrees) between the move into it and the move out of
-    it, each taken over enough checkpoints to cover at least ``min_move`` (so that dwelling is skipped).
-    """
-
-    corner: str | None
-    visits: int
-    index: int | None
-    step: int | None
-    sharpest_index: int | None
-    sharpest_step: int | None
-    sharpest_angle: float | None
-
-
-def find_turn(steps: Sequence[int], points: Any, corners: Mapping[str, Any], radius: float,
-              min_move: float = 0.05) -> Turn:
-    """The turn of a concept-space trajectory ``points`` (T, n) at ``steps`` (T,) away from the memorised one
-    of ``corners`` (name -> (n,) point); see :class:`Turn` and the module docstring."""
-    steps = np.asarray(steps)
-    pts = np.asarray(points, dtype=float)
-    if pts.ndim != 2 or steps.ndim != 1 or pts.shape[0] != steps.size:
-        raise ValueError(f"points must be (T, n) with T = len(steps), got {pts.shape} for {steps.size} steps")
-    if not corners:
-        raise ValueError("corners must name at least one memorisable class")
-    if not 0 < radius < 0.5:
-        raise ValueError(f"radius must be in (0, 0.5), got {radius}")
-    # sharpest change of direction (reported, not judged): at each checkpoint, the angle between the move
-    # from the last earlier point at least `min_move` away and the move to the first such later point
-    sharp_i, sharp_a = None, None
-    for i in range(1, len(pts) - 1):
-        back = [j for j in range(i - 1, -1, -1) if np.linalg.norm(pts[i] - pts[j]) >= min_move]
-        ahead = [k for k in range(i + 1, len(pts)) if np.linalg.norm(pts[k] - pts[i]) >= min_move]
-        if back and ahead:
-            u, v = pts[i] - pts[back[0]], pts[ahead[0]] - pts[i]
-            angle = math.degrees(math.acos(float(np.clip(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)), -1, 1))))
-            if sharp_a is None or angle > sharp_a + 1e-9:
-                sharp_i, sharp_a = i, angle
-    sharp_step = None if sharp_i is None else int(steps[sharp_i])
-    inside = {c: np.abs(pts - np.asarray(p, dtype=float)).max(axis=1) <= radius for c, p in corners.items()}
-    visits = {c: int(v.sum()) for c, v in inside.items()}
-    best = max(visits.values())
-    if best == 0:
-        return Turn(None, 0, None, None, sharp_i, sharp_step, sharp_a)
-    # most visits; ties: the corner visited first
-    corner = min((c for c in inside if visits[c] == best), key=lambda c: int(np.argmax(inside[c])))
-    last = int(np.flatnonzero(inside[corner])[-1])
-    if last == len(pts) - 1:
-        return Turn(corner, best, None, None, sharp_i, sharp_step, sharp_a)
-    return Turn(corner, best, last + 1, int(steps[last + 1]), sharp_i, sharp_step, sharp_a)
-
-
-def onset_index(steps: Sequence[int], values: Sequence[float], threshold: float) -> int | None:
-    """Index of the first checkpoint whose value reaches ``threshold`` (``first_crossing``), or None."""
-    step = first_crossing(steps, values, threshold)
-    return None if step is None else int(list(np.asarray(steps)).index(step))
 
 
 def judge_capability_first(seeds: Mapping[Any, Mapping[str, Any]]) -> dict[str, Any]:
@@ -340,201 +241,10 @@ def judge_turn(seeds: Mapping[Any, Mapping[str, Any]], tolerance: int) -> dict[s
     return {"passed": passed, "coincide": coincide, "apart": apart, "no_turn": no_turn, "offsets": offsets}
 
 
-def combine(*parts: bool | None) -> bool | None:
-    """False if any part fails, True if all pass, None otherwise."""
-    if any(p is False for p in parts):
-        return False
-    return True if all(p is True for p in parts) else None
-
-
 # ------------------------------------------------------------------------------------------ measurement
-def _tag(st: Settings, spec: Any, args: ProbeArgs) -> str:
-    """Run-folder name: the separation and a hash of the training config (a changed config gets a new run)."""
-    cfg = config_to_dict(st.scale.train_config(spec, 0, args.device))
-    digest = hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    return f"sep{st.separation:g}_{digest}"
-
-
-def measure_seed(args: ProbeArgs, st: Settings, spec: Any, probe: Any, seed: int,
-                 all_classes: bool = True) -> dict[str, Any]:
-    """Train (or reuse) seed ``seed``'s run and measure it; measurements are cached beside the run.
-
-    all_classes: place every class in concept space (else only the held-out class, which the verdict needs)."""
-    run_dir = args.run_dir(_tag(st, spec, args), seed)
-    series = train(st.scale.train_config(spec, seed, args.device), run_dir, progress=args.progress)
-    classes = spec.all_classes if all_classes else (TARGET,)
-    key = repr((st, seed, series.steps, classes))
-    cache = run_dir / "measured"
-    if (cache / "key.txt").is_file() and (cache / "key.txt").read_text() == key:
-        table = CapabilityTable.from_json(cache / "capability.json")
-        space = ConceptSpace.from_json(cache / "concept_space.json")
-        dis = json.loads((cache / "disentanglement.json").read_text())
-    else:
-        lax = not st.scale.strict_probe
-        space = concept_space(series, spec, probe, classes=classes, samples_per_class=st.samples, seed=seed,
-                              steps=st.sample_steps, allow_inaccurate_probe=lax, progress=args.progress)
-        table = capability(series, spec, probe, classes=(TARGET,), samples_per_class=st.samples, seed=seed,
-                           protocols=st.protocols(), steps=st.sample_steps, allow_inaccurate_probe=lax,
-                           progress=args.progress)
-        dis = [embedding_disentanglement(series.load(s), spec).mean for s in series.steps]
-        cache.mkdir(parents=True, exist_ok=True)
-        table.to_json(cache / "capability.json")
-        space.to_json(cache / "concept_space.json")
-        (cache / "disentanglement.json").write_text(json.dumps(dis) + "\n")
-        (cache / "key.txt").write_text(key)
-    out = args.out / f"seed{seed}"
-    table.to_csv(out / "capability.csv")
-    table.to_csv(out / "capability_variants.csv", "variants")
-    space.to_json(out / "concept_space.json")
-    return {"series": series, "table": table, "space": space, "disentanglement": dis}
-
-
-def analyse_seed(st: Settings, spec: Any, m: Mapping[str, Any]) -> dict[str, Any]:
-    """The per-seed numbers of the verdict from one seed's measurements."""
-    steps, curves = protocol_curves(m["table"])
-    t_steps, traj = m["space"].trajectory(TARGET)
-    if not np.array_equal(t_steps, steps):
-        raise ValueError(f"concept-space steps {t_steps.tolist()} differ from capability steps {steps.tolist()}")
-    turn = find_turn(steps, traj, neighbour_corners(TARGET, spec.train_classes), st.radius)
-    onsets = {name: onset_index(steps, v, st.threshold) for name, v in curves.items()}
-    cap_i, beh_i = onsets["capability"], onsets["behaviour"]
-    best = {r["step"]: r for r in m["table"].summary if r["class"] == TARGET}
-    return {
-        "steps": steps.tolist(),
-        "curves": {k: v.tolist() for k, v in curves.items()},
-        "onset_index": onsets,
-        "onset_step": {k: (None if i is None else int(steps[i])) for k, i in onsets.items()},
-        "best_at_capability_onset": None if cap_i is None else best[int(steps[cap_i])]["best_variant"],
-        "lead_checkpoints": None if cap_i is None or beh_i is None else beh_i - cap_i,
-        "lead_steps": None if cap_i is None or beh_i is None else int(steps[beh_i] - steps[cap_i]),
-        "trajectory_11": traj.tolist(),
-        "naive_accuracy_concept_space": m["space"].accuracy_curve(TARGET)[1].tolist(),
-        "turn": {"corner": turn.corner, "visits": turn.visits, "index": turn.index, "step": turn.step,
-                 "sharpest_index": turn.sharpest_index, "sharpest_step": turn.sharpest_step,
-                 "sharpest_angle_deg": turn.sharpest_angle},
-        "disentanglement": list(m["disentanglement"]),
-        "final": {k: v[-1] for k, v in curves.items()},
-    }
 
 
 # ------------------------------------------------------------------------------------------ figures
-COLOURS = {"naive": "tab:gray", "overprompt": "tab:orange", "intervention": "tab:blue", "patch": "tab:green",
-           "capability": "black"}
-
-
-def _figure(figsize: tuple[float, float]) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=110)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def plot_fig6(per_seed: Mapping[int, Mapping[str, Any]], threshold: float, path: Path) -> Path:
-    """Paper layout: one panel per protocol (and capability), one curve per seed."""
-    from matplotlib import colormaps
-
-    names = [*PROTOCOLS, "capability"]
-    fig = _figure((3.1 * len(names), 3.2))
-    axes = fig.subplots(1, len(names), sharey=True)
-    cmap = colormaps["tab10"]
-    for ax, name in zip(axes, names):
-        for k, (seed, r) in enumerate(per_seed.items()):
-            ax.plot(r["steps"], r["curves"][name], "-o", ms=2.5, lw=1.3, color=cmap(k % 10), label=f"seed {seed}")
-        ax.axhline(threshold, color="0.5", ls=":", lw=1)
-        ax.set_title({"naive": "naive prompt (behaviour)", "overprompt": "overprompting",
-                      "intervention": "linear latent intervention", "patch": "embedding patching",
-                      "capability": "capability (best of all)"}[name], fontsize=9)
-        ax.set_xlabel("training step")
-        ax.set_ylim(-0.03, 1.03)
-    axes[0].set_ylabel(f"joint accuracy, class {TARGET}")
-    axes[-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
-
-
-def plot_per_seed(per_seed: Mapping[int, Mapping[str, Any]], threshold: float, path: Path) -> Path:
-    """One panel per seed: every protocol and capability, with capability/behaviour onsets and the turn."""
-    n = len(per_seed)
-    cols = min(n, 3)
-    rows = math.ceil(n / cols)
-    fig = _figure((max(4.2 * cols, 8.0), 3.1 * rows + 0.6))
-    axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True, squeeze=False)).ravel()
-    for ax, (seed, r) in zip(axes, per_seed.items()):
-        for name in (*PROTOCOLS, "capability"):
-            ax.plot(r["steps"], r["curves"][name], "-" if name != "capability" else "--", marker="o", ms=2.5,
-                    lw=1.2 if name != "capability" else 2.0, color=COLOURS[name], label=name, alpha=0.9)
-        ax.axhline(threshold, color="0.5", ls=":", lw=1)
-        marks = [("capability", "black", "-", "capability onset"), ("behaviour", "tab:gray", "--", "behaviour onset")]
-        for key, col, ls, lab in marks:
-            s = r["onset_step"][key]
-            if s is not None:
-                ax.axvline(s, color=col, ls=ls, lw=1, alpha=0.7, label=lab)
-        if r["turn"]["step"] is not None:
-            ax.axvline(r["turn"]["step"], color="tab:red", ls="-.", lw=1.2, label=f"turn (leaves {r['turn']['corner']})")
-        ax.set_title(f"seed {seed}", fontsize=9)
-        ax.set_xlabel("training step")
-        ax.set_ylim(-0.03, 1.03)
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    for ax in axes[::cols]:
-        ax.set_ylabel(f"joint accuracy, class {TARGET}")
-    handles, labels = {}, []
-    for ax in axes[:n]:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            key = lab.split(" (")[0]
-            if key not in handles:
-                handles[key] = h
-                labels.append(lab if not lab.startswith("turn") else "turn (departure from memorisation)")
-    fig.legend(list(handles.values()), labels, loc="lower center", ncol=min(len(labels), 4), fontsize=7.5)
-    fig.tight_layout(rect=(0, 0.16 if rows == 1 else 0.08, 1, 1))
-    fig.savefig(path)
-    return path
-
-
-def plot_trajectories(per_seed: Mapping[int, Mapping[str, Any]], concepts: Sequence[str], path: Path,
-                      radius: float) -> Path:
-    """Trajectories of class 11 in the (colour, size) square, one per seed; x = turn, star = capability onset."""
-    from matplotlib import colormaps
-    from matplotlib.patches import Rectangle
-
-    fig = _figure((5.4, 5.9))
-    ax = fig.add_subplot()
-    for bits in ("00", "01", "10", "11"):
-        x, y = float(bits[0]), float(bits[1])
-        ax.scatter(x, y, color="0.6", s=30, marker="s")
-        ax.text(x + (-0.08 if x == 0 else 0.03), y + (-0.07 if y == 0 else 0.03), bits, color="0.3", fontsize=10)
-        if bits in ("01", "10"):
-            ax.add_patch(Rectangle((x - radius, y - radius), 2 * radius, 2 * radius, fill=False, ls=":", ec="0.6"))
-    ax.plot([0, 1, 1, 0, 0], [0, 0, 1, 1, 0], color="0.85", lw=1, zorder=0)
-    cmap = colormaps["tab10"]
-    for k, (seed, r) in enumerate(per_seed.items()):
-        pts = np.array(r["trajectory_11"])
-        col = cmap(k % 10)
-        ax.plot(pts[:, 0], pts[:, 1], "-", color=col, lw=1.3, alpha=0.85, label=f"seed {seed}")
-        ax.scatter(pts[:, 0], pts[:, 1], color=col, s=10, alpha=0.6)
-        ax.scatter(*pts[0], facecolors="none", edgecolors=[col], s=50)
-        ax.scatter(*pts[-1], color=col, s=50)
-        if r["turn"]["index"] is not None:
-            ax.scatter(*pts[r["turn"]["index"]], marker="X", color=col, s=110, edgecolors="k", linewidths=0.6)
-        ci = r["onset_index"]["capability"]
-        if ci is not None:
-            ax.scatter(*pts[ci], marker="*", color=col, s=170, edgecolors="k", linewidths=0.6)
-    ax.scatter([], [], marker="X", color="0.5", s=80, label="turn (departure)")
-    ax.scatter([], [], marker="*", color="0.5", s=120, label="capability onset")
-    ax.set_xlim(-0.12, 1.12)
-    ax.set_ylim(-0.12, 1.12)
-    ax.set_aspect("equal")
-    ax.set_xlabel(f"P({concepts[0]} = blue)")
-    ax.set_ylabel(f"P({concepts[1]} = small)")
-    ax.set_title(f"class {TARGET} in concept space (hollow: first checkpoint, filled: last;\n"
-                 f"dotted squares: memorisation neighbourhoods)", fontsize=9)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -576,7 +286,7 @@ def main(argv: list[str] | None = None) -> dict:
     a = judge_capability_first({s: r["onset_index"] for s, r in per_seed.items()})
     b = judge_turn({s: {"turn": r["turn"]["index"], "capability": r["onset_index"]["capability"]}
                     for s, r in per_seed.items()}, st.tolerance)
-    passed = combine(a["passed"], b["passed"])
+    passed = combine_verdicts([a["passed"], b["passed"]])
 
     figures = [plot_fig6(per_seed, st.threshold, args.out / "fig6_protocols.png"),
                plot_per_seed(per_seed, st.threshold, args.out / "per_seed.png"),

@@ -1,4 +1,4 @@
-"""Multiplicative emergence on the concept cube (SEEDS.md B; paper 002, Okawa et al. 2023, and its summary 004).
+"""Multiplicative emergence on the concept cube (Okawa et al. 2023, Figs. 5-7).
 
 Claim. A conditional DDPM trained on four classes of the (shape, color, size) cube, {000, 100, 010, 001}
 (bit 0 = circle / red / large), learns to compose concepts into the held-out classes: (1) in the order of
@@ -47,10 +47,10 @@ Scales:
 
 Examples::
 
-    python probes/multiplicative_emergence.py --quick                     # CPU, ~8 minutes
-    python probes/multiplicative_emergence.py --quick --seeds 0 1         # two seeds, twice as long
-    python probes/multiplicative_emergence.py --device cuda               # the paper's scale, seeds 0 1 2
-    python probes/multiplicative_emergence.py --tiny --out /tmp/me        # smoke run
+    python -m probes.multiplicative_emergence --quick                     # CPU, ~8 minutes
+    python -m probes.multiplicative_emergence --quick --seeds 0 1         # two seeds, twice as long
+    python -m probes.multiplicative_emergence --device cuda               # the paper's scale, seeds 0 1 2
+    python -m probes.multiplicative_emergence --tiny --out /tmp/me        # smoke run
 
 Writes into ``--out``: verdict.json, learning_times.csv, accuracy_seed{S}.csv, concept_space_seed{S}.json
 and the figures accuracy_by_distance.png, joint_vs_additive.png, concept_space_seed{S}.png, toy_model.png.
@@ -58,31 +58,37 @@ and the figures accuracy_by_distance.png, joint_vs_additive.png, concept_space_s
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from common import ConceptScale, ProbeArgs, concept_probe, concept_scale, parse_args, write_verdict
-from hidcap.config_io import config_to_dict
 from hidcap.data import ConceptDataSpec, ConceptGraph
 from hidcap.diffusion import DDPMConfig
-from hidcap.evaluation.concept_space import ConceptSpace, concept_space
+from hidcap.evaluation.concept_space import ConceptSpace
 from hidcap.evaluation.learning_time import learning_time
+from hidcap.experiments.cli import ProbeArgs, parse_args
+from hidcap.experiments.concepts import concept_probe, measured_concept_space
+from hidcap.experiments.emergence import (
+    CONCEPTS,
+    TEST_CLASSES,
+    TRAIN_CLASSES,
+    concept_curves,
+    figures,
+    mean_by_distance,
+    print_table,
+    write_rows,
+)
+from hidcap.experiments.scales import ConceptScale, concept_scale
+from hidcap.experiments.verdicts import combine_verdicts, write_verdict
 from hidcap.models import presets
-from hidcap.plotting import plot_concept_space, plot_distance_curves
-from hidcap.theory import critical_time, fit_multiplicative, multiplicative_accuracy
+from hidcap.theory import critical_time, fit_multiplicative
 from hidcap.training import CheckpointConfig, OptimConfig, train
 
+
 NAME = "multiplicative_emergence"
-CONCEPTS = ("shape", "color", "size")
-TRAIN_CLASSES = ("000", "100", "010", "001")
-TEST_CLASSES = ("110", "101", "011", "111")
 POSITION_RANGE = 0.0  # objects centred, as in paper 002's renders (a linear probe cannot read a moving shape)
 BACKGROUND = 1.0  # background separation 1: bit 0 = white, U[0.875, 1] per channel (paper 002: a blank background)
 THRESHOLD = 0.8  # P*: learning-time level of the joint accuracy and the toy model's threshold
@@ -94,19 +100,19 @@ DEFAULT_SEEDS = {"full": (0, 1, 2), "quick": (0,), "tiny": (0,)}
 CLAIM = ("Compositional generalisation on the concept cube emerges multiplicatively: held-out classes are "
          "learned in order of concept distance, joint accuracy jumps more suddenly than additive accuracy, and "
          "t*(n) follows the toy model (1 - (1 - p)^t)^n.")
-PAPER = "Okawa et al. 2023 (paper 002), Figs. 5, 6 and 7; SEEDS.md B"
+PAPER = "Okawa et al. 2023 (paper 002), Figs. 5, 6 and 7"
 
 
 # ------------------------------------------------------------------------------------------ scales
 def probe_scale(name: str) -> ConceptScale:
-    """The concept-cube run at scale ``name`` (``tiny``, ``quick`` or ``full``), built on common's scales."""
+    """The concept-cube run at scale ``name`` (``tiny``, ``quick`` or ``full``), built on the registry's concept scales."""
     base = concept_scale(name)  # ValueError on an unknown name
     linear = {"kind": "linear"}
     if name == "tiny":
         return replace(base, checkpoints=CheckpointConfig(count=3, spacing="linear"),
                        probe={**base.probe, **linear})
     if name == "quick":
-        # common's quick U-Net at twice the width: the (8, 16) one does not fit the three-concept cube in
+        # the registry's quick U-Net at twice the width: the (8, 16) one does not fit the three-concept cube in
         # minutes (muddy colours, training classes unlearned after 2000 steps); (16, 32) does by ~1000 steps
         return replace(
             base, model=presets.tiny(time_scale=1.0, channels=(16, 32), groups=8), optimizer=OptimConfig(lr=2e-3),
@@ -178,8 +184,7 @@ def order_holds(times: Mapping[str, int | None], dist: Mapping[str, int]) -> boo
 
 def combine_order(per_seed: Sequence[bool | None]) -> bool | None:
     """Claim 1 over seeds: holds in every seed that decides it; ``None`` if no seed decides."""
-    decided = [v for v in per_seed if v is not None]
-    return None if not decided else all(decided)
+    return combine_verdicts(per_seed, skip_undetermined=True)
 
 
 def suddenness_vote(pairs: Sequence[tuple[float | None, float | None, float]],
@@ -233,15 +238,7 @@ def toy_fit(n: Sequence[int], t_star: Sequence[float], target: float = THRESHOLD
 
 def overall(parts: Sequence[bool | None]) -> bool | None:
     """All claims pass -> True; any fails -> False; otherwise undetermined."""
-    if any(p is False for p in parts):
-        return False
-    return True if all(p is True for p in parts) else None
-
-
-def concept_curves(cs: ConceptSpace, cls: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(steps (T,), accuracy (T, n_concepts))``: per-concept fraction of correct samples of ``cls``."""
-    steps = np.array(cs.steps)
-    return steps, np.stack([cs.correct[(int(s), cls)].mean(axis=0) for s in steps])
+    return combine_verdicts(parts)
 
 
 # ------------------------------------------------------------------------------------------ running
@@ -250,17 +247,8 @@ def measure_seed(args: ProbeArgs, scale: ConceptScale, spec: ConceptDataSpec, pr
     cfg = scale.train_config(spec, seed, args.device)
     run_dir = args.run_dir("cube", seed)
     series = train(cfg, run_dir, progress=args.progress)  # loads checkpoints onto cfg.device
-    cache, meta_path = args.out / f"concept_space_seed{seed}.json", args.out / f"concept_space_seed{seed}.meta.json"
-    meta = {"steps": series.steps, "samples_per_class": scale.samples_per_class, "sample_steps": scale.sample_steps,
-            "spec": config_to_dict(spec), "probe": probe.heldout_accuracy, "seed": seed}
-    if cache.is_file() and meta_path.is_file() and json.loads(meta_path.read_text()) == json.loads(json.dumps(meta)):
-        return ConceptSpace.from_json(cache)
-    cs = concept_space(series, spec, probe, samples_per_class=scale.samples_per_class, seed=seed,
-                       allow_inaccurate_probe=not scale.strict_probe, progress=args.progress,
-                       steps=scale.sample_steps)
-    cs.to_json(cache)
-    meta_path.write_text(json.dumps(meta) + "\n")
-    return cs
+    return measured_concept_space(series, spec, probe, scale, seed, args.out, name=f"concept_space_seed{seed}",
+                                  progress=args.progress)
 
 
 def _threshold(text: str) -> float:
@@ -308,7 +296,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "rmse_joint_vs_product": float(np.sqrt(np.mean((joint - product) ** 2))),
                 "rmse_joint_vs_additive": float(np.sqrt(np.mean((joint - additive) ** 2))),
             })
-    _write_rows(args.out / "learning_times.csv", rows)
+    write_rows(args.out / "learning_times.csv", rows)
 
     # claim 1: order by concept distance
     order = {seed: order_holds({r["class"]: r["t_joint"] for r in rows if r["seed"] == seed and r["distance"] > 0},
@@ -326,13 +314,13 @@ def main(argv: list[str] | None = None) -> dict:
     claim3 = fit["passed"]
     passed = overall([claim1, claim2, claim3])
 
-    figures = _figures(args, spaces, spec, dist, rows, fit, threshold)
+    figure_names = figures(args, spaces, spec, dist, rows, fit, threshold)
     measured = {
         "probe_heldout_accuracy": probe.heldout_accuracy,
         "threshold": threshold,
         "steps": spaces[args.seeds[0]].steps,
         "learning_times": {str(s): {r["class"]: r["t_joint"] for r in rows if r["seed"] == s} for s in args.seeds},
-        "mean_learning_time_by_distance": _mean_by_distance(rows),
+        "mean_learning_time_by_distance": mean_by_distance(rows),
         "claim1_order": {"passed": claim1, "per_seed": {str(s): v for s, v in order.items()}},
         "claim2_suddenness": {
             "passed": claim2, **votes,
@@ -345,7 +333,7 @@ def main(argv: list[str] | None = None) -> dict:
         "toy_fit_n_ones": {**fit_bits, "n_is": "number of 1-bits (training and held-out classes)"},
         "final_joint": {str(s): {r["class"]: r["final_joint"] for r in rows if r["seed"] == s} for s in args.seeds},
     }
-    _print_table(rows, args.seeds, fit, fit_bits, votes, order)
+    print_table(rows, args.seeds, fit, fit_bits, votes, order)
     criterion = (
         f"(1) per seed, max learning time (joint accuracy staying above {threshold:g}) of the distance-1 classes "
         f"<= that of 111, never learned = latest, in every deciding seed; (2) S = largest one-checkpoint increase / "
@@ -364,183 +352,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.tiny:
         notes += " Tiny run: exercises the code paths only; its numbers mean nothing."
     return write_verdict(args, claim=CLAIM, paper=PAPER, criterion=criterion, passed=passed, measured=measured,
-                         figures=figures, notes=notes)
-
-
-def _mean_by_distance(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """distance -> mean learning time over learned (seed, class) pairs and how many were never learned."""
-    out: dict[str, Any] = {}
-    for d in sorted({r["distance"] for r in rows}):
-        ts = [r["t_joint"] for r in rows if r["distance"] == d]
-        got = [t for t in ts if t is not None]
-        out[str(d)] = {"mean": float(np.mean(got)) if got else None, "learned": len(got), "never": len(ts) - len(got)}
-    return out
-
-
-def _write_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if v is None else v) for k, v in r.items()})
-
-
-def _fmt(v: Any, width: int = 6, none: str = "-") -> str:
-    if v is None:
-        return f"{none:>{width}s}"
-    if isinstance(v, float):
-        return f"{v:{width}.2f}"
-    return f"{v:>{width}}"
-
-
-def _print_table(rows: Sequence[Mapping[str, Any]], seeds: Sequence[int], fit: Mapping[str, Any],
-                 fit_bits: Mapping[str, Any], votes: Mapping[str, int], order: Mapping[int, bool | None]) -> None:
-    print(f"\n{'class':>5s} {'dist':>4s} " + " ".join(f"{'t* s' + str(s):>7s}" for s in seeds)
-          + f" {'S_joint':>8s} {'S_add':>6s} {'final joint':>11s}")
-    classes = list(dict.fromkeys(r["class"] for r in rows))
-    for c in classes:
-        rs = [r for r in rows if r["class"] == c]
-        sj = [r["S_joint"] for r in rs if r["S_joint"] is not None]
-        sa = [r["S_additive"] for r in rs if r["S_additive"] is not None]
-        print(f"{c:>5s} {rs[0]['distance']:>4d} " + " ".join(_fmt(r["t_joint"], 7, "never") for r in rs)
-              + f" {_fmt(float(np.mean(sj)) if sj else None, 8)} {_fmt(float(np.mean(sa)) if sa else None, 6)}"
-              + f" {np.mean([r['final_joint'] for r in rs]):11.2f}")
-    print(f"order d1 <= d2 per seed: {dict(order)}")
-    print(f"suddenness votes: {dict(votes)}")
-    held = [r for r in rows if r["distance"] > 0]
-    print(f"held-out curves, rmse of joint accuracy vs product of per-concept accuracies: "
-          f"{np.mean([r['rmse_joint_vs_product'] for r in held]):.3f}, vs additive accuracy: "
-          f"{np.mean([r['rmse_joint_vs_additive'] for r in held]):.3f}")
-    for label, f in (("n = distance", fit), ("n = 1-bits", fit_bits)):
-        if f["p"] is None:
-            print(f"toy fit ({label}): undetermined (learned n levels {f['n_levels']})")
-        else:
-            print(f"toy fit ({label}): p = {f['p']:.3g}, rmse = {f['rmse']:.1f} steps, n {f['n_levels']}: "
-                  f"measured {np.round(f['measured_mean'], 1).tolist()} vs predicted {f['predicted']} "
-                  f"(max rel. dev. {f['max_rel_dev']:.2f})")
+                         figures=figure_names, notes=notes)
 
 
 # ------------------------------------------------------------------------------------------ figures
-def _figures(args: ProbeArgs, spaces: Mapping[int, ConceptSpace], spec: ConceptDataSpec, dist: Mapping[str, int],
-             rows: Sequence[Mapping[str, Any]], fit: Mapping[str, Any], threshold: float) -> list[Path]:
-    seeds = list(spaces)
-    seed_label = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
-    mean_curves = {}
-    for c in spec.all_classes:
-        curves = [spaces[s].accuracy_curve(c, "joint") for s in seeds]
-        mean_curves[c] = (curves[0][0], np.mean([v for _, v in curves], axis=0))
-    figs = [plot_distance_curves(mean_curves, dist, args.out / "accuracy_by_distance.png",
-                                 title=f"joint accuracy by concept distance (0 = trained; mean of {seed_label})")]
-    figs.append(_plot_joint_vs_additive(spaces, args.out / "joint_vs_additive.png", threshold))
-    for s in seeds:
-        # held-out classes only: the training classes go straight to their corners and clutter the cube
-        figs.append(plot_concept_space(spaces[s], args.out / f"concept_space_seed{s}.png", classes=TEST_CLASSES,
-                                       title=f"held-out classes in concept space, seed {s}\n"
-                                             "(hollow: first checkpoint, filled: last)"))
-    figs.append(_plot_toy(spaces, dist, rows, fit, args.out / "toy_model.png", threshold))
-    return figs
-
-
-def _figure(figsize: tuple[float, float]) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, dpi=110)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _plot_joint_vs_additive(spaces: Mapping[int, ConceptSpace], path: Path, threshold: float) -> Path:
-    """Top row: joint (solid) vs additive (dashed) accuracy of every held-out class, mean over seeds (thin:
-    single seeds); bottom row: per-concept accuracies (mean over seeds)."""
-    fig = _figure((13.0, 6.0))
-    axes = fig.subplots(2, len(TEST_CLASSES), sharex=True, sharey=True)
-    colours = {"shape": "tab:blue", "color": "tab:orange", "size": "tab:green"}
-    for k, c in enumerate(TEST_CLASSES):
-        top, bottom = axes[0, k], axes[1, k]
-        joint = [sp.accuracy_curve(c, "joint") for sp in spaces.values()]
-        additive = [sp.accuracy_curve(c, "additive") for sp in spaces.values()]
-        steps = joint[0][0]
-        if len(spaces) > 1:
-            for (_, j), (_, a) in zip(joint, additive):
-                top.plot(steps, j, "-", color="tab:red", lw=0.6, alpha=0.35)
-                top.plot(steps, a, "--", color="tab:gray", lw=0.6, alpha=0.35)
-        top.plot(steps, np.mean([j for _, j in joint], axis=0), "-o", ms=3, color="tab:red", label="joint (product)")
-        top.plot(steps, np.mean([a for _, a in additive], axis=0), "--s", ms=3, color="tab:gray",
-                 label="additive (mean)")
-        top.axhline(threshold, color="0.5", ls=":", lw=1)
-        top.set_title(f"class {c} ({'distance 2' if c == '111' else 'distance 1'})", fontsize=10)
-        per = np.mean([concept_curves(sp, c)[1] for sp in spaces.values()], axis=0)
-        for j, name in enumerate(CONCEPTS):
-            bottom.plot(steps, per[:, j], "-", color=colours[name], lw=1.5, label=name)
-        bottom.axhline(0.5, color="0.7", ls=":", lw=1)
-        bottom.set_xlabel("training step")
-    axes[0, 0].set_ylabel("accuracy of the class")
-    axes[1, 0].set_ylabel("per-concept accuracy")
-    axes[0, 0].set_ylim(-0.03, 1.05)
-    axes[0, 0].legend(fontsize=8, loc="upper left")
-    axes[1, 0].legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"joint vs additive accuracy of the held-out classes (mean of {len(spaces)} seed(s); "
-                 f"dotted: P* = {threshold:g} / chance 0.5)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
-
-
-def _plot_toy(spaces: Mapping[int, ConceptSpace], dist: Mapping[str, int], rows: Sequence[Mapping[str, Any]],
-              fit: Mapping[str, Any], path: Path, threshold: float) -> Path:
-    """Left: toy curves P(t) = (1 − (1 − p)^t)^n with the fitted p beside the measured joint accuracy
-    (mean over held-out classes of each distance and seeds). Right: t*(n) measured vs the toy model."""
-    steps = np.array(next(iter(spaces.values())).steps, dtype=float)
-    t_max = float(steps.max()) if steps.size else 1.0
-    fitted = fit["p"] is not None
-    # without a fit, an illustrative p puts t*(1) in the middle of the run
-    p = fit["p"] if fitted else float(-np.expm1(np.log(1 - threshold) / max(t_max / 2, 1.0)))
-    fig = _figure((11.0, 4.2))
-    left, right = fig.subplots(1, 2)
-    t = np.linspace(0, t_max, 400)
-    cmap = {1: "tab:purple", 2: "tab:red", 3: "tab:brown"}
-    for n in (1, 2, 3):
-        left.plot(t, multiplicative_accuracy(t, p, n), "-", color=cmap[n], lw=1.5, alpha=0.8, label=f"toy n = {n}")
-    for d in (1, 2):
-        classes = [c for c in TEST_CLASSES if dist[c] == d]
-        curves = [sp.accuracy_curve(c, "joint")[1] for sp in spaces.values() for c in classes]
-        left.plot(steps, np.mean(curves, axis=0), "o--", ms=4, color=cmap[d], lw=1,
-                  label=f"measured, distance {d}")
-    left.axhline(threshold, color="0.5", ls=":", lw=1)
-    left.set_xlabel("training step (toy: one coin flip per step)")
-    left.set_ylabel("joint accuracy / P(t)")
-    left.set_ylim(-0.03, 1.05)
-    left.set_title(f"toy model, {'fitted' if fitted else 'illustrative (no fit)'} p = {p:.3g}", fontsize=10)
-    left.legend(fontsize=8)
-
-    held = [r for r in rows if r["distance"] > 0]
-    rng = np.random.default_rng(0)
-    for r in held:
-        if r["t_joint"] is None:
-            continue
-        right.scatter(r["distance"] + rng.uniform(-0.08, 0.08), r["t_joint"], s=18, color="0.55", alpha=0.7)
-    never = sum(r["t_joint"] is None for r in held)
-    if fitted:
-        levels = np.array(fit["n_levels"])
-        right.plot(levels, fit["measured_mean"], "s", ms=9, color="tab:red", label="measured mean t*")
-        n_grid = np.arange(1, 5)
-        right.plot(n_grid, critical_time(p, n_grid, threshold), "-^", color="tab:blue",
-                   label=f"toy t*(n), p = {p:.3g}")
-        right.set_title(f"t*(n): fit rmse {fit['rmse']:.0f} steps, max rel. dev. {fit['max_rel_dev']:.2f}",
-                        fontsize=10)
-    else:
-        right.set_title("t*(n): fewer than two distances learned, no fit", fontsize=10)
-    right.scatter([], [], s=18, color="0.55", label=f"(seed, class) t*; never learned: {never}")
-    right.set_ylim(bottom=0, top=max(right.get_ylim()[1], 1.05 * t_max))
-    right.set_xlabel("n = concept distance")
-    right.set_ylabel(f"t* (first step staying above {threshold:g})")
-    right.set_xticks([1, 2, 3, 4])
-    right.set_xlim(0.5, 4.5)
-    right.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
 
 
 if __name__ == "__main__":

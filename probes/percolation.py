@@ -1,6 +1,6 @@
-"""Probe: a percolation-like threshold in the kept fraction λ of Gaussian-bump data (paper 003, Sec. 3.3, App. D).
+"""Probe: a percolation-like threshold in the kept fraction λ of Gaussian-bump data (Liang et al. 2024, Sec. 3.3, App. D).
 
-Claim (SEEDS.md C): treat the bump centres of a data set as sites that are connected when their bumps overlap
+Claim: treat the bump centres of a data set as sites that are connected when their bumps overlap
 (``‖a∘b‖₂/‖a‖₂`` of the inverted images above 0.005). Keeping a random fraction λ of a 32×32 lattice (d = 1),
 the mass ratio of the largest connected cluster jumps from ≈0 to ≈1 at a critical λ that falls as the bump
 width σ grows (wider bumps overlap more neighbours); σ = 0.1 never connects. Models trained on such
@@ -31,41 +31,33 @@ Scales: ``--tiny`` (seconds; 16×16 lattice, 2 repeats, four 8×8 models of 20 s
 ``--quick`` (the paper's 32×32 simulation with 5 repeats, about a second per σ; no models), full (the
 simulation plus 4 σ × 10 λ models of paper 003's 32×32 U-Net for 20k steps each: a GPU job of many hours).
 
-    python probes/percolation.py --quick
-    python probes/percolation.py --quick --sigmas 0.2 0.3 0.5 1.0 --threshold 0.05
-    python probes/percolation.py --device cuda --seeds 0 1          # full: simulation + trained models
-    python probes/percolation.py --tiny --out /tmp/perc              # what the tests run
+    python -m probes.percolation --quick
+    python -m probes.percolation --quick --sigmas 0.2 0.3 0.5 1.0 --threshold 0.05
+    python -m probes.percolation --device cuda --seeds 0 1          # full: simulation + trained models
+    python -m probes.percolation --tiny --out /tmp/perc              # what the tests run
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bump_runs  # noqa: E402
-from common import parse_args, write_verdict  # noqa: E402
-
-from hidcap.data import BumpDataSpec, render_bumps  # noqa: E402
-from hidcap.evaluation import bump_accuracy  # noqa: E402
-from hidcap.percolation import (  # noqa: E402
-    PercolationConfig,
-    image_overlap,
-    lattice_edges,
-    neighbour_overlap_curve,
-    overlap_radius,
-    percolation_curve,
+from hidcap.evaluation.curves import rise_width, stay_crossing
+from hidcap.experiments.cli import parse_args
+from hidcap.experiments.percolation import (
+    mean_model_rows,
+    pixel_overlaps,
+    plot_curves,
+    plot_overlap,
+    simulate,
+    train_models,
 )
-from hidcap.training import CheckpointConfig  # noqa: E402
+from hidcap.experiments.scales import bump_scale
+from hidcap.experiments.verdicts import write_verdict
+from hidcap.percolation import neighbour_overlap_curve, overlap_radius
+
 
 NAME = "percolation"
 CLAIM = ("The largest-cluster mass ratio of subsampled Gaussian-bump data jumps at a critical kept fraction λ "
@@ -120,35 +112,6 @@ def percolation_scale(name: str) -> PercolationScale:
 
 
 # ------------------------------------------------------------------------------------------ pure helpers
-def stay_crossing(xs, values, level: float) -> float | None:
-    """Smallest x from which ``values`` stay ≥ ``level`` (linear interpolation with the grid point before);
-    ``xs[0]`` when every value is ≥ level, ``None`` when the last value is below it. ``xs`` must increase."""
-    x = np.asarray(xs, dtype=float)
-    v = np.asarray(values, dtype=float)
-    if x.ndim != 1 or x.shape != v.shape or x.size == 0:
-        raise ValueError(f"xs and values must be 1-D of equal, non-zero length, got {x.shape} and {v.shape}")
-    if np.any(np.diff(x) <= 0):
-        raise ValueError("xs must be strictly increasing")
-    below = np.flatnonzero(~(v >= level))
-    if below.size == 0:
-        return float(x[0])
-    i = int(below[-1])
-    if i == x.size - 1:
-        return None
-    x0, x1, v0, v1 = x[i], x[i + 1], v[i], v[i + 1]
-    if not np.isfinite(v0):
-        return float(x1)
-    return float(x0 + (level - v0) / (v1 - v0) * (x1 - x0))
-
-
-def rise_width(xs, values, low: float = SHARP_LOW, high: float = SHARP_HIGH) -> float | None:
-    """Δx between staying above ``low`` and staying above ``high`` (``None`` when it never stays above ``high``)."""
-    lo, hi = stay_crossing(xs, values, low), stay_crossing(xs, values, high)
-    if hi is None or lo is None:
-        return None
-    return float(max(hi - lo, 0.0))
-
-
 def ordered_thresholds(sigmas, thresholds) -> bool | None:
     """Does the threshold move with σ: non-increasing in σ and lower at the widest than at the narrowest σ?
 
@@ -207,136 +170,14 @@ def model_verdict(model_rows: list[dict]) -> tuple[bool | None, list[str]]:
 
 
 # ------------------------------------------------------------------------------------------ measurement
-def simulate(scale: PercolationScale, threshold: float, seed: int, progress: bool | None):
-    """One percolation curve per σ (same random site orders for every σ: ``seed``)."""
-    curves = []
-    for sigma in scale.sigmas:
-        cfg = PercolationConfig(shape=scale.shape, sigma=float(sigma), spacing=1.0, threshold=threshold)
-        curves.append(percolation_curve(scale.lambdas, cfg, repeats=scale.repeats, seed=seed,
-                                        edges=lattice_edges(cfg), progress=progress))
-    return curves
-
-
-def pixel_overlaps(sigmas, increments, image_size: int = 32) -> np.ndarray:
-    """Overlap ``‖a∘b‖₂/‖a‖₂`` of rendered inverted bump images whose centres are ``d`` apart along x:
-    ``(len(sigmas), len(increments))`` (the pixelated counterpart of the analytic curve, Fig. 6(b))."""
-    inc = np.asarray(increments, dtype=float)
-    c = image_size / 2
-    out = []
-    for s in sigmas:
-        a = 1 - render_bumps(torch.tensor([[c, c]]), image_size=image_size, sigma=float(s))[0, 0]
-        shifted = torch.tensor([[c + d, c] for d in inc], dtype=torch.float32)
-        b = 1 - render_bumps(shifted, image_size=image_size, sigma=float(s))[:, 0]
-        out.append(image_overlap(a.expand_as(b), b))
-    return np.stack(out)
-
-
-def train_models(args, scale: PercolationScale, bscale: bump_runs.BumpScale) -> list[dict]:
-    """Train one model per (seed, σ, λ) and measure its terminal accuracy on every lattice point."""
-    n = bscale.image_size
-    grid = bump_runs.frame_grid(n, scale.model_increment)
-    rows = []
-    for seed in args.seeds:
-        for sigma in scale.model_sigmas:
-            for lam in scale.model_lambdas:
-                spec = BumpDataSpec(kind="bump", image_size=n, sigma_x=float(sigma), sigma_y=float(sigma),
-                                    increment=scale.model_increment, subsample=float(lam))
-                n_images = len(spec.centres(seed))
-                cfg = bscale.train_config(spec, seed, args.device, steps=scale.model_steps,
-                                          batch_size=min(bscale.batch_size, n_images),
-                                          checkpoints=CheckpointConfig(count=1, include_start=False))
-                series = bump_runs.train_run(cfg, args.run_dir(f"sigma{sigma:g}_lambda{lam:g}", seed),
-                                             progress=args.progress)
-                images, _ = bump_runs.sample_labels(series, -1, grid, sample_steps=bscale.sample_steps, seed=seed,
-                                                    batch=bscale.sample_batch)
-                acc = bump_accuracy(images, grid)
-                rows.append({"seed": seed, "sigma": float(sigma), "lambda": float(lam), "images": n_images,
-                             "accuracy": acc.joint, "accuracy_x": acc.x, "accuracy_y": acc.y,
-                             "final_loss": series.metrics()[-1]["loss"]})
-                print(f"  model σ={sigma:g} λ={lam:g} seed {seed}: {n_images} images, accuracy {acc.joint:.3f}")
-    return rows
-
-
-def mean_model_rows(rows: list[dict]) -> list[dict]:
-    """Accuracy averaged over seeds per (σ, λ)."""
-    keys = sorted({(r["sigma"], r["lambda"]) for r in rows})
-    out = []
-    for s, lam in keys:
-        sel = [r["accuracy"] for r in rows if r["sigma"] == s and r["lambda"] == lam]
-        out.append({"sigma": s, "lambda": lam, "accuracy": float(np.mean(sel)), "accuracy_std": float(np.std(sel)),
-                    "seeds": len(sel)})
-    return out
 
 
 # ------------------------------------------------------------------------------------------ figures
-def _colours(sigmas) -> dict[float, tuple]:
-    cmap = plt.get_cmap("viridis")
-    return {float(s): cmap(i / max(1, len(sigmas) - 1)) for i, s in enumerate(sigmas)}
 
 
-def plot_curves(path: Path, curves, sim_rows, model_means, shape, threshold: float, seeds) -> None:
-    sigmas = [float(c.config.sigma) for c in curves]
-    colour = _colours(sigmas)
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.4), gridspec_kw={"width_ratios": [1.6, 1]})
-    for c, r in zip(curves, sim_rows):
-        col = colour[float(c.config.sigma)]
-        lc = r["lambda_c"]
-        ax.plot(c.lambdas, c.mean, color=col, label=f"σ={c.config.sigma:g}" + (f" (λc={lc:.2f})" if lc else " (none)"))
-        ax.fill_between(c.lambdas, c.mean - c.std, c.mean + c.std, color=col, alpha=0.2)
-        if lc is not None:
-            ax.axvline(lc, color=col, ls=":", lw=1)
-    ax.axhline(MASS_LEVEL, color="grey", lw=0.8, ls="--")
-    ax.set(xlabel="kept fraction λ", ylabel="largest-cluster mass ratio (simulation)", xlim=(0, 1), ylim=(-0.02, 1.02),
-           title=f"{shape[0]}×{shape[1]} lattice, overlap > {threshold:g}, mean ± std of repeats")
-    if model_means:
-        tw = ax.twinx()
-        for s in sorted({r["sigma"] for r in model_means}):
-            rows = sorted((r for r in model_means if r["sigma"] == s), key=lambda r: r["lambda"])
-            tw.errorbar([r["lambda"] for r in rows], [r["accuracy"] for r in rows],
-                        yerr=[r["accuracy_std"] for r in rows], color=colour.get(s, "k"), marker="s", ms=5, ls="--",
-                        lw=1.2, capsize=2, label=f"model σ={s:g}")
-        tw.set(ylabel=f"trained-model accuracy (squares, dashed; seeds {list(seeds)})", ylim=(-0.02, 1.02))
-        tw.legend(frameon=False, fontsize=7, loc="center right")
-    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    
 
-    conn = [r for r in sim_rows if r["lambda_c"] is not None]
-    ax2.plot([r["sigma"] for r in conn], [r["lambda_c"] for r in conn], "o-", color="k", label="simulation λc")
-    never = [r["sigma"] for r in sim_rows if r["lambda_c"] is None]
-    if never:
-        ax2.plot(never, [1.02] * len(never), "x", color="tab:red", ms=9, label="never percolates")
-    if model_means:
-        ms, mt = [], []
-        for s in sorted({r["sigma"] for r in model_means}):
-            rows = sorted((r for r in model_means if r["sigma"] == s), key=lambda r: r["lambda"])
-            t = stay_crossing([r["lambda"] for r in rows], [r["accuracy"] for r in rows], ACCURACY_LEVEL)
-            if t is not None:
-                ms.append(s)
-                mt.append(t)
-        ax2.plot(ms, mt, "s--", color="tab:orange", label=f"model: accuracy ≥ {ACCURACY_LEVEL}")
-    ax2.set(xlabel="bump width σ (lattice units)", ylabel="threshold λ", ylim=(0, 1.08),
-            title="threshold location vs σ")
-    ax2.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_overlap(path: Path, sigmas, increments, analytic, pixel, threshold: float) -> None:
-    colour = _colours(sigmas)
-    fig, ax = plt.subplots(figsize=(7, 4.4))
-    for i, s in enumerate(sigmas):
-        ax.plot(increments, analytic[i], color=colour[float(s)], label=f"σ={s:g}")
-        ax.plot(increments, pixel[i], color=colour[float(s)], ls="none", marker=".", ms=4)
-    ax.axhline(threshold, color="tab:red", ls="--", lw=1, label=f"threshold {threshold:g}")
-    ax.axvline(1.0, color="grey", ls=":", lw=1)
-    ax.set(xlabel="centre distance d (pixels)", ylabel="overlap ‖a∘b‖₂ / ‖a‖₂", yscale="log", ylim=(1e-4, 1.5))
-    ax.set_title("neighbour overlap (paper 003 Fig. 6b)\nlines: analytic (what the simulation uses); "
-                 "dots: rendered 32×32 images", fontsize=10)
-    ax.legend(frameon=False, fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
+    
 
 # ------------------------------------------------------------------------------------------ main
 def _fraction(text: str) -> float:
@@ -402,7 +243,7 @@ def main(argv: list[str] | None = None) -> dict:
             "sigma": s, "connects": connects_neighbours(s, 1.0, threshold),
             "radius": overlap_radius(threshold) * s,
             "lambda_c": stay_crossing(c.lambdas, c.mean, MASS_LEVEL),
-            "rise_width": rise_width(c.lambdas, c.mean),
+            "rise_width": rise_width(c.lambdas, c.mean, SHARP_LOW, SHARP_HIGH),
             "mass_at": {f"{lam:g}": float(np.interp(lam, c.lambdas, c.mean)) for lam in (0.1, 0.25, 0.5, 0.75, 1.0)},
         })
     sim_passed, sim_reasons = simulation_verdict(sim_rows)
@@ -418,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
     # 3. trained models
     model_rows, model_means = [], []
     if scale.train_models:
-        bscale = bump_runs.bump_scale(args.scale)
+        bscale = bump_scale(args.scale)
         model_rows = train_models(args, scale, bscale)
         model_means = mean_model_rows(model_rows)
     mod_passed, mod_reasons = model_verdict(model_means) if scale.train_models else (None, [])
@@ -433,7 +274,8 @@ def main(argv: list[str] | None = None) -> dict:
         passed = sim_passed
 
     figures = ["percolation.png", "overlap.png"]
-    plot_curves(args.out / figures[0], curves, sim_rows, model_means, scale.shape, threshold, args.seeds)
+    plot_curves(args.out / figures[0], curves, sim_rows, model_means, scale.shape, threshold, args.seeds,
+                mass_level=MASS_LEVEL, accuracy_level=ACCURACY_LEVEL)
     plot_overlap(args.out / figures[1], scale.sigmas, increments, analytic, pixel, threshold)
     curve_table = {
         "lambdas": [float(x) for x in scale.lambdas],
@@ -461,8 +303,8 @@ def main(argv: list[str] | None = None) -> dict:
     if not scale.train_models:
         notes.append("No models were trained at this scale: the verdict is about the simulation only.")
     elif args.scale != "full":
-        notes.append(f"Models are {bump_runs.bump_scale(args.scale).image_size}x"
-                     f"{bump_runs.bump_scale(args.scale).image_size} ({args.scale} scale); their lattice is smaller "
+        notes.append(f"Models are {bump_scale(args.scale).image_size}x"
+                     f"{bump_scale(args.scale).image_size} ({args.scale} scale); their lattice is smaller "
                      "than the simulated one.")
     differ = [r["sigma"] for r in sim_rows
               if (r["overlap_d1"]["analytic"] > threshold) != (r["overlap_d1"]["pixel"] > threshold)]

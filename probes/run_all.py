@@ -1,8 +1,8 @@
 """Run several probes at one scale, one after another, and gather their verdicts into one table.
 
-    python probes/run_all.py --quick                          # every probe, CPU scale
-    python probes/run_all.py --quick percolation torus_geometry
-    python probes/run_all.py --device cuda concept_signal     # full scale on a GPU
+    python -m probes.run_all --quick                          # every probe, CPU scale
+    python -m probes.run_all --quick percolation torus_geometry
+    python -m probes.run_all --device cuda concept_signal     # full scale on a GPU
 
 Each probe writes into ``--out/NAME`` (default ``out/probes/NAME/SCALE``); this script then writes
 ``summary.json`` and ``summary.md`` (claim, verdict, wall time, command per probe) into ``--out``
@@ -11,9 +11,8 @@ Each probe writes into ``--out/NAME`` (default ``out/probes/NAME/SCALE``); this 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import json
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -32,16 +31,10 @@ PROBES = (
 
 
 def load(name: str):
-    """Import probes/<name>.py as a module."""
+    """The module ``probes.<name>``."""
     if name not in PROBES:
         raise KeyError(f"unknown probe {name!r}; known: {', '.join(PROBES)}")
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
-    spec = importlib.util.spec_from_file_location(f"probe_{name}", HERE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"probes.{name}")
 
 
 def table(rows: list[dict]) -> str:

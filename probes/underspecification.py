@@ -1,6 +1,6 @@
 """Underspecification delays and bends generalisation: masking the colour of red triangles slows class 11.
 
-Claim (SEEDS.md A; paper 001, Park et al. 2024, Sec. 5, Fig. 8 and 9): with concepts (color, shape),
+Claim (Park et al. 2024, Sec. 5, Fig. 8 and 9): with concepts (color, shape),
 training classes 00 (red circle), 01 (red triangle), 10 (blue circle) and the held-out class 11 (blue
 triangle), masking the colour slot of the conditioning for a fraction α of the red triangles (the prompt
 says "triangle" but not "red") delays the learning of class 11 (Fig. 8) and bends its concept-space
@@ -29,7 +29,7 @@ The verdict is fail if either part fails, undetermined if neither fails but one 
 Scales:
 
 - ``--tiny``: 8 px, 12 steps, α ∈ {0, 1}, one seed: seconds, exercises every code path (meaningless verdict);
-- ``--quick``: the 16 px DDPM of ``common.concept_scale("quick")`` for 1,600 steps, objects centred and
+- ``--quick``: the 16 px DDPM of ``hidcap.experiments.scales.CONCEPT_SCALES["quick"]`` for 1,600 steps, objects centred and
   larger (see ``DATA``), α ∈ {0, 0.5, 1}, seed 0, only class 11 generated (about 7-8 minutes on one idle
   CPU thread). What it cannot show: the shape concept has ~1/6 of the colour's pixel signal and this
   model is not expected to learn class 11 (blue triangle) jointly within its budget, so the delay part is
@@ -37,10 +37,10 @@ Scales:
 - full (default): the paper's VDM at 32 px, 20k steps, 60 checkpoints, α ∈ {0, .25, .5, .75, 1}, seeds 0 1 2,
   every class generated (one run is ~20 min on an A100: ``--device cuda``).
 
-    python probes/underspecification.py --quick
-    python probes/underspecification.py --device cuda
-    python probes/underspecification.py --quick --fractions 0 0.25 0.5 0.75 1 --seeds 0 1
-    python probes/underspecification.py --tiny
+    python -m probes.underspecification --quick
+    python -m probes.underspecification --device cuda
+    python -m probes.underspecification --quick --fractions 0 0.25 0.5 0.75 1 --seeds 0 1
+    python -m probes.underspecification --tiny
 
 Writes into ``--out``: ``verdict.json``, ``runs.csv`` (one row per run), ``curves.csv`` (accuracy and
 concept-space point per run, class and checkpoint), the figures ``learning_time.png``, ``accuracy.png``,
@@ -49,25 +49,19 @@ concept-space point per run, class and checkpoint), the figures ``learning_time.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-if __package__ in (None, ""):  # run as a script: make `import common` / `import concept_signal` work anywhere
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import ConceptScale, concept_probe, concept_scale, write_verdict  # noqa: E402
-from concept_signal import (  # noqa: E402
+from hidcap.data import ConceptDataSpec, Masking
+from hidcap.experiments.concepts import concept_probe
+from hidcap.experiments.scales import ConceptScale, concept_scale
+from hidcap.experiments.sweeps import (
     HELD_OUT,
-    THRESHOLD,
     Run,
     check_levels,
-    figure,
-    level_colors,
     measure_run,
     plot_accuracy,
     plot_learning_times,
@@ -78,16 +72,17 @@ from concept_signal import (  # noqa: E402
     spearman,
     write_tables,
 )
+from hidcap.experiments.underspecification import plot_trajectories
+from hidcap.experiments.verdicts import combine_verdicts, write_verdict
+from hidcap.plotting import plot_concept_space
 
-from hidcap.data import ConceptDataSpec, Masking  # noqa: E402
-from hidcap.plotting import plot_concept_space  # noqa: E402
-from hidcap.theory import underspecified_dynamics  # noqa: E402
 
 NAME = "underspecification"
 CLAIM = ("underspecification delays and bends generalisation: masking the colour of a fraction alpha of the red "
          "triangles delays class 11 (blue triangle) and pulls its generations towards red")
 PAPER = "paper 001 (Park et al. 2024), Sec. 5, Fig. 8 (steps to 80 % vs masking) and Fig. 9 (concept space, Eq. 2)"
 CONCEPTS = ("color", "shape")
+THRESHOLD = 0.8  # joint-accuracy level of the learning time (as in probes/concept_signal.py)
 MASKED_CLASS = "01"
 END_CHECKPOINTS = 3
 #: The bend is judged only when the least-masked runs draw class 11 blue (mean end P(blue) at least this).
@@ -98,7 +93,7 @@ MEASURED = {"tiny": ("00", "01", "10", "11"), "quick": ("11",), "full": ("00", "
 #: Training steps per run (None: the scale's own).
 STEPS: dict[str, int | None] = {"tiny": None, "quick": 1600, "full": None}
 CORNERS = {"00": "red circle", "01": "red triangle", "10": "blue circle", "11": "blue triangle"}
-#: Data-spec fields a scale changes from SEEDS.md A. Quick: objects at the frame centre and larger (size
+#: Data-spec fields a scale changes from Park et al. 2024, App. B. Quick: objects at the frame centre and larger (size
 #: separation 0.6: large radius 0.75), which gives the shape concept 1.6x the pixel signal of the default.
 DATA: dict[str, dict[str, Any]] = {"tiny": {}, "quick": {"position_range": 0.0, "size_separation": 0.6}, "full": {}}
 
@@ -114,18 +109,6 @@ def criterion(threshold: float = THRESHOLD) -> str:
 
 
 # ------------------------------------------------------------------------------------------ pure helpers
-def and3(*parts: bool | None) -> bool | None:
-    """Three-valued AND: ``False`` if any part is ``False``, else ``None`` if any is ``None``, else ``True``."""
-    for p in parts:
-        if not (p is True or p is False or p is None):
-            raise ValueError(f"parts must be True, False or None, got {p!r}")
-    if any(p is False for p in parts):
-        return False
-    if any(p is None for p in parts):
-        return None
-    return True
-
-
 def end_color(points: Sequence[Sequence[float]], last: int = END_CHECKPOINTS) -> float:
     """Mean colour coordinate (column 0) of the last ``last`` points of a trajectory (T, n)."""
     pts = np.asarray(points, dtype=float)
@@ -172,63 +155,6 @@ def run_spec(scale: ConceptScale, alpha: float) -> ConceptDataSpec:
 
 
 # ------------------------------------------------------------------------------------------ figure
-def plot_trajectories(path: Path, runs: list[Run], fractions: Sequence[float], ends: dict[tuple[float, int], float],
-                      fit: tuple[float, float] | None) -> Path:
-    """Three panels: measured class-11 trajectories by α, the toy model of Eq. 2, end colour against α."""
-    colors = level_colors(fractions)
-    fig, axes = figure(1, 3, (15.0, 4.9))
-    axes = axes[0]
-    seeds = sorted({r.seed for r in runs})
-    styles = ["-", "--", ":", "-."]
-    toy_t = np.linspace(0.0, 3.0, 60)
-    for k, ax in enumerate(axes[:2]):
-        ax.plot([0, 1, 1, 0, 0], [0, 0, 1, 1, 0], color="0.85", lw=1, zorder=0)
-        for bits, name in CORNERS.items():
-            x, y = int(bits[0]), int(bits[1])
-            ax.scatter(x, y, color="0.6", s=30, marker="s")
-            ax.text(x + (-0.05 if x == 0 else 0.05), y + (-0.08 if y == 0 else 0.04), f"{bits}\n{name}", fontsize=7,
-                    color="0.3", ha="right" if x == 0 else "left")
-        ax.set_xlim(-0.35, 1.4)
-        ax.set_ylim(-0.2, 1.22)
-        ax.set_aspect("equal")
-        ax.set_xlabel("P(color = blue)" if k == 0 else "z1 (colour)")
-        ax.set_ylabel("P(shape = triangle)" if k == 0 else "z2 (shape)")
-    for run in runs:
-        _, pts = run.trajectory()
-        col = colors[run.level]
-        axes[0].plot(pts[:, 0], pts[:, 1], styles[seeds.index(run.seed) % len(styles)], color=col, lw=1.4,
-                     label=f"alpha = {run.level:g}" if run.seed == seeds[0] else None)
-        axes[0].scatter(pts[:, 0], pts[:, 1], color=col, s=10, alpha=0.6)
-        axes[0].scatter(*pts[0], facecolors="none", edgecolors=[col], s=50)
-        axes[0].scatter(*pts[-1], color=col, s=50)
-    axes[0].set_title(f"measured: class {HELD_OUT} (hollow: first checkpoint, filled: last)", fontsize=9)
-    axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
-    for a in fractions:
-        z = underspecified_dynamics(a, toy_t, s=1.0)
-        axes[1].plot(z[:, 0], z[:, 1], "-", color=colors[a], lw=1.6, label=f"alpha = {a:g}")
-        axes[1].scatter(*z[-1], color=colors[a], s=40)
-    axes[1].set_title("toy model, Eq. 2 (s = 1): target (1 - s alpha, 1)", fontsize=9)
-    axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
-    ax = axes[2]
-    for (a, seed), c in sorted(ends.items()):
-        ax.scatter(a, c, color=colors[a], s=40, marker="osD^v"[seeds.index(seed) % 5], zorder=3,
-                   label=f"seed {seed}" if a == fractions[0] else None)
-    xs = np.linspace(0, 1, 50)
-    ax.plot(xs, 1 - xs, ":", color="0.4", label="toy target 1 - alpha (s = 1)")
-    ax.axhline(BLUE_AT_START, ls="--", lw=0.8, color="0.7",
-               label=f"smallest alpha must end above {BLUE_AT_START:g} to judge the bend")
-    if fit is not None:
-        ax.plot(xs, fit[0] - fit[1] * xs, "-", color="tab:red", lw=1.2,
-                label=f"least squares: {fit[0]:.2f} - {fit[1]:.2f} alpha")
-    ax.set_xlim(-0.05, 1.05)
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_xlabel("masked fraction alpha of red triangles")
-    ax.set_ylabel(f"end P(color = blue) of class {HELD_OUT}")
-    ax.set_title(f"end colour (mean of last {END_CHECKPOINTS} checkpoints)", fontsize=9)
-    ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -273,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
     color_delay, rho_ctime = rank_verdict(alphas, color_times, sign=+1)
     fmt = (lambda v: "undefined" if v is None else f"{v:+.3f}")
     bend, rho_color = bend_verdict(alphas, ends)
-    passed = and3(delay, bend)
+    passed = combine_verdicts([delay, bend])
     fit = fit_line(alphas, ends)
     per_fraction = {}
     for a in fractions:
@@ -299,7 +225,8 @@ def main(argv: list[str] | None = None) -> dict:
                             f"colour-only rho = {fmt(rho_ctime)}"),
         plot_accuracy(args.out / "accuracy.png", runs, fractions, "alpha =", ns.threshold),
         plot_trajectories(args.out / "trajectories.png", runs, fractions,
-                          {(r["level"], r["seed"]): r["end_color"] for r in rows}, fit),
+                          {(r["level"], r["seed"]): r["end_color"] for r in rows}, fit, corner_names=CORNERS,
+                          blue_at_start=BLUE_AT_START, end_checkpoints=END_CHECKPOINTS),
     ]
     first = args.seeds[0]
     for run in runs:
@@ -314,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{r['level']:>10g} {r['end_color']:>11.2f}")
     print(f"Spearman rho(alpha, learning time) = {fmt(rho_time)} -> delay {delay}; "
           f"rho(alpha, end colour) = {fmt(rho_color)} -> bend {bend}")
-    notes = (f"data changes from SEEDS.md A: {DATA[args.scale] or 'none'}; {steps} training steps per run; "
+    notes = (f"data changes from Park et al. 2024: {DATA[args.scale] or 'none'}; {steps} training steps per run; "
              f"classes generated: {', '.join(classes)}; {scale.samples_per_class} "
              f"samples per class and checkpoint, {scale.sample_steps} sampling steps; masked colour slot value 0. ")
     if args.scale == "quick":

@@ -5,7 +5,6 @@ import torch
 from safetensors.torch import save_file
 
 from hidcap.checkpoints import (
-    CheckpointSeries,
     checkpoint_path,
     load_section,
     load_state_dict,
@@ -15,6 +14,7 @@ from hidcap.checkpoints import (
 from hidcap.diffusion import VDM, VDMConfig
 from hidcap.models import UNet, presets
 from hidcap.patching import patch
+from hidcap.runs import CheckpointSeries
 from hidcap.training import CheckpointConfig, OptimConfig, TrainConfig, train_tensors
 
 
@@ -214,8 +214,6 @@ def test_patch_accepts_a_numpy_integer_step(run):
         assert torch.equal(model.state_dict()[block], run.state_dict(6)[block])
 
 
-@pytest.mark.xfail(strict=True, reason="CheckpointSeries._resolve moves to runs.py in a parallel branch; "
-                   "the integrator applies checkpoints._as_step there (then remove this marker)")
 def test_series_accepts_numpy_integer_steps(run):
     import numpy as np
 

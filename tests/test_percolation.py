@@ -20,7 +20,7 @@ P_C_SITE_SQUARE = 0.592746
 
 
 def _render_inverted(centre, sigma, grid):
-    """Inverted bump 1 − v/255 with v = 255·(1 − exp(−(x−μx)²/4σx² − (y−μy)²/4σy²)) (SEEDS.md C)."""
+    """Inverted bump 1 − v/255 with v = 255·(1 − exp(−(x−μx)²/4σx² − (y−μy)²/4σy²)) (Liang et al. 2024)."""
     sx, sy = sigma
     xx, yy = grid
     v = 255.0 * (1 - np.exp(-((xx - centre[0]) ** 2) / (4 * sx**2) - (yy - centre[1]) ** 2 / (4 * sy**2)))

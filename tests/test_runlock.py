@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hidcap.checkpoints import CheckpointSeries
+from hidcap.runs import CheckpointSeries
 from hidcap.cli import main
 from hidcap.runlock import LOCK_FILE, RunLockedError, run_lock
 from hidcap.training import CheckpointConfig, run_preset, train

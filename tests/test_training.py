@@ -4,7 +4,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from hidcap.checkpoints import CheckpointSeries
+from hidcap.runs import CheckpointSeries
 from hidcap.config_io import config_from_dict, config_to_dict, load_config
 from hidcap.data import BumpDataSpec, ConceptDataSpec
 from hidcap.diffusion import DDPMConfig, OkawaDDPMConfig, ParkVDMConfig, VDMConfig

@@ -34,7 +34,7 @@ _EXPORTS: dict[str, str] = {
     "VDMConfig": "hidcap.diffusion",
     "TrainConfig": "hidcap.training",
     "train": "hidcap.training",
-    "CheckpointSeries": "hidcap.checkpoints",
+    "CheckpointSeries": "hidcap.runs",
     "load_state_dict": "hidcap.checkpoints",
     # measurement
     "train_probe": "hidcap.evaluation",
@@ -61,7 +61,8 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - for static analysers only
-    from hidcap.checkpoints import CheckpointSeries, load_state_dict
+    from hidcap.checkpoints import load_state_dict
+    from hidcap.runs import CheckpointSeries
     from hidcap.data import BumpDataSpec, ConceptDataSpec, ConceptGraph, LabelledImages
     from hidcap.diffusion import DDPM, VDM, DDPMConfig, VDMConfig
     from hidcap.evaluation import (

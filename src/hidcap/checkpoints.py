@@ -1,10 +1,11 @@
-"""Checkpoint files and series: safetensors + JSON only (nothing is ever unpickled).
+"""The checkpoint file format: safetensors + JSON only (nothing is ever unpickled). Imports nothing of hidcap.
 
-A training run directory holds ``config.json`` (the :class:`~hidcap.training.TrainConfig`),
-``metrics.jsonl`` and ``checkpoints/step_XXXXXXX.safetensors``. A checkpoint file stores the model's
+A training run directory holds ``config.json``, ``metrics.jsonl`` and ``checkpoints/step_XXXXXXX.safetensors``
+(:class:`hidcap.runs.CheckpointSeries` reads a whole run). A checkpoint file stores the model's
 ``state_dict()`` under its own names plus extra sections whose keys contain ``"::"``
 (``diffusion::gamma_min`` …); :func:`load_state_dict` returns the model part only. ``checkpoints/resume.safetensors``
-additionally holds the optimizer and RNG state of the newest checkpoint so a run can resume bit-identically.
+(:func:`save_training_state` / :func:`load_training_state`) additionally holds the optimizer and RNG state of the
+newest checkpoint so a run can resume bit-identically.
 """
 from __future__ import annotations
 
@@ -13,22 +14,27 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 __all__ = [
     "CHECKPOINT_DIR",
-    "CheckpointSeries",
+    "RESUME_FILE",
+    "TrainingState",
     "checkpoint_path",
+    "checkpoint_steps_in",
     "load_section",
     "load_state_dict",
+    "load_training_state",
     "read_checkpoint",
     "save_checkpoint",
+    "save_training_state",
 ]
 
 CHECKPOINT_DIR = "checkpoints"
@@ -41,7 +47,7 @@ _STEP_RE = re.compile(r"^step_(\d{7,})\.safetensors$")
 
 def checkpoint_path(run_dir: str | os.PathLike, step: int) -> Path:
     """``run_dir/checkpoints/step_XXXXXXX.safetensors`` (step zero-padded to 7 digits)."""
-    return Path(run_dir) / CHECKPOINT_DIR / f"step_{_as_step(step):07d}.safetensors"
+    return Path(run_dir) / CHECKPOINT_DIR / f"step_{as_step(step):07d}.safetensors"
 
 
 def _digest(t: Tensor) -> str:
@@ -92,7 +98,7 @@ def save_checkpoint(
     from safetensors.torch import save_file
 
     path = Path(path)
-    step = _as_step(step)
+    step = as_step(step)
     tensors: dict[str, Tensor] = {}
     for name, t in model_state.items():
         if SEP in name:
@@ -167,7 +173,7 @@ def read_checkpoint(
     return tensors, meta
 
 
-def _as_step(step: Any) -> int:
+def as_step(step: Any) -> int:
     """``step`` as a Python int (numpy integers accepted); bools, floats and negatives -> ValueError."""
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
         raise ValueError(f"step must be an int, got {step!r}")
@@ -189,103 +195,57 @@ def load_section(path: str | os.PathLike, section: str, device: str | torch.devi
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-class CheckpointSeries:
-    """The checkpoints of one training run, in step order.
+def checkpoint_steps_in(run_dir: str | os.PathLike) -> list[int]:
+    """Sorted steps of the ``step_XXXXXXX.safetensors`` files in ``run_dir/checkpoints`` (``[]`` if none)."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _STEP_RE.match(p.name)))
 
-    ``series.steps`` sorted ints; ``series.load(step)`` a fresh :class:`~hidcap.models.UNet` in eval mode
-    (``step=-1``: the last); ``for step, model in series``; ``series.path(step)``; ``series.state_dict(step)``;
-    ``series.diffusion(step)`` the diffusion object with its (learned) schedule; ``series.config`` the
-    :class:`~hidcap.training.TrainConfig`; ``series.metrics()`` the rows of ``metrics.jsonl``.
+
+# ------------------------------------------------------------------------------------------ training state
+@dataclass
+class TrainingState:
+    """Everything a run needs to resume: the model, diffusion and optimizer ``state_dict()``s, the RNG states
+    (``{"torch": ..., "generator": ..., "cuda": ...}``, uint8 tensors), the step and the last logged loss."""
+
+    step: int
+    model: dict[str, Tensor]
+    diffusion: dict[str, Tensor]
+    optimizer: dict[str, Any]
+    rng: dict[str, Tensor]
+    loss: float | None = None
+
+
+def save_training_state(path: str | os.PathLike, state: TrainingState) -> Path:
+    """Write ``state`` as one checkpoint file (model tensors, sections ``diffusion``, ``optim``, ``rng``).
+
+    The optimizer's per-parameter tensors go to section ``optim`` as ``"{param index}::{name}"``; its
+    non-tensor per-parameter values (e.g. a float ``step``) and ``param_groups`` go to the JSON metadata.
     """
+    optim_tensors, optim_plain = {}, {}
+    for idx, st in state.optimizer["state"].items():
+        for key, value in st.items():
+            (optim_tensors if isinstance(value, Tensor) else optim_plain)[f"{idx}{SEP}{key}"] = value
+    meta = {"param_groups": state.optimizer["param_groups"], "optim_plain": optim_plain, "loss": state.loss}
+    return save_checkpoint(path, state.model, step=state.step,
+                           sections={"diffusion": state.diffusion, "optim": optim_tensors, "rng": state.rng},
+                           metadata=meta)
 
-    def __init__(self, run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
-        self.run_dir = Path(run_dir)
-        self.device = torch.device(device)
-        if not (self.run_dir / "config.json").is_file():
-            raise FileNotFoundError(f"{self.run_dir} is not a training run: {self.run_dir / 'config.json'} is missing")
-        self._config = None
 
-    @property
-    def config(self) -> Any:
-        """The run's :class:`~hidcap.training.TrainConfig` (read from ``config.json``)."""
-        if self._config is None:
-            from hidcap.config_io import load_config
-            from hidcap.training import TrainConfig
-
-            self._config = load_config(TrainConfig, self.run_dir / "config.json")
-        return self._config
-
-    @property
-    def steps(self) -> list[int]:
-        folder = self.run_dir / CHECKPOINT_DIR
-        if not folder.is_dir():
-            return []
-        return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _STEP_RE.match(p.name)))
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
-    def _resolve(self, step: int) -> int:
-        if isinstance(step, bool) or not isinstance(step, int):
-            raise ValueError(f"step must be an int, got {step!r}")
-        steps = self.steps
-        if step == -1:
-            if not steps:
-                raise FileNotFoundError(f"no checkpoints in {self.run_dir / CHECKPOINT_DIR}")
-            return steps[-1]
-        if step not in steps:
-            raise FileNotFoundError(
-                f"no checkpoint for step {step}: {checkpoint_path(self.run_dir, step)} does not exist; "
-                f"available steps: {steps}"
-            )
-        return step
-
-    def path(self, step: int = -1) -> Path:
-        """File of checkpoint ``step`` (−1: the last)."""
-        return checkpoint_path(self.run_dir, self._resolve(step))
-
-    def state_dict(self, step: int = -1) -> dict[str, Tensor]:
-        """Model tensors of checkpoint ``step`` (keys as ``model.state_dict()``), on ``self.device``."""
-        return load_state_dict(self.path(step), self.device)
-
-    def build_model(self) -> nn.Module:
-        """A freshly initialised model of the run's architecture (no weights loaded)."""
-        from hidcap.models import build_model
-
-        return build_model(self.config.model)
-
-    def load(self, step: int = -1) -> nn.Module:
-        """Model with the weights of checkpoint ``step`` (−1: the last), on ``self.device``, in eval mode."""
-        model = self.build_model()
-        path = self.path(step)
-        state = load_state_dict(path, self.device)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ValueError(f"checkpoint {path} does not fit the run's model config: {exc}") from exc
-        return model.to(self.device).eval()
-
-    def diffusion(self, step: int = -1) -> nn.Module:
-        """The run's diffusion object with the schedule state of checkpoint ``step`` (VDM's learned γ)."""
-        from hidcap.diffusion import build_diffusion
-
-        diff = build_diffusion(self.config.diffusion)
-        state = load_section(self.path(step), "diffusion", self.device)
-        if state:
-            diff.load_state_dict(state)
-        return diff.to(self.device)
-
-    def __iter__(self) -> Iterator[tuple[int, nn.Module]]:
-        for step in self.steps:
-            yield step, self.load(step)
-
-    def metrics(self) -> list[dict[str, Any]]:
-        """Rows of ``metrics.jsonl`` (one dict per logged step)."""
-        path = self.run_dir / "metrics.jsonl"
-        if not path.is_file():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-    def __repr__(self) -> str:
-        steps = self.steps
-        return f"CheckpointSeries({str(self.run_dir)!r}, {len(steps)} checkpoints, last step {steps[-1] if steps else None})"
+def load_training_state(path: str | os.PathLike, device: str | torch.device = "cpu") -> TrainingState:
+    """Read a file written by :func:`save_training_state` (``optimizer`` fits ``Optimizer.load_state_dict``)."""
+    tensors, meta = read_checkpoint(path, device)
+    sections: dict[str, dict[str, Tensor]] = {"": {}, "diffusion": {}, "optim": {}, "rng": {}}
+    for key, value in tensors.items():
+        section, name = key.split(SEP, 1) if SEP in key else ("", key)
+        sections.setdefault(section, {})[name] = value
+    if "param_groups" not in meta:
+        raise ValueError(f"{path} is a checkpoint but holds no training state (no optimizer param_groups)")
+    per_param: dict[int, dict[str, Any]] = {}
+    for key, value in [*sections["optim"].items(), *meta.get("optim_plain", {}).items()]:
+        idx, name = key.split(SEP)
+        per_param.setdefault(int(idx), {})[name] = value
+    return TrainingState(step=int(meta["step"]), model=sections[""], diffusion=sections["diffusion"],
+                         optimizer={"state": per_param, "param_groups": meta["param_groups"]},
+                         rng=sections["rng"], loss=meta.get("loss"))

@@ -222,7 +222,7 @@ def sample_grid(images: Any, rows: int | Sequence[str], path: Path, *, title: st
 def _sample(args: argparse.Namespace) -> int:
     import torch
 
-    from hidcap.checkpoints import CheckpointSeries
+    from hidcap.runs import CheckpointSeries
     from hidcap.diffusion import DDPM
     from hidcap.rng import torch_generator
 

@@ -1,4 +1,4 @@
-"""Percolation of Gaussian-bump datasets (paper 003, Sec. 3.3; SEEDS.md C).
+"""Percolation of Gaussian-bump datasets (Liang et al. 2024, Sec. 3.3).
 
 Overlap of two inverted bump images ``a``, ``b`` (``a = 1 − v/255``): ``‖a∘b‖₂ / ‖a‖₂``. For the bump
 ``a(p) = exp(−|p − μ|²/4σ²)`` on the continuous plane:
@@ -343,10 +343,10 @@ def plot_percolation(
     curves: Sequence[PercolationCurve], *, labels: Sequence[str] | None = None, ax: Any = None, path: str | Path | None = None
 ) -> Any:
     """Mean ± std largest-cluster mass ratio versus λ for each curve; returns the ``Axes`` (PNG when ``path``)."""
-    import matplotlib.pyplot as plt
+    from hidcap.plotting import figure
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.5))
+        ax = figure((5, 3.5)).subplots()
     for i, c in enumerate(curves):
         label = labels[i] if labels is not None else f"σ={c.config.sigma}"
         ax.plot(c.lambdas, c.mean, label=label)

@@ -4,6 +4,9 @@ accuracy/loss curves, and curves coloured by concept distance.
 Every function draws on its own ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot, no global
 backend change), saves to ``path`` (parent folders created) and returns the path. matplotlib is imported
 inside the functions so ``import hidcap`` stays light.
+
+The one rule for figures anywhere in hidcap (geometry, experiments) and in probes/examples: make them with
+:func:`figure` and write them with :func:`save`; never import pyplot or change the backend.
 """
 from __future__ import annotations
 
@@ -13,26 +16,31 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["plot_capability", "plot_concept_space", "plot_curves", "plot_distance_curves", "plot_heatmap",
-           "plot_image_grid"]
+__all__ = ["figure", "plot_capability", "plot_concept_space", "plot_curves", "plot_distance_curves", "plot_heatmap",
+           "plot_image_grid", "save"]
 
 
-def _figure(figsize: tuple[float, float]) -> Any:
+def figure(figsize: tuple[float, float], dpi: int = 110) -> Any:
+    """A new ``matplotlib.figure.Figure`` on its own Agg canvas (no pyplot state); add axes with
+    ``fig.subplots(...)`` or ``fig.add_subplot(...)``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize, dpi=110)
+    fig = Figure(figsize=figsize, dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig: Any, path: str | Path) -> Path:
+def save(fig: Any, path: str | Path, *, tight: bool = True, dpi: int | None = None) -> Path:
+    """Write ``fig`` as a PNG to ``path`` (parent folders created; ``tight``: ``tight_layout`` first); returns
+    the path. A path not ending in ``.png`` -> ``ValueError``."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"path must end in .png, got {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path)
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path, **({} if dpi is None else {"dpi": dpi}))
     return path
 
 
@@ -71,7 +79,7 @@ def plot_concept_space(
             raise KeyError(f"class {c!r} is not in the table; classes: {table.classes}")
     from matplotlib import colormaps
 
-    fig = _figure((5.2, 5.0))
+    fig = figure((5.2, 5.0))
     ax = fig.add_subplot(projection="3d") if n == 3 else fig.add_subplot()
     corners = [tuple(int(b) for b in f"{i:0{n}b}") for i in range(2**n)]
     for corner in corners:
@@ -100,7 +108,7 @@ def plot_concept_space(
         ax.set_zlabel(f"P({table.concepts[2]} = 1)")
     ax.set_title(title or "concept space (hollow: first checkpoint, filled: last)", fontsize=10)
     ax.legend(fontsize=8, loc="upper left" if n == 3 else "best")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_capability(
@@ -122,7 +130,7 @@ def plot_capability(
         raise ValueError(f"labels must name every table: {len(labels)} labels for {len(tables)} tables")
     from matplotlib import colormaps
 
-    fig = _figure((6.0, 3.8))
+    fig = figure((6.0, 3.8))
     ax = fig.add_subplot()
     colors = colormaps["tab10"]
     for i, (t, lab) in enumerate(zip(tables, labels)):
@@ -135,7 +143,7 @@ def plot_capability(
     ax.set_ylabel(f"{tables[0].metric} accuracy")
     ax.set_title(title or f"class {cls}: capability (max over protocols) vs behaviour (own prompt)", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_curves(
@@ -152,7 +160,7 @@ def plot_curves(
     threshold)."""
     if not curves:
         raise ValueError("curves must hold at least one (steps, values) pair")
-    fig = _figure((6.0, 3.8))
+    fig = figure((6.0, 3.8))
     ax = fig.add_subplot()
     for label, curve in curves.items():
         steps, values = _as_curve(curve, f"curves[{label!r}]")
@@ -166,7 +174,7 @@ def plot_curves(
     if title:
         ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_distance_curves(
@@ -190,7 +198,7 @@ def plot_distance_curves(
     levels = sorted({int(distances[c]) for c in curves})
     cmap = colormaps["viridis"]
     colour = {d: cmap(0.85 * i / max(len(levels) - 1, 1)) for i, d in enumerate(levels)}
-    fig = _figure((6.0, 3.8))
+    fig = figure((6.0, 3.8))
     ax = fig.add_subplot()
     for c, curve in sorted(curves.items(), key=lambda kv: (int(distances[kv[0]]), kv[0])):
         steps, values = _as_curve(curve, f"curves[{c!r}]")
@@ -201,7 +209,7 @@ def plot_distance_curves(
     ax.set_ylabel(ylabel)
     ax.set_title(title or "generalisation by concept distance", fontsize=10)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_image_grid(
@@ -242,7 +250,7 @@ def plot_image_grid(
     canvas = canvas.clip(0.0, 1.0)
     colorbar = c == 1 if colorbar is None else colorbar
     label_in = 0.12 * max(len(str(lab)) for lab in row_labels) + 0.4
-    fig = _figure((label_in + cols * cell_inches + (1.0 if colorbar else 0.2), rows * cell_inches + 0.9))
+    fig = figure((label_in + cols * cell_inches + (1.0 if colorbar else 0.2), rows * cell_inches + 0.9))
     ax = fig.add_subplot()
     shown = ax.imshow(canvas[..., 0] if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0.0, vmax=1.0,
                       interpolation="nearest")
@@ -256,7 +264,7 @@ def plot_image_grid(
         ax.set_title(title, fontsize=9)
     if colorbar:
         fig.colorbar(shown, ax=ax, fraction=0.04, pad=0.02, label="pixel value")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_heatmap(
@@ -283,7 +291,7 @@ def plot_heatmap(
             raise ValueError(f"panel {name!r} has shape {v.shape}, the labels give {shape}")
     annotate = shape[0] * shape[1] <= 64 if annotate is None else annotate
     width = min(max(2.2, 0.55 * shape[1] + 1.6), 9.0)
-    fig = _figure((width * len(values), min(max(2.2, 0.4 * shape[0] + 1.3), 9.0)))
+    fig = figure((width * len(values), min(max(2.2, 0.4 * shape[0] + 1.3), 9.0)))
     for i, (name, v) in enumerate(values.items()):
         ax = fig.add_subplot(1, len(values), i + 1)
         im = ax.imshow(v, cmap=cmap, aspect="auto", interpolation="nearest")
@@ -301,4 +309,4 @@ def plot_heatmap(
                     ax.text(q, r, f"{x:.3g}", ha="center", va="center", fontsize=7, color="w" if dark else "k")
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save(fig, path)

@@ -1,4 +1,4 @@
-"""The papers' toy models of learning dynamics (SEEDS.md A and B), as plain numpy functions.
+"""The papers' toy models of learning dynamics (Park et al. 2024; Okawa et al. 2023), as plain numpy functions.
 
 - Eq. 1 of paper 001 (concept memorisation): the target of the slower concept moves from a biased value
   ``z̃`` to the true one ``ẑ`` along ``d(t) = z̃ + (ẑ − z̃)·sigmoid(t − t̂)``; the concept point follows

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +20,23 @@ from torch import Tensor, nn
 from hidcap.checkpoints import (
     CHECKPOINT_DIR,
     RESUME_FILE,
-    SEP,
-    CheckpointSeries,
+    TrainingState,
     checkpoint_path,
-    read_checkpoint,
+    checkpoint_steps_in,
+    load_training_state,
     save_checkpoint,
+    save_training_state,
 )
-from hidcap.config_io import load_config, save_config
-from hidcap.data import BumpDataSpec, ConceptDataSpec, LabelledImages
-from hidcap.diffusion import DDPMConfig, OkawaDDPMConfig, ParkVDMConfig, VDMConfig, build_diffusion
-from hidcap.models import ContextUNetConfig, CUNetConfig, UNetConfig, build_model, presets
+from hidcap.config_io import config_from_dict, config_to_dict, load_config, save_config
+from hidcap.data import LabelledImages
+from hidcap.diffusion import build_diffusion
+from hidcap.models import build_model
+from hidcap.presets import RUN_PRESETS
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
 from hidcap.runlock import locks_run_dir
+from hidcap.run_config import DTYPES, SPACINGS, CheckpointConfig, OptimConfig, TrainConfig
+from hidcap.runs import CheckpointSeries
 
 __all__ = [
     "CheckpointConfig",
@@ -46,111 +50,9 @@ __all__ = [
     "train_tensors",
 ]
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-SPACINGS = ("quadratic", "linear")
-
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; the run directory keeps the last good checkpoint."""
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    """AdamW settings; ``grad_clip``: max global grad norm of the model parameters, a finite number > 0
-    (``None``: no clipping; 0 is rejected, it would zero every update). The diffusion schedule parameters
-    (VDM γ) get no weight decay and no clipping."""
-
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    betas: tuple[float, float] = (0.9, 0.999)
-    grad_clip: float | None = 1.0
-
-    def __post_init__(self) -> None:
-        if not (_finite(self.lr) and self.lr > 0):
-            raise ValueError(f"optimizer.lr must be a finite number > 0, got {self.lr}")
-        if not (_finite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"optimizer.weight_decay must be a finite number >= 0, got {self.weight_decay}")
-        if len(self.betas) != 2 or not all(_finite(b) and 0.0 <= b < 1.0 for b in self.betas):
-            raise ValueError(f"optimizer.betas must be two numbers in [0, 1), got {self.betas}")
-        if self.grad_clip is not None and not (_finite(self.grad_clip) and self.grad_clip > 0):
-            raise ValueError(
-                f"optimizer.grad_clip must be a finite number > 0, or None for no clipping; got {self.grad_clip}"
-            )
-
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and bool(np.isfinite(x))
-
-
-def _check_int(owner: Any, name: str, minimum: int, optional: bool = False) -> None:
-    """Field ``name`` of frozen dataclass ``owner`` must be an int >= minimum (numpy integers are stored as
-    int, so the config stays JSON-able); the error names the field."""
-    value = getattr(owner, name)
-    if optional and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    object.__setattr__(owner, name, int(value))
-
-
-@dataclass(frozen=True)
-class CheckpointConfig:
-    """Which steps get a checkpoint: ``count`` steps spaced ``'quadratic'`` (dense early, as in the paper) or
-    ``'linear'`` over the run, always including the final step; ``include_start`` adds step 0 (the
-    initialisation). ``steps`` (non-empty) overrides this with explicit steps."""
-
-    count: int = 60
-    spacing: str = "quadratic"
-    include_start: bool = True
-    steps: tuple[int, ...] = ()
-
-    def __post_init__(self) -> None:
-        bad = [s for s in self.steps if isinstance(s, bool) or not isinstance(s, (int, np.integer))]
-        if bad:
-            raise ValueError(f"checkpoints.steps must be ints, got {bad}")
-        object.__setattr__(self, "steps", tuple(int(s) for s in self.steps))  # numpy ints -> int (JSON-able)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a training run depends on (saved as ``run_dir/config.json``).
-
-    data: the data spec (``build(seed)``); may be ``None`` when tensors are passed to :func:`train`.
-    data_seed: seed for ``data.build`` (default: ``seed``). seed: model init, dropout, noise and batch order.
-    dtype: ``'float32'`` or an autocast dtype (``'bfloat16'``); channels_last / compile: speed options.
-    log_every: write a ``metrics.jsonl`` row every this many steps (and at every checkpoint).
-    """
-
-    model: UNetConfig | CUNetConfig | ContextUNetConfig = field(default_factory=presets.tiny)
-    diffusion: DDPMConfig | VDMConfig | ParkVDMConfig | OkawaDDPMConfig = field(default_factory=VDMConfig)
-    data: ConceptDataSpec | BumpDataSpec | None = None
-    optimizer: OptimConfig = field(default_factory=OptimConfig)
-    checkpoints: CheckpointConfig = field(default_factory=CheckpointConfig)
-    batch_size: int = 64
-    steps: int = 20000
-    seed: int = 0
-    data_seed: int | None = None
-    device: str = "cpu"
-    dtype: str = "float32"
-    channels_last: bool = False
-    compile: bool = False
-    log_every: int = 50
-
-    def __post_init__(self) -> None:
-        for name, minimum in (("batch_size", 1), ("steps", 1), ("seed", 0), ("log_every", 1)):
-            _check_int(self, name, minimum)
-        _check_int(self, "data_seed", 0, optional=True)
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
-        if self.checkpoints.spacing not in SPACINGS:
-            raise ValueError(f"checkpoints.spacing must be one of {SPACINGS}, got {self.checkpoints.spacing!r}")
-        if self.checkpoints.count < 1 and not self.checkpoints.steps:
-            raise ValueError(f"checkpoints.count must be >= 1, got {self.checkpoints.count}")
-        bad = [s for s in self.checkpoints.steps if not 0 <= s <= self.steps]
-        if bad:
-            raise ValueError(f"checkpoints.steps must lie in [0, steps={self.steps}], got {bad}")
 
 
 def checkpoint_steps(total: int, count: int, spacing: str = "quadratic", include_start: bool = False) -> tuple[int, ...]:
@@ -244,51 +146,30 @@ def _optimizer(model: nn.Module, diffusion: nn.Module, cfg: OptimConfig) -> torc
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
 
 
-def _save(run_dir: Path, step: int, model: nn.Module, diffusion: nn.Module, opt: torch.optim.Optimizer,
-          gen: torch.Generator, device: torch.device, loss: float | None) -> None:
-    meta = {"loss": loss}
-    model_state = model.state_dict()
+def _save(run_dir: Path, step: int, parts: "_Parts", loss: float | None) -> None:
+    """Checkpoint ``step`` (model + diffusion) and overwrite the resume file with the full training state."""
+    model_state = parts.model.state_dict()
     save_checkpoint(checkpoint_path(run_dir, step), model_state, step=step,
-                    sections={"diffusion": diffusion.state_dict()}, metadata=meta)
-    opt_state = opt.state_dict()
-    optim_tensors, optim_plain = {}, {}
-    for idx, st in opt_state["state"].items():
-        for key, value in st.items():
-            if isinstance(value, Tensor):
-                optim_tensors[f"{idx}{SEP}{key}"] = value
-            else:
-                optim_plain[f"{idx}{SEP}{key}"] = value
-    rng = {"torch": torch.get_rng_state(), "generator": gen.get_state()}
-    if device.type == "cuda":
-        rng["cuda"] = torch.cuda.get_rng_state(device)
-    meta = {"param_groups": opt_state["param_groups"], "optim_plain": optim_plain, "loss": loss}
-    save_checkpoint(run_dir / CHECKPOINT_DIR / RESUME_FILE, model_state, step=step,
-                    sections={"diffusion": diffusion.state_dict(), "optim": optim_tensors, "rng": rng}, metadata=meta)
+                    sections={"diffusion": parts.diffusion.state_dict()}, metadata={"loss": loss})
+    rng = {"torch": torch.get_rng_state(), "generator": parts.gen.get_state()}
+    if parts.device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(parts.device)
+    save_training_state(run_dir / CHECKPOINT_DIR / RESUME_FILE, TrainingState(
+        step=step, model=model_state, diffusion=parts.diffusion.state_dict(), optimizer=parts.opt.state_dict(),
+        rng=rng, loss=loss))
 
 
-def _restore(run_dir: Path, model: nn.Module, diffusion: nn.Module, opt: torch.optim.Optimizer,
-             gen: torch.Generator, device: torch.device) -> int:
-    tensors, meta = read_checkpoint(run_dir / CHECKPOINT_DIR / RESUME_FILE)
-    sections: dict[str, dict[str, Tensor]] = {"": {}, "diffusion": {}, "optim": {}, "rng": {}}
-    for key, value in tensors.items():
-        section, name = key.split(SEP, 1) if SEP in key else ("", key)
-        sections.setdefault(section, {})[name] = value
-    model.load_state_dict(sections[""])
-    diffusion.load_state_dict(sections["diffusion"])
-    state: dict[int, dict[str, Any]] = {}
-    for key, value in sections["optim"].items():
-        idx, name = key.split(SEP)
-        state.setdefault(int(idx), {})[name] = value
-    for key, value in meta.get("optim_plain", {}).items():
-        idx, name = key.split(SEP)
-        state.setdefault(int(idx), {})[name] = value
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    rng = sections["rng"]
-    torch.set_rng_state(rng["torch"])
-    gen.set_state(rng["generator"])
-    if device.type == "cuda" and "cuda" in rng:
-        torch.cuda.set_rng_state(rng["cuda"], device)
-    return int(meta["step"])
+def _restore(run_dir: Path, parts: "_Parts") -> int:
+    """Load the resume file into ``parts`` (weights, optimizer, RNG); returns its step."""
+    state = load_training_state(run_dir / CHECKPOINT_DIR / RESUME_FILE)
+    parts.model.load_state_dict(state.model)
+    parts.diffusion.load_state_dict(state.diffusion)
+    parts.opt.load_state_dict(state.optimizer)
+    torch.set_rng_state(state.rng["torch"])
+    parts.gen.set_state(state.rng["generator"])
+    if parts.device.type == "cuda" and "cuda" in state.rng:
+        torch.cuda.set_rng_state(state.rng["cuda"], parts.device)
+    return state.step
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -296,6 +177,117 @@ def _truncate_metrics(path: Path, step: int) -> None:
         return
     rows = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
     path.write_text("".join(r + "\n" for r in rows))
+
+
+@dataclass
+class _Parts:
+    """What the loop trains: the model, its diffusion, the optimizer and the noise generator on ``device``."""
+
+    model: nn.Module
+    diffusion: nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    device: torch.device
+
+
+def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> list[int]:
+    """Check ``run_dir`` against ``config``; returns the steps already checkpointed there (``[]``: a new run)."""
+    config_file, resume_file = run_dir / "config.json", run_dir / CHECKPOINT_DIR / RESUME_FILE
+    if not config_file.is_file():
+        return []
+    existing = checkpoint_steps_in(run_dir)
+    if load_config(TrainConfig, config_file) != config:  # compared as configs: old files lack "@kind"
+        raise ValueError(f"{run_dir} holds a run with a different config; use a new run_dir")
+    if existing and not resume:
+        raise FileExistsError(f"{run_dir} already holds checkpoints {existing}; pass resume=True or a new run_dir")
+    if existing and not resume_file.is_file():
+        raise FileNotFoundError(f"cannot resume {run_dir}: {resume_file} is missing")
+    return existing
+
+
+def _build(config: TrainConfig, device: torch.device, noise_seed: int) -> _Parts:
+    """Model (initialised from the current torch seed), diffusion, optimizer and noise generator."""
+    model = build_model(config.model).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    diffusion = build_diffusion(config.diffusion).to(device)
+    opt = _optimizer(model, diffusion, config.optimizer)
+    return _Parts(model, diffusion, opt, torch_generator(noise_seed, device), device)
+
+
+def _resume_or_start(run_dir: Path, parts: _Parts, existing: list[int], schedule: set[int]) -> int:
+    """Restore the newest training state (``existing`` checkpoints) or start afresh (checkpoint 0 if scheduled);
+    returns the step to continue from."""
+    metrics_path = run_dir / "metrics.jsonl"
+    if existing:
+        start = _restore(run_dir, parts)
+        _truncate_metrics(metrics_path, start)
+        return start
+    metrics_path.unlink(missing_ok=True)
+    if 0 in schedule:
+        _save(run_dir, 0, parts, None)
+    return 0
+
+
+def _loop(config: TrainConfig, run_dir: Path, parts: _Parts, images: Tensor, cond: Tensor, start: int,
+          schedule: set[int], order_seed: int, progress: bool | None) -> None:
+    """Train from ``start`` to ``config.steps``, logging to ``metrics.jsonl`` and checkpointing on ``schedule``."""
+    model, diffusion, opt, gen, device = parts.model, parts.diffusion, parts.opt, parts.gen, parts.device
+    forward = torch.compile(model) if config.compile else model
+    order = _BatchOrder(images.shape[0], config.batch_size, order_seed)
+    autocast_dtype = DTYPES[config.dtype]
+    clip = config.optimizer.grad_clip
+    bad_step = torch.zeros((), dtype=torch.long, device=device)  # first step with a non-finite loss (0 = none)
+    loss_sum = torch.zeros((), device=device)
+    n_sum, t0 = 0, time.perf_counter()
+    model.train()
+    bar = progress_bar(range(start, config.steps), progress=progress, desc="train", initial=start, total=config.steps)
+    with open(run_dir / "metrics.jsonl", "a") as log:
+        for step in bar:
+            # -- batch: a pure function of (order seed, step), so a resumed run sees the same batches
+            idx = order.indices(step).to(device)
+            x0, c = images[idx], cond[idx]
+            if config.channels_last:
+                x0 = x0.contiguous(memory_format=torch.channels_last)
+            # -- forward: the diffusion loss, under autocast when config.dtype asks for it
+            with diffusion.autocast(device, autocast_dtype):
+                loss = diffusion.loss(forward, x0, c, gen)
+            done = step + 1
+            finite = torch.isfinite(loss.detach())
+            bad_step = torch.where((bad_step == 0) & ~finite, done, bad_step)  # no host sync
+            # -- backward and optimizer step (model gradients clipped; the schedule's are not)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip) if clip is not None else None
+            opt.step()
+            loss_sum += loss.detach().float()
+            n_sum += 1
+            if not (done % config.log_every == 0 or done in schedule or done == config.steps):
+                continue
+            # -- log: the mean loss since the last row; a non-finite loss stops the run before anything is saved
+            if int(bad_step) != 0:
+                last = checkpoint_steps_in(run_dir)
+                raise NonFiniteLossError(
+                    f"loss became non-finite at step {int(bad_step)}; training stopped. The last good "
+                    f"checkpoint is step {last[-1] if last else None} in {run_dir / CHECKPOINT_DIR}"
+                )
+            row: dict[str, Any] = {"step": done, "loss": float(loss_sum) / n_sum, "lr": opt.param_groups[0]["lr"],
+                                   "seconds": round(time.perf_counter() - t0, 3)}
+            if grad_norm is not None:
+                row["grad_norm"] = float(grad_norm)
+            if hasattr(diffusion, "gamma_min"):
+                row["gamma_min"] = float(diffusion.gamma_min.detach())
+                row["gamma_max"] = float(diffusion.gamma_max.detach())
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            bar.set_postfix(loss=f"{row['loss']:.4f}")
+            loss_sum.zero_()
+            n_sum = 0
+            # -- checkpoint: weights in eval mode, plus the resume state
+            if done in schedule:
+                model.eval()
+                _save(run_dir, done, parts, row["loss"])
+                model.train()
 
 
 @locks_run_dir  # one trainer per run directory: a second one gets RunLockedError (hidcap.runlock)
@@ -320,98 +312,18 @@ def train(
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     run_dir = Path(run_dir)
-    config_file, resume_file = run_dir / "config.json", run_dir / CHECKPOINT_DIR / RESUME_FILE
-    existing = CheckpointSeries(run_dir).steps if config_file.is_file() else []
-    if config_file.is_file():
-        if load_config(TrainConfig, config_file) != config:  # compared as configs: old files lack "@kind"
-            raise ValueError(f"{run_dir} holds a run with a different config; use a new run_dir")
-        if existing and not resume:
-            raise FileExistsError(f"{run_dir} already holds checkpoints {existing}; pass resume=True or a new run_dir")
-        if existing and not resume_file.is_file():
-            raise FileNotFoundError(f"cannot resume {run_dir}: {resume_file} is missing")
+    existing = _prepare_run_dir(config, run_dir, resume)
     images, cond = _dataset(config, data)
-    save_config(config, config_file)
+    save_config(config, run_dir / "config.json")
     device = torch.device(config.device)
     init_seed, noise_seed, order_seed = _seeds(config.seed)
     schedule = set(_schedule(config))
-    metrics_path = run_dir / "metrics.jsonl"
-    autocast_dtype = DTYPES[config.dtype]
-
-    fork_devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(init_seed)
-        model = build_model(config.model).to(device)
-        if config.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        diffusion = build_diffusion(config.diffusion).to(device)
-        opt = _optimizer(model, diffusion, config.optimizer)
-        gen = torch_generator(noise_seed, device)
-        start = 0
-        if existing:
-            start = _restore(run_dir, model, diffusion, opt, gen, device)
-            _truncate_metrics(metrics_path, start)
-        elif 0 in schedule:
-            metrics_path.unlink(missing_ok=True)
-            _save(run_dir, 0, model, diffusion, opt, gen, device, None)
-        else:
-            metrics_path.unlink(missing_ok=True)
-        if start >= config.steps:
-            return CheckpointSeries(run_dir, device=config.device)
-
-        forward = torch.compile(model) if config.compile else model
-        order = _BatchOrder(images.shape[0], config.batch_size, order_seed)
-        model.train()
-        clip = config.optimizer.grad_clip
-        bad_step = torch.zeros((), dtype=torch.long, device=device)  # first step with a non-finite loss (0 = none)
-        loss_sum = torch.zeros((), device=device)
-        n_sum, t0 = 0, time.perf_counter()
-        bar = progress_bar(range(start, config.steps), progress=progress, desc="train", initial=start, total=config.steps)
-        with open(metrics_path, "a") as log:
-            for step in bar:
-                idx = order.indices(step).to(device)
-                x0, c = images[idx], cond[idx]
-                if config.channels_last:
-                    x0 = x0.contiguous(memory_format=torch.channels_last)
-                with diffusion._autocast(device, autocast_dtype):
-                    loss = diffusion.loss(forward, x0, c, gen)
-                done = step + 1
-                finite = torch.isfinite(loss.detach())
-                bad_step = torch.where((bad_step == 0) & ~finite, done, bad_step)  # no host sync
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = (
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip) if clip is not None else None
-                )
-                opt.step()
-                loss_sum += loss.detach().float()
-                n_sum += 1
-                if done % config.log_every == 0 or done in schedule or done == config.steps:
-                    if int(bad_step) != 0:
-                        last = CheckpointSeries(run_dir).steps
-                        raise NonFiniteLossError(
-                            f"loss became non-finite at step {int(bad_step)}; training stopped. The last good "
-                            f"checkpoint is step {last[-1] if last else None} in {run_dir / CHECKPOINT_DIR}"
-                        )
-                    row: dict[str, Any] = {
-                        "step": done,
-                        "loss": float(loss_sum) / n_sum,
-                        "lr": opt.param_groups[0]["lr"],
-                        "seconds": round(time.perf_counter() - t0, 3),
-                    }
-                    if grad_norm is not None:
-                        row["grad_norm"] = float(grad_norm)
-                    if hasattr(diffusion, "gamma_min"):
-                        row["gamma_min"] = float(diffusion.gamma_min.detach())
-                        row["gamma_max"] = float(diffusion.gamma_max.detach())
-                    log.write(json.dumps(row) + "\n")
-                    log.flush()
-                    bar.set_postfix(loss=f"{row['loss']:.4f}")
-                    loss_sum.zero_()
-                    n_sum = 0
-                    if done in schedule:
-                        model.eval()
-                        _save(run_dir, done, model, diffusion, opt, gen, device, row["loss"])
-                        model.train()
+        parts = _build(config, device, noise_seed)
+        start = _resume_or_start(run_dir, parts, existing, schedule)
+        if start < config.steps:
+            _loop(config, run_dir, parts, images, cond, start, schedule, order_seed, progress)
     return CheckpointSeries(run_dir, device=config.device)
 
 
@@ -420,103 +332,18 @@ def train_tensors(images: Tensor, cond: Tensor, config: TrainConfig, run_dir: st
     return train(config, run_dir, data=(images, cond), **kwargs)
 
 
-# ---- run presets (the CLI's --preset) -------------------------------------------------------------------
-def _hidden_capabilities(**kw: Any) -> TrainConfig:
-    """Park et al. 2024 as their code runs it (docs/models.md): CUNet + their VDM (bits/dim, learned linear γ,
-    data in [0, 1]), AdamW lr 1e-3, wd 0.01, grad clip 0.01, batch 64, 20k steps, 60 quadratic checkpoints."""
-    return TrainConfig(model=presets.cunet(), diffusion=ParkVDMConfig(), data=ConceptDataSpec(),
-                       optimizer=OptimConfig(lr=1e-3, weight_decay=0.01, grad_clip=0.01), batch_size=64,
-                       steps=20000, checkpoints=CheckpointConfig(count=60), **kw)
-
-
-def _hidden_capabilities_cfg(**kw: Any) -> TrainConfig:
-    return replace(_hidden_capabilities(**kw), diffusion=ParkVDMConfig(cond_drop=0.2))
-
-
-def _hidden_capabilities_hidcap(**kw: Any) -> TrainConfig:
-    """The same experiment on hidcap's own U-Net and VDM (15.2 M parameters; see docs/models.md)."""
-    return TrainConfig(model=presets.hidden_capabilities(), diffusion=VDMConfig(), data=ConceptDataSpec(),
-                       optimizer=OptimConfig(lr=1e-3, weight_decay=0.01), batch_size=64, steps=20000,
-                       checkpoints=CheckpointConfig(count=60), **kw)
-
-
-def _hidden_capabilities_hidcap_cfg(**kw: Any) -> TrainConfig:
-    return replace(_hidden_capabilities_hidcap(**kw), diffusion=VDMConfig(cond_drop=0.2))
-
-
-def _concept_cube(image_size: int, images_per_class: int) -> ConceptDataSpec:
-    """Okawa et al. 2023's concept graph: (shape, color, size), trained on {000, 100, 010, 001}."""
-    return ConceptDataSpec(concepts=("shape", "color", "size"), train_classes=("000", "100", "010", "001"),
-                           test_classes=("110", "101", "011", "111"), image_size=image_size,
-                           images_per_class=images_per_class)
-
-
-def _concept_graphs(**kw: Any) -> TrainConfig:
-    """Okawa et al. 2023 as their code runs it (docs/models.md): ContextUNet + their DDPM (T=500), Adam lr 1e-4
-    (AdamW with no weight decay), no grad clip, batch 64, 5000 images of 28 px, 7800 steps (100 epochs)."""
-    return TrainConfig(model=presets.context_unet(), diffusion=OkawaDDPMConfig(), data=_concept_cube(28, 1250),
-                       optimizer=OptimConfig(lr=1e-4, weight_decay=0.0, grad_clip=None), batch_size=64, steps=7800,
-                       checkpoints=CheckpointConfig(count=50), **kw)
-
-
-def _gaussian_bumps(**kw: Any) -> TrainConfig:
-    return TrainConfig(model=presets.gaussian_bumps(), diffusion=DDPMConfig(timesteps=1000),
-                       data=BumpDataSpec(periodic=True), optimizer=OptimConfig(lr=3e-4, weight_decay=0.0),
-                       batch_size=128, steps=50000, checkpoints=CheckpointConfig(count=40), **kw)
-
-
-def _tiny(**kw: Any) -> TrainConfig:
-    return TrainConfig(model=presets.tiny(), diffusion=VDMConfig(),
-                       data=ConceptDataSpec(image_size=16, images_per_class=64), batch_size=32, steps=200,
-                       checkpoints=CheckpointConfig(count=5), log_every=10, **kw)
-
-
-def _tiny_ddpm(**kw: Any) -> TrainConfig:
-    """:func:`_tiny` trained as a DDPM (T=100, scaled β) with lr 3e-3 for 400 steps: unlike the 200-step VDM
-    preset, it learns the training classes in about a minute of CPU."""
-    return replace(_tiny(), model=presets.tiny(time_scale=1.0), diffusion=DDPMConfig.scaled(100),
-                   optimizer=OptimConfig(lr=3e-3), steps=400, **kw)
-
-
-def _tiny_cunet(**kw: Any) -> TrainConfig:
-    """CPU-sized :func:`_hidden_capabilities`: tiny CUNet, Park et al.'s VDM, 16 px."""
-    return replace(_tiny(), model=presets.tiny_cunet(), diffusion=ParkVDMConfig(),
-                   optimizer=OptimConfig(lr=1e-3, weight_decay=0.01, grad_clip=0.01), **kw)
-
-
-def _tiny_concept_graphs(**kw: Any) -> TrainConfig:
-    """CPU-sized :func:`_concept_graphs`: tiny ContextUNet, Okawa et al.'s DDPM with T=50, 8 px."""
-    return TrainConfig(model=presets.tiny_context_unet(), diffusion=OkawaDDPMConfig(timesteps=50),
-                       data=_concept_cube(8, 32), optimizer=OptimConfig(lr=1e-3, weight_decay=0.0, grad_clip=None),
-                       batch_size=32, steps=200, checkpoints=CheckpointConfig(count=5), log_every=10, **kw)
-
-
-def _tiny_bumps(**kw: Any) -> TrainConfig:
-    return TrainConfig(model=presets.tiny_bumps(), diffusion=DDPMConfig.scaled(50),
-                       data=BumpDataSpec(image_size=16, increment=1.0, periodic=True), batch_size=32, steps=200,
-                       checkpoints=CheckpointConfig(count=5), log_every=10, **kw)
-
-
-RUN_PRESETS = {
-    "hidden-capabilities": _hidden_capabilities,
-    "hidden-capabilities-cfg": _hidden_capabilities_cfg,
-    "hidden-capabilities-hidcap": _hidden_capabilities_hidcap,
-    "hidden-capabilities-hidcap-cfg": _hidden_capabilities_hidcap_cfg,
-    "concept-graphs": _concept_graphs,
-    "gaussian-bumps": _gaussian_bumps,
-    "tiny": _tiny,
-    "tiny-ddpm": _tiny_ddpm,
-    "tiny-bumps": _tiny_bumps,
-    "tiny-cunet": _tiny_cunet,
-    "tiny-concept-graphs": _tiny_concept_graphs,
-}
-
-
 def run_preset(name: str, **overrides: Any) -> TrainConfig:
-    """A :class:`TrainConfig` preset by name (see ``RUN_PRESETS``) with top-level fields overridden,
-    e.g. ``run_preset("tiny", steps=50, seed=3)``."""
+    """A :class:`TrainConfig` from the plain-data preset ``name`` (see :data:`hidcap.presets.RUN_PRESETS`) with
+    top-level fields overridden, e.g. ``run_preset("tiny", steps=50, seed=3)``."""
     try:
-        fn = RUN_PRESETS[name.replace("_", "-")]
+        preset = RUN_PRESETS[name.replace("_", "-")]
     except KeyError:
         raise KeyError(f"unknown run preset {name!r}; known: {sorted(RUN_PRESETS)}") from None
-    return replace(fn(), **overrides)
+    fields = config_to_dict(TrainConfig())
+    for key, value in preset.items():
+        # a section written out whole (it carries "@kind") replaces the default; a partial one, such as
+        # {"lr": 3e-3}, is laid over the default section's values
+        partial = isinstance(value, dict) and "@kind" not in value and isinstance(fields.get(key), dict)
+        fields[key] = {**fields[key], **value} if partial else value
+    config = config_from_dict(TrainConfig, fields, source=f"run preset {name!r}")
+    return replace(config, **overrides)

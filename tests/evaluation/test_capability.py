@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -13,9 +15,8 @@ from hidcap.evaluation.capability import (
     Overprompt,
     Variant,
     capability,
-    disentanglement,
-    embedding_disentanglement,
 )
+from hidcap.evaluation.disentanglement import disentanglement, embedding_disentanglement
 from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig
 
 from .fakes import SPEC, Renderer, render_sampler
@@ -43,6 +44,10 @@ class FakeSeries:
 
     def state_dict(self, step):
         return self.models[step].state_dict()
+
+    def diffusion(self, step=-1):
+        """SeriesLike: the sampler of every checkpoint renders the model's output."""
+        return SimpleNamespace(sample=render_sampler)
 
 
 class SetBlue:

@@ -80,7 +80,7 @@ def patch_run(patch_module, tmp_path_factory):
 
 
 def test_patch_table_has_one_row_per_checkpoint(patch_run):
-    from hidcap.checkpoints import CheckpointSeries
+    from hidcap.runs import CheckpointSeries
 
     out, summary = patch_run
     assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))

@@ -1,7 +1,6 @@
-"""Load probes/*.py as modules (they are scripts, not a package) and run them in tiny mode."""
-import importlib.util
+"""Import the probes (the ``probes`` package at the repository root) and run them in tiny mode."""
+import importlib
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,14 +9,8 @@ PROBES = Path(__file__).resolve().parents[2] / "probes"
 
 
 def load(name: str):
-    """Import probes/<name>.py (probes/ goes on sys.path so that ``import common`` works inside it)."""
-    if str(PROBES) not in sys.path:
-        sys.path.insert(0, str(PROBES))
-    spec = importlib.util.spec_from_file_location(f"probe_{name}", PROBES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
+    """The module ``probes.<name>``."""
+    return importlib.import_module(f"probes.{name}")
 
 
 def assert_png(path: Path, min_bytes: int = 5000, min_height: int = 100, min_width: int = 100) -> None:

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from hidcap.experiments import composition
+
 from .conftest import assert_png
 
 NAME = "compose_interpolate"
@@ -73,7 +75,7 @@ def test_tiny_tables_are_consistent(tiny, ci):
         for s in t.values():
             assert s["joint"] <= min(s["x"], s["y"]) + 1e-12 and max(s["x"], s["y"]) <= s["either"] + 1e-12
             assert 0 <= s["crossing"] <= s["joint"] + 1e-12
-        held = sum(t[s]["joint"] * t[s]["n"] for s in ci.HELD_OUT) / t["held_out"]["n"]
+        held = sum(t[s]["joint"] * t[s]["n"] for s in composition.HELD_OUT) / t["held_out"]["n"]
         assert t["held_out"]["joint"] == pytest.approx(held)
     t2 = m["sections"]["2d"]
     nums = m["parts"]["numbers"]
@@ -101,7 +103,7 @@ def test_bad_steps_raise(ci, tmp_path):
 
 # ------------------------------------------------------------------------------------------ helpers
 def test_section_masks(ci):
-    import bump_runs
+    from hidcap.experiments import recording as bump_runs
 
     frame = bump_runs.frame_grid(32)
     masks = ci.section_masks(frame, (13, 19))

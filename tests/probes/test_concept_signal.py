@@ -1,10 +1,11 @@
 """probes/concept_signal.py: a tiny end-to-end run, its tables and figures, bad input, and the pure helpers."""
 import csv
-import json
 import math
 
 import numpy as np
 import pytest
+
+from hidcap.experiments import sweeps
 
 from .conftest import assert_png, read_verdict
 
@@ -59,7 +60,7 @@ def test_tiny_verdict_follows_its_numbers(cs, tiny):
     m = record["measured"]
     levels = [r["level"] for r in m["runs"]]
     times = [r["learning_time"] for r in m["runs"]]
-    passed, rho = cs.rank_verdict(levels, times, sign=-1)
+    passed, rho = sweeps.rank_verdict(levels, times, sign=-1)
     assert record["passed"] == passed
     assert m["spearman_rho"] == (None if rho is None else pytest.approx(rho))
 
@@ -140,11 +141,11 @@ def test_bad_options_are_usage_errors(cs, tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------ configs
 def test_scale_defaults(cs, tmp_path):
-    args, _ = cs.resolve("concept_signal", ["--out", str(tmp_path)], "d")
+    args, _ = sweeps.resolve("concept_signal", ["--out", str(tmp_path)], "d", cs._options, cs.SEEDS)
     assert args.scale == "full" and args.seeds == (0, 1, 2)
-    quick, _ = cs.resolve("concept_signal", ["--quick", "--out", str(tmp_path)], "d")
+    quick, _ = sweeps.resolve("concept_signal", ["--quick", "--out", str(tmp_path)], "d", cs._options, cs.SEEDS)
     assert quick.seeds == cs.SEEDS["quick"]
-    chosen, _ = cs.resolve("concept_signal", ["--quick", "--seeds", "3", "4", "--out", str(tmp_path)], "d")
+    chosen, _ = sweeps.resolve("concept_signal", ["--quick", "--seeds", "3", "4", "--out", str(tmp_path)], "d", cs._options, cs.SEEDS)
     assert chosen.seeds == (3, 4)
 
 
@@ -154,7 +155,7 @@ def test_full_configs_are_valid(cs):
     scale = concept_scale("full")
     for level in cs.LEVELS["full"]:
         spec = cs.level_spec(scale, level, cs.SIZE_SEPARATION["full"])
-        assert spec.position_range == 0.5 and spec.background_separation == 0.8  # SEEDS.md A as written
+        assert spec.position_range == 0.5 and spec.background_separation == 0.8  # Park et al. 2024, App. B as written
         cfg = scale.train_config(spec, 2, "cuda", steps=scale.steps)
         assert cfg.steps == 20000 and cfg.model.image_size == spec.image_size == 32
         assert cfg.data.color_separation == level and cfg.data.test_classes == ("11",)
@@ -168,7 +169,7 @@ def test_full_configs_are_valid(cs):
 
 # ------------------------------------------------------------------------------------------ pure helpers
 def test_spearman(cs):
-    spearman = cs.spearman
+    spearman = sweeps.spearman
     assert spearman([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
     assert spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
     # never learned (None) ranks last; the two None tie
@@ -182,7 +183,7 @@ def test_spearman(cs):
 
 
 def test_average_ranks(cs):
-    average_ranks = cs.average_ranks
+    average_ranks = sweeps.average_ranks
     assert average_ranks([10, 30, 20, 30]).tolist() == [1.0, 3.5, 2.0, 3.5]
     assert average_ranks([math.inf, 1.0]).tolist() == [2.0, 1.0]
 
@@ -200,7 +201,7 @@ def test_average_ranks(cs):
     ],
 )
 def test_rank_verdict(cs, levels, times, sign, passed):
-    rank_verdict = cs.rank_verdict
+    rank_verdict = sweeps.rank_verdict
     got, rho = rank_verdict(levels, times, sign)
     assert got is passed
     if passed is not None:
@@ -208,43 +209,9 @@ def test_rank_verdict(cs, levels, times, sign, passed):
 
 
 def test_rank_verdict_rejects_bad_sign(cs):
-    rank_verdict = cs.rank_verdict
+    rank_verdict = sweeps.rank_verdict
     with pytest.raises(ValueError, match="sign"):
         rank_verdict([1, 2], [1, 2], 0)
-
-
-def test_nearest_corner(cs):
-    nearest_corner = cs.nearest_corner
-    assert nearest_corner([0.9, 0.1]) == "10"
-    assert nearest_corner([0.2, 0.7]) == "01"
-    assert nearest_corner([0.5, 0.51]) == "01"
-    with pytest.raises(ValueError):
-        nearest_corner(np.zeros((2, 2)))
-
-
-def test_memorization_through_a_training_corner(cs):
-    memorization = cs.memorization
-    steps = [0, 10, 20, 30, 40]
-    pts = [[0.4, 0.4], [0.8, 0.1], [0.9, 0.2], [0.9, 0.7], [0.95, 0.9]]
-    m = memorization(steps, pts, turn=30)
-    assert m["memorized"] is True and m["corner"] == "10" and m["steps_near"] == [10, 20]
-    assert m["intermediate_steps"] == [10, 20] and m["first_at_target"] == 30
-    assert m["nearest"] == ["00", "10", "10", "11", "11"]
-
-
-def test_memorization_straight_to_the_target_and_edge_cases(cs):
-    memorization = cs.memorization
-    steps = [0, 10, 20, 30]
-    straight = memorization(steps, [[0.1, 0.1], [0.4, 0.4], [0.6, 0.6], [0.9, 0.9]], turn=30)
-    assert straight["memorized"] is False and straight["corner"] is None
-    # never learned: every checkpoint after the initialisation counts; the most frequent corner wins
-    never = memorization(steps, [[0.1, 0.1], [0.2, 0.9], [0.8, 0.2], [0.9, 0.1]], turn=None)
-    assert never["memorized"] is True and never["corner"] == "10" and never["first_at_target"] is None
-    # learned already at the first checkpoint after the start: nothing intermediate to judge
-    early = memorization(steps, [[0.1, 0.1], [0.9, 0.9], [0.9, 0.9], [0.9, 0.9]], turn=10)
-    assert early["memorized"] is None
-    with pytest.raises(ValueError, match="points"):
-        memorization(steps, [[0.1, 0.1]], turn=None)
 
 
 def test_concept_accuracy(cs):
@@ -254,15 +221,15 @@ def test_concept_accuracy(cs):
     for step, rows in ((0, [[1, 0], [0, 0]]), (10, [[1, 1], [1, 0]])):
         table.accuracy.append({"step": step, "class": "11", "joint": 0.0, "additive": 0.0, "n_samples": 2})
         table.correct[(step, "11")] = np.array(rows, dtype=bool)
-    steps, color = cs.concept_accuracy(table, "11", "color")
+    steps, color = sweeps.concept_accuracy(table, "11", "color")
     assert steps.tolist() == [0, 10] and color.tolist() == [0.5, 1.0]
-    assert cs.concept_accuracy(table, "11", "size")[1].tolist() == [0.0, 0.5]
+    assert sweeps.concept_accuracy(table, "11", "size")[1].tolist() == [0.0, 0.5]
     with pytest.raises(KeyError, match="shape"):
-        cs.concept_accuracy(table, "11", "shape")
+        sweeps.concept_accuracy(table, "11", "shape")
 
 
 def test_check_levels(cs):
-    check_levels = cs.check_levels
+    check_levels = sweeps.check_levels
     assert check_levels([0.8, 0.2]) == (0.2, 0.8)
     assert check_levels([0, 1], open_low=False) == (0.0, 1.0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):

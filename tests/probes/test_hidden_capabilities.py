@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from hidcap.evaluation.capability import CapabilityTable
+from hidcap.experiments import capability as exp
 
 from .conftest import read_verdict
 
@@ -164,47 +165,12 @@ def test_full_and_quick_configs_are_valid(hc):
 
 
 # ------------------------------------------------------------------------------------------ pure helpers
-CORNERS = {"01": np.array([0.0, 1.0]), "10": np.array([1.0, 0.0])}
-
-
-def test_find_turn_departure_from_memorisation(hc):
-    steps = [0, 10, 20, 30, 40, 50, 60]
-    pts = [[0.5, 0.5], [0.2, 0.8], [0.1, 0.9], [0.1, 0.9], [0.5, 0.95], [0.9, 0.95], [0.95, 0.97]]
-    turn = hc.find_turn(steps, pts, CORNERS, radius=0.3)
-    assert turn.corner == "01" and turn.visits == 3 and turn.index == 4 and turn.step == 40
-    # the dwell at index 2-3 is skipped: the move in is (-.1, .1), the move out (.4, .05): ~128 degrees
-    assert turn.sharpest_index == 2 and turn.sharpest_step == 20 and 125 < turn.sharpest_angle < 131
-
-
-def test_find_turn_leaves_for_good_and_other_corner(hc):
-    # visits 10, leaves, comes back once, leaves for good at index 5
-    pts = [[0.5, 0.5], [0.9, 0.1], [0.95, 0.2], [0.6, 0.4], [0.8, 0.25], [0.9, 0.6], [1.0, 1.0]]
-    turn = hc.find_turn(range(7), pts, CORNERS, radius=0.3)
-    assert turn.corner == "10" and turn.visits == 3 and turn.index == 5
-
-
-def test_find_turn_without_memorisation_or_departure(hc):
-    straight = [[0.5, 0.5], [0.6, 0.6], [0.8, 0.8], [0.95, 0.95]]
-    turn = hc.find_turn(range(4), straight, CORNERS, radius=0.3)
-    assert turn.corner is None and turn.index is None and turn.step is None and turn.sharpest_angle == pytest.approx(0, abs=1e-5)
-    stuck = [[0.5, 0.5], [0.2, 0.8], [0.1, 0.9], [0.1, 0.95]]
-    turn = hc.find_turn(range(4), stuck, CORNERS, radius=0.3)
-    assert turn.corner == "01" and turn.index is None
-    with pytest.raises(ValueError, match="points must be"):
-        hc.find_turn(range(3), stuck, CORNERS, radius=0.3)
-    with pytest.raises(ValueError, match="radius"):
-        hc.find_turn(range(4), stuck, CORNERS, radius=0.6)
 
 
 def test_neighbour_corners(hc):
-    corners = hc.neighbour_corners("11", ("00", "01", "10"))
+    corners = exp.neighbour_corners("11", ("00", "01", "10"))
     assert set(corners) == {"01", "10"}
     np.testing.assert_array_equal(corners["01"], [0.0, 1.0])
-
-
-def test_onset_index(hc):
-    assert hc.onset_index([0, 5, 9], [0.1, 0.85, 0.2], 0.8) == 1
-    assert hc.onset_index([0, 5, 9], [0.1, 0.5, 0.2], 0.8) is None
 
 
 def test_judge_capability_first(hc):
@@ -229,10 +195,6 @@ def test_judge_turn(hc):
         hc.judge_turn({}, tolerance=-1)
 
 
-def test_combine(hc):
-    assert hc.combine(True, True) is True
-    assert hc.combine(True, None) is None
-    assert hc.combine(None, False) is False
 
 
 def test_protocol_curves(hc):
@@ -246,10 +208,10 @@ def test_protocol_curves(hc):
         ]
         table.summary.append({"step": step, "class": "11", "behaviour": naive, "capability": max(naive, over, inter),
                               "best_protocol": "", "best_variant": ""})
-    steps, curves = hc.protocol_curves(table)
+    steps, curves = exp.protocol_curves(table)
     assert steps.tolist() == [0, 10]
     np.testing.assert_allclose(curves["overprompt"], [0.1, 0.9])
     np.testing.assert_allclose(curves["capability"], [0.3, 0.9])
     np.testing.assert_allclose(curves["behaviour"], [0.0, 0.5])
     with pytest.raises(KeyError, match="'01'"):
-        hc.protocol_curves(table, "01")
+        exp.protocol_curves(table, "01")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hidcap.evaluation.learning_time import learning_time
+from hidcap.experiments import emergence
 from hidcap.theory import critical_time
 
 NAME = "multiplicative_emergence"
@@ -265,6 +266,6 @@ def test_toy_figure_with_a_fit(me, tiny, tmp_path):
     rows = [{"seed": 0, "class": c, "distance": d, "t_joint": times.get(c)} for c, d in dist.items()]
     fit = me.toy_fit([dist[c] for c in times], list(times.values()))
     assert fit["p"] is not None
-    path = me._plot_toy(spaces, dist, rows, fit, tmp_path / "toy.png", 0.8)
+    path = emergence.plot_toy(spaces, dist, rows, fit, tmp_path / "toy.png", 0.8)
     img = imread(path)
     assert img.shape[0] > 300 and float(img[..., :3].std()) > 0.02

@@ -92,27 +92,14 @@ def test_bad_repeats_raise(perc, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def test_stay_crossing(perc):
-    xs = [0.1, 0.2, 0.3, 0.4, 0.5]
-    assert perc.stay_crossing(xs, [0.0, 0.2, 0.4, 0.8, 1.0], 0.5) == pytest.approx(0.325)
-    # an early spike above the level does not count: the last upward crossing does
-    assert perc.stay_crossing(xs, [0.9, 0.1, 0.2, 0.6, 1.0], 0.5) == pytest.approx(0.375)
-    assert perc.stay_crossing(xs, [0.6, 0.7, 0.8, 0.9, 1.0], 0.5) == 0.1  # above everywhere: the grid start
-    assert perc.stay_crossing(xs, [0.0, 0.6, 0.7, 0.8, 0.4], 0.5) is None  # ends below
-    with pytest.raises(ValueError, match="increasing"):
-        perc.stay_crossing([0.2, 0.1], [0, 1], 0.5)
-    with pytest.raises(ValueError, match="equal"):
-        perc.stay_crossing([0.1, 0.2], [0.0], 0.5)
-
-
 def test_rise_width_and_ordering(perc):
     p = perc
     xs = np.linspace(0, 1, 101)
     sharp = (xs > 0.5).astype(float)
     ramp = xs.copy()
-    assert p.rise_width(xs, sharp) == pytest.approx(0.0, abs=0.011)
-    assert p.rise_width(xs, ramp) == pytest.approx(0.8, abs=0.011)
-    assert p.rise_width(xs, np.zeros_like(xs)) is None
+    assert p.rise_width(xs, sharp, p.SHARP_LOW, p.SHARP_HIGH) == pytest.approx(0.0, abs=0.011)
+    assert p.rise_width(xs, ramp, p.SHARP_LOW, p.SHARP_HIGH) == pytest.approx(0.8, abs=0.011)
+    assert p.rise_width(xs, np.zeros_like(xs), p.SHARP_LOW, p.SHARP_HIGH) is None
     assert p.ordered_thresholds([0.2, 0.5, 1.0], [0.6, 0.2, 0.05]) is True
     assert p.ordered_thresholds([1.0, 0.2, 0.5], [0.05, 0.6, 0.2]) is True  # order of input does not matter
     assert p.ordered_thresholds([0.2, 0.5, 1.0], [0.6, 0.7, 0.05]) is False  # not monotone
@@ -167,11 +154,11 @@ def test_scales_and_full_config(perc):
     assert p.percolation_scale("quick").train_models is False
     with pytest.raises(ValueError, match="unknown scale"):
         p.percolation_scale("huge")
-    import bump_runs
+    from hidcap.experiments import scales
     from hidcap.data import BumpDataSpec
     from hidcap.models import presets
 
-    b = bump_runs.bump_scale("full")
+    b = scales.bump_scale("full")
     spec = BumpDataSpec(kind="bump", image_size=32, increment=full.model_increment, sigma_x=0.3, sigma_y=0.3,
                         subsample=0.1)
     cfg = b.train_config(spec, 0, "cpu", steps=full.model_steps)

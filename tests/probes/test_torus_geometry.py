@@ -1,11 +1,12 @@
-"""probes/torus_geometry.py: a tiny run end to end, its figures and numbers, the rise-then-fall / per-seed verdict
-logic on hand-made inputs, and the full-scale configuration (built, not trained)."""
+"""probes/torus_geometry.py: a tiny run end to end, its figures and numbers, and the per-seed verdict logic on
+hand-made inputs. (rise_then_fall: tests/evaluation/test_curves.py; the scales: tests/experiments/test_scales.py.)"""
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
+
+from hidcap.evaluation.curves import rise_then_fall
 
 from .conftest import assert_png
 
@@ -61,7 +62,7 @@ def test_tiny_numbers_are_consistent(tiny, torus):
     assert seed["final_participation_ratio"] == rows[-1]["participation_ratio"]
     for r in rows:
         assert 0 <= r["accuracy"] <= 1 and r["participation_ratio"] >= 1 and 0 < r["top4_explained"] <= 1
-    rise = torus.rise_then_fall(steps, [r["participation_ratio"] for r in rows])
+    rise = rise_then_fall(steps, [r["participation_ratio"] for r in rows], torus.PR_DROP)
     assert rise == seed["rise_then_fall"]  # JSON keeps floats exactly
     tt = seed["torus_tests"]
     for t in ("x_on_y", "x_on_x", "y_on_y"):
@@ -86,26 +87,11 @@ def test_bad_options_exit_with_message(torus, tmp_path, capsys, argv, message):
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def test_rise_then_fall(torus):
-    good = torus.rise_then_fall([0, 10, 20, 40, 80], [50.0, 3.0, 9.0, 7.0, 6.0])  # step 0 (init) is ignored
-    assert good["passed"] is True and good["peak_step"] == 20 and good["interior_peak"]
-    assert good["final_over_peak"] == pytest.approx(6 / 9)
-    rising = torus.rise_then_fall([0, 10, 20, 40], [50.0, 3.0, 5.0, 9.0])
-    assert rising["passed"] is False and not rising["interior_peak"]
-    flat_end = torus.rise_then_fall([10, 20, 40], [3.0, 9.0, 8.5])  # 8.5 > 0.9 * 9
-    assert flat_end["passed"] is False and flat_end["interior_peak"]
-    assert torus.rise_then_fall([0, 10, 20], [5.0, 3.0, 4.0])["passed"] is None  # two trained checkpoints
-    with pytest.raises(ValueError, match="equal length"):
-        torus.rise_then_fall([1, 2], [1.0])
-    with pytest.raises(ValueError, match="no trained checkpoint"):
-        torus.rise_then_fall([0], [1.0])
-
-
 def _torus(clifford=True, parallel=False):
     return {"x_on_y_clifford": clifford, "within_variable_not_parallel": not parallel}
 
 
-def test_seed_verdict_and_combine(torus):
+def test_seed_verdict(torus):
     rise_ok = {"passed": True}
     assert torus.seed_verdict(0.9, rise_ok, (1, 2, 1), _torus())[0] is True
     assert torus.seed_verdict(0.9, rise_ok, (1, 0, 1), _torus())[0] is False
@@ -115,11 +101,6 @@ def test_seed_verdict_and_combine(torus):
     assert torus.seed_verdict(0.9, {"passed": None}, (1, 2, 1), _torus())[0] is None
     passed, parts = torus.seed_verdict(0.2, rise_ok, (1, 2, 1), _torus())  # not learned: undetermined
     assert passed is None and parts["learned"] is False
-    assert torus.combine([True, True]) is True
-    assert torus.combine([True, None]) is None
-    assert torus.combine([None, False]) is False
-    with pytest.raises(ValueError):
-        torus.combine([])
 
 
 def test_torus_test_summary_on_an_ideal_clifford_torus(torus):
@@ -131,20 +112,3 @@ def test_torus_test_summary_on_an_ideal_clifford_torus(torus):
     assert s["x_on_y_clifford"] is True
     assert s["within_variable_not_parallel"] is False  # an ideal Clifford torus has parallel rings
     assert s["median_parallelism_residual"]["x_on_x"] == pytest.approx(0.0, abs=1e-6)
-
-
-# ------------------------------------------------------------------------------------------ configs
-def test_full_and_quick_configs(torus):
-    from hidcap.models import presets
-
-    full = torus.torus_scale("full")
-    cfg = full.train_config(0, "cpu")
-    assert cfg.model == presets.gaussian_bumps() and cfg.diffusion.timesteps == 1000
-    assert cfg.data.image_size == 32 and cfg.data.increment == 0.1 and cfg.data.periodic
-    assert cfg.steps == 50000 and cfg.checkpoints.count == 40 and full.sample_steps == 1000
-    assert full.data.lattice().shape == (102400, 2)
-    quick = torus.torus_scale("quick")
-    qcfg = quick.train_config(3, "cpu")
-    assert qcfg.seed == 3 and qcfg.model.image_size == 16 and quick.data.lattice().shape == (1024, 2)
-    with pytest.raises(ValueError, match="unknown scale"):
-        torus.torus_scale("cpu")

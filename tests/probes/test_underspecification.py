@@ -4,6 +4,8 @@ import csv
 import numpy as np
 import pytest
 
+from hidcap.experiments.verdicts import combine_verdicts
+
 from .conftest import read_verdict
 from .test_concept_signal import png_ok
 
@@ -48,7 +50,7 @@ def test_tiny_verdict_follows_its_numbers(us, tiny):
     assert m["bend"]["end_color_at_smallest_alpha"] == pytest.approx(
         np.mean([r["end_color"] for r in m["runs"] if r["level"] == min(alphas)]))
     assert m["delay"]["passed"] == delay and m["bend"]["passed"] == bend
-    assert record["passed"] == us.and3(delay, bend)
+    assert record["passed"] == combine_verdicts([delay, bend])
     assert m["bend"]["spearman_rho"] == (None if rho_c is None else pytest.approx(rho_c))
     color_delay, _ = us.rank_verdict(alphas, [r["concept_learning_time"]["color"] for r in m["runs"]], sign=+1)
     assert m["color_concept_delay"]["passed"] == color_delay
@@ -80,7 +82,7 @@ def test_tables_match_verdict(tiny):
 
 def test_masking_reaches_the_training_data(us, tiny):
     """The run of alpha = 1 was trained with every red triangle's colour slot zeroed, alpha = 0 with none."""
-    from hidcap.checkpoints import CheckpointSeries
+    from hidcap.runs import CheckpointSeries
     from hidcap.data import COND_LAYOUT
 
     out, record = tiny
@@ -150,19 +152,6 @@ def test_full_configs_are_valid(us):
 
 
 # ------------------------------------------------------------------------------------------ pure helpers
-@pytest.mark.parametrize(
-    "parts, expected",
-    [((True, True), True), ((True, False), False), ((None, False), False), ((True, None), None), ((None, None), None)],
-)
-def test_and3(us, parts, expected):
-    assert us.and3(*parts) is expected
-
-
-def test_and3_rejects_non_booleans(us):
-    with pytest.raises(ValueError, match="True, False or None"):
-        us.and3(True, 1)
-
-
 def test_end_color(us):
     traj = [[0.9, 1.0], [0.8, 1.0], [0.5, 1.0], [0.3, 1.0], [0.1, 1.0]]
     assert us.end_color(traj) == pytest.approx(0.3)

@@ -51,14 +51,12 @@ def _bump_rows(args: argparse.Namespace) -> tuple[list[torch.Tensor], list[str]]
 
 def show(args: argparse.Namespace) -> Path:
     """Render the grid and save it to ``args.out``; returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from hidcap.plotting import figure
 
     rows, names = _concept_rows(args) if args.show == "concepts" else _bump_rows(args)
     cols = args.per_class
-    fig, axes = plt.subplots(len(rows), cols, figsize=(1.1 * cols + 1.0, 1.1 * len(rows)), squeeze=False)
+    fig = figure((1.1 * cols + 1.0, 1.1 * len(rows)))
+    axes = fig.subplots(len(rows), cols, squeeze=False)
     for r, (imgs, name) in enumerate(zip(rows, names)):
         for c in range(cols):
             ax = axes[r, c]
@@ -76,7 +74,6 @@ def show(args: argparse.Namespace) -> Path:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
-    plt.close(fig)
     return out
 
 

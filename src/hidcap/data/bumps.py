@@ -1,4 +1,4 @@
-"""Gaussian bumps, sums of stripes and single stripes on an N×N canvas (SEEDS.md C, paper 003).
+"""Gaussian bumps, sums of stripes and single stripes on an N×N canvas (Liang et al. 2024).
 
 Pixel ``(row j, column i)`` sits at latent coordinate ``(x, y) = (i + offset, j + offset)``: x runs along
 columns, y along rows, pixel 0 at coordinate 0 (``offset`` is 0 unless the latent space is extended).

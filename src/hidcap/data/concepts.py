@@ -1,4 +1,4 @@
-"""Concept-space shapes (SEEDS.md A and B): one object on a background, classes named by concept bits.
+"""Concept-space shapes (Park et al. 2024; Okawa et al. 2023): one object on a background, classes named by concept bits.
 
 Concepts and their two values (bit 0 first): ``color`` (red, blue), ``size`` (large, small), ``shape``
 (``shapes[0]``, ``shapes[1]``; circle and triangle by default, square also available) and ``background``

@@ -1,4 +1,4 @@
-"""Concept graph (SEEDS.md B): classes are nodes (bit strings), edges join classes at Hamming distance 1.
+"""Concept graph (Okawa et al. 2023): classes are nodes (bit strings), edges join classes at Hamming distance 1.
 
 The distance of a test class to the training set (the minimum Hamming distance to any training class)
 orders when compositional generalisation appears.

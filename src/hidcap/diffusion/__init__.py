@@ -2,7 +2,7 @@
 papers' own variants (:class:`ParkVDM`, Park et al. 2024; :class:`OkawaDDPM`, Okawa et al. 2023)."""
 from __future__ import annotations
 
-from hidcap.diffusion.base import Diffusion, to_images, to_model_space
+from hidcap.diffusion.base import Diffusion, model_device, to_images, to_model_space
 from hidcap.diffusion.ddpm import DDPM, DDPMConfig
 from hidcap.diffusion.okawa_ddpm import OkawaDDPM, OkawaDDPMConfig
 from hidcap.diffusion.park_vdm import ParkVDM, ParkVDMConfig
@@ -10,7 +10,7 @@ from hidcap.diffusion.vdm import VDM, VDMConfig
 
 __all__ = [
     "DDPM", "DDPMConfig", "DIFFUSIONS", "Diffusion", "OkawaDDPM", "OkawaDDPMConfig", "ParkVDM", "ParkVDMConfig",
-    "VDM", "VDMConfig", "build_diffusion", "to_images", "to_model_space",
+    "VDM", "VDMConfig", "build_diffusion", "model_device", "to_images", "to_model_space",
 ]
 
 #: config class -> diffusion class; ``build_diffusion`` looks the config's exact type up here.

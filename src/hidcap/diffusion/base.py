@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Diffusion", "to_model_space", "to_images"]
+__all__ = ["Diffusion", "model_device", "to_model_space", "to_images"]
 
 
 def to_model_space(images: Tensor) -> Tensor:
@@ -21,9 +21,12 @@ def to_images(x: Tensor) -> Tensor:
     return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0)
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (or buffer); CPU for a model with neither."""
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
     return torch.device("cpu")
 
 
@@ -59,7 +62,7 @@ class Diffusion(nn.Module):
         self, model: nn.Module, cond: Tensor | None, n: int | None, guidance: float, null_cond: Tensor | None,
         shape: tuple[int, int, int] | None,
     ) -> tuple[torch.device, tuple[int, ...], Tensor | None, Tensor | None]:
-        device = _model_device(model)
+        device = model_device(model)
         if not math.isfinite(guidance):
             raise ValueError(f"guidance must be a finite number, got {guidance}")
         if cond is not None:
@@ -106,7 +109,8 @@ class Diffusion(nn.Module):
         return e_null + guidance * (e_cond - e_null)
 
     @staticmethod
-    def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
+    def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
+        """A ``torch.autocast`` context for ``dtype`` on ``device``'s type (a no-op for None or float32)."""
         if dtype is None or dtype == torch.float32:
             return nullcontext()
         return torch.autocast(device_type=device.type, dtype=dtype)

@@ -138,7 +138,7 @@ class DDPM(Diffusion):
         ab_all = self.alphas_cumprod.to(device)
         x = torch.randn(full_shape, generator=generator, device=device)
         states = [x] if return_states else None
-        with self._autocast(device, dtype):
+        with self.autocast(device, dtype):
             for i, t in enumerate(progress_bar(ts, progress=progress, desc="sample", leave=False)):
                 ab = ab_all[t]
                 ab_prev = ab_all[ts[i + 1]] if i + 1 < len(ts) else torch.ones((), device=device)

@@ -113,7 +113,7 @@ class OkawaDDPM(Diffusion):
         betas, abar = self.betas.to(device), self.alphas_cumprod.to(device)
         x = torch.randn(full_shape, generator=generator, device=device)
         states = [x] if return_states else None
-        with self._autocast(device, dtype):
+        with self.autocast(device, dtype):
             for i in range(self.timesteps, 0, -1):
                 t_in = torch.full((bsz,), i / self.timesteps, device=device)
                 eps = self._eps(model, x, t_in, cond, null, guidance)

@@ -163,7 +163,7 @@ class ParkVDM(Diffusion):
         z = torch.randn(full_shape, generator=generator, device=device)
         states = [z] if return_states else None
         grid = torch.linspace(1.0, 0.0, steps + 1, device=device)
-        with self._autocast(device, dtype):
+        with self.autocast(device, dtype):
             for i in range(steps):
                 g_t, g_s = self.gamma(grid[i]).float(), self.gamma(grid[i + 1]).float()
                 eps = self._eps(model, z, self.time_input(g_t).expand(bsz), cond, null, guidance)

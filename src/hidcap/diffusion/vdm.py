@@ -128,7 +128,7 @@ class VDM(Diffusion):
         z = torch.randn(full_shape, generator=generator, device=device)
         states = [z] if return_states else None
         g_min, g_max = self.gamma_min.detach().to(device).float(), self.gamma_max.detach().to(device).float()
-        with self._autocast(device, dtype):
+        with self.autocast(device, dtype):
             for i in progress_bar(range(steps, 0, -1), progress=progress, desc="sample", leave=False):
                 t, s = torch.tensor(i / steps, device=device), torch.tensor((i - 1) / steps, device=device)
                 g_t, g_s = g_min + (g_max - g_min) * t, g_min + (g_max - g_min) * s

@@ -1,5 +1,5 @@
-"""Measurement: concept probes, concept space, learning time, capability vs behaviour, bump accuracy,
-and the intervals and decision rules that verdicts use.
+"""Measurement: concept probes, concept space, learning time and curve statistics, capability vs behaviour,
+bump accuracy, and the intervals and decision rules that verdicts use.
 
 Names are imported lazily on first access (``from hidcap.evaluation import concept_space`` works
 without importing every submodule up front).
@@ -21,6 +21,16 @@ _EXPORTS: dict[str, str] = {
     "concept_space": "hidcap.evaluation.concept_space",
     "generate": "hidcap.evaluation.concept_space",
     "iter_checkpoints": "hidcap.evaluation.concept_space",
+    # curves.py
+    "Turn": "hidcap.evaluation.curves",
+    "find_turn": "hidcap.evaluation.curves",
+    "first_crossing": "hidcap.evaluation.curves",
+    "memorization": "hidcap.evaluation.curves",
+    "nearest_corner": "hidcap.evaluation.curves",
+    "onset_index": "hidcap.evaluation.curves",
+    "rise_then_fall": "hidcap.evaluation.curves",
+    "rise_width": "hidcap.evaluation.curves",
+    "stay_crossing": "hidcap.evaluation.curves",
     # learning_time.py
     "learning_time": "hidcap.evaluation.learning_time",
     "smooth": "hidcap.evaluation.learning_time",
@@ -42,21 +52,25 @@ _EXPORTS: dict[str, str] = {
     "margin_decided": "hidcap.evaluation.seeds",
     "seed_margin": "hidcap.evaluation.seeds",
     "seed_spread": "hidcap.evaluation.seeds",
+    # protocols.py
+    "ElicitationProtocol": "hidcap.evaluation.protocols",
+    "EmbeddingPatch": "hidcap.evaluation.protocols",
+    "Guidance": "hidcap.evaluation.protocols",
+    "LatentIntervention": "hidcap.evaluation.protocols",
+    "NaivePrompt": "hidcap.evaluation.protocols",
+    "Overprompt": "hidcap.evaluation.protocols",
+    "OVERPROMPT_COLORS": "hidcap.evaluation.protocols",
+    "ProtocolContext": "hidcap.evaluation.protocols",
+    "Variant": "hidcap.evaluation.protocols",
+    "check_protocol": "hidcap.evaluation.protocols",
+    "default_protocols": "hidcap.evaluation.protocols",
     # capability.py
     "CapabilityTable": "hidcap.evaluation.capability",
-    "EmbeddingDisentanglement": "hidcap.evaluation.capability",
-    "EmbeddingPatch": "hidcap.evaluation.capability",
-    "Guidance": "hidcap.evaluation.capability",
-    "LatentIntervention": "hidcap.evaluation.capability",
-    "NaivePrompt": "hidcap.evaluation.capability",
-    "Overprompt": "hidcap.evaluation.capability",
-    "OVERPROMPT_COLORS": "hidcap.evaluation.capability",
-    "ProtocolContext": "hidcap.evaluation.capability",
-    "Variant": "hidcap.evaluation.capability",
     "capability": "hidcap.evaluation.capability",
-    "default_protocols": "hidcap.evaluation.capability",
-    "disentanglement": "hidcap.evaluation.capability",
-    "embedding_disentanglement": "hidcap.evaluation.capability",
+    # disentanglement.py
+    "EmbeddingDisentanglement": "hidcap.evaluation.disentanglement",
+    "disentanglement": "hidcap.evaluation.disentanglement",
+    "embedding_disentanglement": "hidcap.evaluation.disentanglement",
     # pixels.py
     "pixel_concepts": "hidcap.evaluation.pixels",
     # bumps.py

@@ -1,4 +1,4 @@
-"""Decode Gaussian-bump centres from generated images and score them (SEEDS.md C, paper 003 Eq. 1).
+"""Decode Gaussian-bump centres from generated images and score them (Liang et al. 2024, Eq. 1).
 
 Images are dark bumps on a light background, values in [0, 1]. Centres are ``(x, y)`` in pixel units with
 ``x`` along the width (column) axis and ``y`` along the height (row) axis, the convention of

@@ -1,6 +1,6 @@
 """Concept probes: per-concept binary classifiers that map images to one probability per concept.
 
-Two architectures (SEEDS.md A and B):
+Two architectures (Park et al. 2024; Okawa et al. 2023):
 
 - ``"conv"``: a small convolutional backbone (three 3×3 conv blocks, GroupNorm, GELU, two stride-2
   downsamplings) → global average pool → one logit per concept (paper A's classifier probe; a plain

@@ -1,4 +1,4 @@
-"""Concept space: where a model's generations of each class sit, checkpoint by checkpoint (SEEDS.md A, B).
+"""Concept space: where a model's generations of each class sit, checkpoint by checkpoint (Park et al. 2024; Okawa et al. 2023).
 
 For each checkpoint and class, ``samples_per_class`` images are generated from the class prompt and
 scored by a concept probe. The class's **concept-space point** is the mean probability of value 1 of
@@ -25,9 +25,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from hidcap.diffusion import model_device
 from hidcap.evaluation.classifiers import MIN_PROBE_ACCURACY, ConceptProbe, require_accurate
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
+from hidcap.runs import is_series
 
 __all__ = [
     "ConceptSpace",
@@ -42,12 +44,6 @@ __all__ = [
 
 # ---------------------------------------------------------------------------------------------
 # shared plumbing (also used by capability.py)
-def _device_of(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
-
-
 def iter_checkpoints(series_or_models: Any, steps: Iterable[int] | None = None) -> Iterator[tuple[int, nn.Module]]:
     """Yield ``(step, model)`` from a checkpoint series (``.steps`` + ``.load(step)``), a mapping
     step -> model, a sequence of ``(step, model)`` pairs, or one model (reported as step 0).
@@ -55,7 +51,7 @@ def iter_checkpoints(series_or_models: Any, steps: Iterable[int] | None = None) 
     if isinstance(series_or_models, nn.Module):
         pairs: Any = [(0, series_or_models)]
         available = [0]
-    elif hasattr(series_or_models, "steps") and hasattr(series_or_models, "load"):
+    elif is_series(series_or_models):
         series = series_or_models
         available = list(series.steps)
         wanted = available if steps is None else list(steps)
@@ -92,7 +88,7 @@ def sampler_for(sampler: Any, series_or_models: Any, step: int) -> Any:
     (``series.diffusion(step)``, which carries VDM's learned schedule at that checkpoint)."""
     if sampler is not None:
         return sampler
-    if hasattr(series_or_models, "diffusion") and hasattr(series_or_models, "steps"):
+    if is_series(series_or_models):
         return series_or_models.diffusion(step)
     raise ValueError("sampler is required unless series_or_models is a CheckpointSeries (which knows its diffusion)")
 
@@ -125,7 +121,7 @@ def generate(
         raise ValueError(f"max_batch must be >= 1, got {max_batch}")
     if cond.ndim != 2:
         raise ValueError(f"cond must be (B, D), got shape {tuple(cond.shape)}")
-    device = _device_of(model)
+    device = model_device(model)
     cond = cond.to(device)
     out = []
     for start in range(0, cond.shape[0], max_batch):
@@ -155,7 +151,9 @@ def class_targets(spec: Any, classes: Iterable[str]) -> tuple[tuple[str, ...], T
     return classes, torch.tensor([[int(b) for b in c] for c in classes], dtype=torch.long)
 
 
-def _check_probe(probe: ConceptProbe, concepts: tuple[str, ...], allow_inaccurate: bool, min_accuracy: float) -> None:
+def check_probe(probe: ConceptProbe, concepts: tuple[str, ...], allow_inaccurate: bool, min_accuracy: float) -> None:
+    """``KeyError`` when ``probe`` lacks a head for one of ``concepts``; unless ``allow_inaccurate``, refuse a probe
+    under ``min_accuracy`` held-out accuracy (:func:`~hidcap.evaluation.classifiers.require_accurate`)."""
     missing = [c for c in concepts if c not in probe.concepts]
     if missing:
         raise KeyError(f"probe has no head for concept(s) {missing} of the spec; it predicts {probe.concepts}")
@@ -301,13 +299,13 @@ def concept_space(
     classes, bits = class_targets(spec, spec.all_classes if classes is None else classes)
     if samples_per_class < 1:
         raise ValueError(f"samples_per_class must be >= 1, got {samples_per_class}")
-    _check_probe(probe, concepts, allow_inaccurate_probe, min_probe_accuracy)
+    check_probe(probe, concepts, allow_inaccurate_probe, min_probe_accuracy)
     prompts = spec.prompts(classes)  # (K, D)
     cond = prompts.repeat_interleave(samples_per_class, dim=0)  # (K*k, D), class-major
     targets = bits.repeat_interleave(samples_per_class, dim=0)
     out = ConceptSpace(concepts)
     for step, model in progress_bar(iter_checkpoints(series_or_models, checkpoints), progress=progress, desc="concept space"):
-        gen = torch_generator(seed, _device_of(model))
+        gen = torch_generator(seed, model_device(model))
         images = generate(model, sampler_for(sampler, series_or_models, step), cond, gen, max_batch=max_batch, **sampler_kwargs)
         probs, correct = score_samples(probe, images, concepts, targets)
         probs = probs.reshape(len(classes), samples_per_class, len(concepts))

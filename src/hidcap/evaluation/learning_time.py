@@ -1,6 +1,6 @@
 """Learning time: the first training step from which a (smoothed) accuracy curve stays above a threshold.
 
-SEEDS.md A measures how fast a concept is learned as the first checkpoint where the smoothed accuracy of
+Park et al. 2024 measures how fast a concept is learned as the first checkpoint where the smoothed accuracy of
 a class exceeds a threshold (e.g. 0.8) and stays there. A curve that never gets there has no learning
 time: the functions return ``None`` rather than a stand-in number.
 """

@@ -1,4 +1,4 @@
-"""PCA spectra of point clouds: eigenvalues, explained variance and participation ratio (SEEDS.md C).
+"""PCA spectra of point clouds: eigenvalues, explained variance and participation ratio (Liang et al. 2024).
 
 Point clouds are numpy arrays or torch tensors shaped ``(n, d)`` (n points in d dimensions); results are numpy.
 """
@@ -132,11 +132,11 @@ def plot_spectrum(
 
     Returns the matplotlib ``Axes``; saves a PNG when ``path`` is given.
     """
-    import matplotlib.pyplot as plt
+    from hidcap.plotting import figure
 
     ratio = spectrum.explained_variance_ratio[: n or None]
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.5))
+        ax = figure((5, 3.5)).subplots()
     idx = np.arange(1, len(ratio) + 1)
     ax.bar(idx, ratio, color="tab:blue", label="per component")
     if cumulative:

@@ -65,15 +65,14 @@ def plot_projection(
 
     Returns the ``Axes`` (3-D axes for 3 columns); saves a PNG when ``path`` is given.
     """
-    import matplotlib.pyplot as plt
+    from hidcap.plotting import figure
 
     proj = as_points(projection, "projection", min_points=1)
     k = _check_components(proj.shape[1])
     if color is not None and len(np.asarray(color)) != len(proj):
         raise ValueError(f"color has {len(np.asarray(color))} entries but the projection has {len(proj)} points")
     if ax is None:
-        fig = plt.figure(figsize=(4.5, 4.5))
-        ax = fig.add_subplot(projection="3d" if k == 3 else None)
+        ax = figure((4.5, 4.5)).add_subplot(projection="3d" if k == 3 else None)
     ax.scatter(*proj.T, c=color, cmap=cmap if color is not None else None, s=6)
     if title:
         ax.set_title(title)

@@ -207,12 +207,13 @@ def plot_diagrams(
     path: str | Path | None = None,
 ) -> Any:
     """Plot persistence diagrams with persim; returns the ``Axes`` and saves a PNG when ``path`` is given."""
-    import matplotlib.pyplot as plt
     import persim
+
+    from hidcap.plotting import figure
 
     dgms = _diagram_list(diagrams)
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 4.5))
+        ax = figure((4.5, 4.5)).subplots()
     persim.plot_diagrams(dgms, title=title, lifetime=lifetime, ax=ax, show=False)
     if path is not None:
         ax.figure.tight_layout()

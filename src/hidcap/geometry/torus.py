@@ -345,9 +345,10 @@ def torus_tests(
 
 def plot_torus_tests(verdict: TorusVerdict, *, path: str | Path | None = None, bins: int = 30) -> Any:
     """Histograms (3 tests × 2 statistics) of the model against both ideal tori; returns the ``Figure``."""
-    import matplotlib.pyplot as plt
+    from hidcap.plotting import figure
 
-    fig, axes = plt.subplots(len(TESTS), len(STATISTICS), figsize=(9, 8), squeeze=False)
+    fig = figure((9, 8))
+    axes = fig.subplots(len(TESTS), len(STATISTICS), squeeze=False)
     edges = np.linspace(0, 1, bins + 1)
     for i, t in enumerate(TESTS):
         for j, s in enumerate(STATISTICS):

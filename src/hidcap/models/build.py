@@ -1,7 +1,7 @@
 """One place that turns a model config into a model: ``build_model(config)``.
 
 Every model family registers its frozen config dataclass here, so training and
-:class:`~hidcap.checkpoints.CheckpointSeries` rebuild any run's model from its ``config.json`` the same way.
+:class:`~hidcap.runs.CheckpointSeries` rebuild any run's model from its ``config.json`` the same way.
 """
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ class TimeEmbedding(nn.Module):
 
 
 class ConditionMLP(nn.Module):
-    """Conditioning vector (B, D) -> (B, out_dim): Linear→GELU→Linear→GELU (SEEDS.md A).
+    """Conditioning vector (B, D) -> (B, out_dim): Linear→GELU→Linear→GELU (Park et al. 2024).
 
     Used once per residual block (mode ``'block_mlp'``, added as a per-channel bias) or once for the
     whole network (mode ``'shared'``).

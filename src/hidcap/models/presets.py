@@ -16,7 +16,7 @@ __all__ = [
 
 
 def hidden_capabilities(**overrides: Any) -> UNetConfig:
-    """SEEDS.md A (Park et al. 2024): 3×32×32 images, channels (64, 128, 256), 2 res blocks per level,
+    """Park et al. 2024, App. B: 3×32×32 images, channels (64, 128, 256), 2 res blocks per level,
     GroupNorm(8), dropout 0.1, GELU, 4-head self-attention in the 8×8 bottleneck, 64-d sinusoidal time
     encoding -> MLP 256, a conditioning MLP (hidden 256) in every res block (mode ``'block_mlp'``), 12-d
     conditioning (``hidcap.data.COND_DIM``); continuous VDM time (``time_scale=1000``)."""
@@ -29,7 +29,7 @@ def hidden_capabilities(**overrides: Any) -> UNetConfig:
 
 
 def gaussian_bumps(**overrides: Any) -> UNetConfig:
-    """SEEDS.md C (Liang et al. 2024): 1×32×32 bumps, a DDPM U-Net with 3 down/up blocks (channels
+    """Liang et al. 2024, App. A: 1×32×32 bumps, a DDPM U-Net with 3 down/up blocks (channels
     (64, 128, 256, 256) at 32, 16, 8, 4 px), self-attention after the blocks at 16, 8 and 4 px and in the
     bottleneck, GroupNorm, GELU, no dropout; conditioning = fixed sinusoidal encodings of t, x, y (64 each)
     concatenated (mode ``'concat_pe'``, no trainable embedder); integer DDPM time (``time_scale=1``)."""

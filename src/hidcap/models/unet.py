@@ -1,4 +1,4 @@
-"""One configurable conditional U-Net for every experiment (SEEDS.md A and C).
+"""One configurable conditional U-Net for every experiment (Park et al. 2024; Liang et al. 2024).
 
 Module names (stable; :class:`~hidcap.tracing.Tracer` and :func:`~hidcap.patching.patch` rely on them):
 

@@ -1,0 +1,109 @@
+"""The command line every probe shares.
+
+A probe runs as ``python -m probes.NAME [--tiny | --quick] [--seeds 0 1 2] [--device cuda] [--out DIR]``:
+
+- full (the default): the paper's scale; meant for a GPU (``--device cuda``);
+- ``--quick``: small models on the CPU, minutes; what docs/results.md records when no GPU was lent;
+- ``--tiny``: seconds; exercises every code path for the test suite (its verdict means nothing).
+
+Figures (PNG) and ``verdict.json`` go into ``--out`` (default ``out/probes/NAME/SCALE``); training runs live under
+``--out/runs`` and are reused when the probe is run again with the same ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["SCALES", "ProbeArgs", "parse_args"]
+
+SCALES = ("tiny", "quick", "full")
+
+
+@dataclass(frozen=True)
+class ProbeArgs:
+    """Parsed command line of one probe run. ``started``: ``time.perf_counter()`` at parse time."""
+
+    name: str
+    scale: str
+    seeds: tuple[int, ...]
+    device: str
+    out: Path
+    progress: bool | None
+    argv: tuple[str, ...]
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def tiny(self) -> bool:
+        return self.scale == "tiny"
+
+    def run_dir(self, tag: str, seed: int) -> Path:
+        """Where the training run ``tag`` of ``seed`` lives (reused by a later run with the same --out)."""
+        return self.out / "runs" / f"{tag}_seed{seed}"
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {value}")
+    return value
+
+
+def parse_args(
+    name: str,
+    description: str,
+    argv: Sequence[str] | None = None,
+    *,
+    default_seeds: Sequence[int] | Mapping[str, Sequence[int]] = (0,),
+    min_seeds: int = 1,
+    extra: Any = None,
+) -> tuple[ProbeArgs, argparse.Namespace]:
+    """Parse a probe's command line; returns ``(ProbeArgs, namespace)`` (the namespace holds ``extra``'s options).
+
+    default_seeds: the seeds without ``--seeds``, one list for every scale or a mapping scale -> seeds (e.g.
+    fewer seeds at the quick scale). ``extra(parser)`` may add probe-specific options. Repeated seeds, fewer
+    than ``min_seeds`` seeds, or a CUDA device on a machine without one end the program with a usage error
+    naming the problem.
+    """
+    per_scale = (
+        {k: tuple(v) for k, v in default_seeds.items()} if isinstance(default_seeds, Mapping)
+        else {k: tuple(default_seeds) for k in SCALES}
+    )
+    if set(per_scale) != set(SCALES):
+        raise ValueError(f"default_seeds must give seeds for every scale {SCALES}, got {sorted(per_scale)}")
+    parser = argparse.ArgumentParser(prog=f"python -m probes.{name}", description=description)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="CPU-sized run (minutes)")
+    size.add_argument("--tiny", action="store_true", help="seconds-long smoke run (the test suite's)")
+    shown = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in per_scale.items())
+    parser.add_argument("--seeds", type=_seed, nargs="+", default=None, help=f"training seeds (default {shown})")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    parser.add_argument("--out", type=Path, default=None, help=f"output folder (default out/probes/{name}/SCALE)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    if extra is not None:
+        extra(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ns = parser.parse_args(argv)
+    scale = "tiny" if ns.tiny else "quick" if ns.quick else "full"
+    if ns.seeds is None:
+        ns.seeds = list(per_scale[scale])
+    if len(set(ns.seeds)) != len(ns.seeds):
+        parser.error(f"--seeds must not repeat a seed, got {ns.seeds}")
+    if len(ns.seeds) < min_seeds:
+        parser.error(f"this probe needs at least {min_seeds} seeds, got {len(ns.seeds)}: {ns.seeds}")
+    if ns.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {ns.device} requested but CUDA is not available")
+    out = ns.out if ns.out is not None else Path("out/probes") / name / scale
+    out.mkdir(parents=True, exist_ok=True)
+    args = ProbeArgs(name=name, scale=scale, seeds=tuple(ns.seeds), device=ns.device, out=out,
+                     progress=False if ns.no_progress else None, argv=tuple(argv))
+    return args, ns

@@ -1,0 +1,159 @@
+"""Percolation experiments (Liang et al. 2024, Sec. 3.3, Fig. 6): the simulation over σ, models trained on
+subsampled lattices, pixel overlaps of neighbouring bumps, the mean of trained-model rows, and the figures of
+mass-ratio curves and overlaps.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hidcap.data import BumpDataSpec
+from hidcap.data import render_bumps
+from hidcap.evaluation import bump_accuracy
+from hidcap.evaluation.curves import stay_crossing
+from hidcap.experiments.recording import frame_grid, record_samples
+from hidcap.experiments.scales import BumpScale
+from hidcap.experiments.training import train_run
+from hidcap.percolation import PercolationConfig, lattice_edges, percolation_curve
+from hidcap.percolation import image_overlap
+from hidcap.plotting import figure
+from hidcap.training import CheckpointConfig
+
+
+def pixel_overlaps(sigmas, increments, image_size: int = 32) -> np.ndarray:
+    """Overlap ``‖a∘b‖₂/‖a‖₂`` of rendered inverted bump images whose centres are ``d`` apart along x:
+    ``(len(sigmas), len(increments))`` (the pixelated counterpart of the analytic curve, Fig. 6(b))."""
+    inc = np.asarray(increments, dtype=float)
+    c = image_size / 2
+    out = []
+    for s in sigmas:
+        a = 1 - render_bumps(torch.tensor([[c, c]]), image_size=image_size, sigma=float(s))[0, 0]
+        shifted = torch.tensor([[c + d, c] for d in inc], dtype=torch.float32)
+        b = 1 - render_bumps(shifted, image_size=image_size, sigma=float(s))[:, 0]
+        out.append(image_overlap(a.expand_as(b), b))
+    return np.stack(out)
+
+
+def mean_model_rows(rows: list[dict]) -> list[dict]:
+    """Accuracy averaged over seeds per (σ, λ)."""
+    keys = sorted({(r["sigma"], r["lambda"]) for r in rows})
+    out = []
+    for s, lam in keys:
+        sel = [r["accuracy"] for r in rows if r["sigma"] == s and r["lambda"] == lam]
+        out.append({"sigma": s, "lambda": lam, "accuracy": float(np.mean(sel)), "accuracy_std": float(np.std(sel)),
+                    "seeds": len(sel)})
+    return out
+
+
+def _colours(sigmas) -> dict[float, tuple]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    return {float(s): cmap(i / max(1, len(sigmas) - 1)) for i, s in enumerate(sigmas)}
+
+
+def plot_curves(path: Path, curves, sim_rows, model_means, shape, threshold: float, seeds, *, mass_level: float,
+                accuracy_level: float) -> None:
+    """Mass ratio against λ per σ (simulation) and, beside it, λ_c per σ for simulation and trained models.
+
+    mass_level: the mass-ratio level that defines λ_c; accuracy_level: the models' accuracy threshold."""
+    sigmas = [float(c.config.sigma) for c in curves]
+    colour = _colours(sigmas)
+    fig = figure((12, 4.4))
+    ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
+    for c, r in zip(curves, sim_rows):
+        col = colour[float(c.config.sigma)]
+        lc = r["lambda_c"]
+        ax.plot(c.lambdas, c.mean, color=col, label=f"σ={c.config.sigma:g}" + (f" (λc={lc:.2f})" if lc else " (none)"))
+        ax.fill_between(c.lambdas, c.mean - c.std, c.mean + c.std, color=col, alpha=0.2)
+        if lc is not None:
+            ax.axvline(lc, color=col, ls=":", lw=1)
+    ax.axhline(mass_level, color="grey", lw=0.8, ls="--")
+    ax.set(xlabel="kept fraction λ", ylabel="largest-cluster mass ratio (simulation)", xlim=(0, 1), ylim=(-0.02, 1.02),
+           title=f"{shape[0]}×{shape[1]} lattice, overlap > {threshold:g}, mean ± std of repeats")
+    if model_means:
+        tw = ax.twinx()
+        for s in sorted({r["sigma"] for r in model_means}):
+            rows = sorted((r for r in model_means if r["sigma"] == s), key=lambda r: r["lambda"])
+            tw.errorbar([r["lambda"] for r in rows], [r["accuracy"] for r in rows],
+                        yerr=[r["accuracy_std"] for r in rows], color=colour.get(s, "k"), marker="s", ms=5, ls="--",
+                        lw=1.2, capsize=2, label=f"model σ={s:g}")
+        tw.set(ylabel=f"trained-model accuracy (squares, dashed; seeds {list(seeds)})", ylim=(-0.02, 1.02))
+        tw.legend(frameon=False, fontsize=7, loc="center right")
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+
+    conn = [r for r in sim_rows if r["lambda_c"] is not None]
+    ax2.plot([r["sigma"] for r in conn], [r["lambda_c"] for r in conn], "o-", color="k", label="simulation λc")
+    never = [r["sigma"] for r in sim_rows if r["lambda_c"] is None]
+    if never:
+        ax2.plot(never, [1.02] * len(never), "x", color="tab:red", ms=9, label="never percolates")
+    if model_means:
+        ms, mt = [], []
+        for s in sorted({r["sigma"] for r in model_means}):
+            rows = sorted((r for r in model_means if r["sigma"] == s), key=lambda r: r["lambda"])
+            t = stay_crossing([r["lambda"] for r in rows], [r["accuracy"] for r in rows], accuracy_level)
+            if t is not None:
+                ms.append(s)
+                mt.append(t)
+        ax2.plot(ms, mt, "s--", color="tab:orange", label=f"model: accuracy ≥ {accuracy_level}")
+    ax2.set(xlabel="bump width σ (lattice units)", ylabel="threshold λ", ylim=(0, 1.08),
+            title="threshold location vs σ")
+    ax2.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def plot_overlap(path: Path, sigmas, increments, analytic, pixel, threshold: float) -> None:
+    colour = _colours(sigmas)
+    fig = figure((7, 4.4))
+    ax = fig.subplots()
+    for i, s in enumerate(sigmas):
+        ax.plot(increments, analytic[i], color=colour[float(s)], label=f"σ={s:g}")
+        ax.plot(increments, pixel[i], color=colour[float(s)], ls="none", marker=".", ms=4)
+    ax.axhline(threshold, color="tab:red", ls="--", lw=1, label=f"threshold {threshold:g}")
+    ax.axvline(1.0, color="grey", ls=":", lw=1)
+    ax.set(xlabel="centre distance d (pixels)", ylabel="overlap ‖a∘b‖₂ / ‖a‖₂", yscale="log", ylim=(1e-4, 1.5))
+    ax.set_title("neighbour overlap (paper 003 Fig. 6b)\nlines: analytic (what the simulation uses); "
+                 "dots: rendered 32×32 images", fontsize=10)
+    ax.legend(frameon=False, fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def simulate(scale: Any, threshold: float, seed: int, progress: bool | None):
+    """One percolation curve per σ (same random site orders for every σ: ``seed``)."""
+    curves = []
+    for sigma in scale.sigmas:
+        cfg = PercolationConfig(shape=scale.shape, sigma=float(sigma), spacing=1.0, threshold=threshold)
+        curves.append(percolation_curve(scale.lambdas, cfg, repeats=scale.repeats, seed=seed,
+                                        edges=lattice_edges(cfg), progress=progress))
+    return curves
+
+
+def train_models(args, scale: Any, bscale: BumpScale) -> list[dict]:
+    """Train one model per (seed, σ, λ) and measure its terminal accuracy on every lattice point."""
+    n = bscale.image_size
+    grid = frame_grid(n, scale.model_increment)
+    rows = []
+    for seed in args.seeds:
+        for sigma in scale.model_sigmas:
+            for lam in scale.model_lambdas:
+                spec = BumpDataSpec(kind="bump", image_size=n, sigma_x=float(sigma), sigma_y=float(sigma),
+                                    increment=scale.model_increment, subsample=float(lam))
+                n_images = len(spec.centres(seed))
+                cfg = bscale.train_config(spec, seed, args.device, steps=scale.model_steps,
+                                          batch_size=min(bscale.batch_size, n_images),
+                                          checkpoints=CheckpointConfig(count=1, include_start=False))
+                series = train_run(cfg, args.run_dir(f"sigma{sigma:g}_lambda{lam:g}", seed),
+                                             progress=args.progress)
+                images, _ = record_samples(series, -1, grid, sample_steps=bscale.sample_steps, seed=seed,
+                                                    batch=bscale.sample_batch)
+                acc = bump_accuracy(images, grid)
+                rows.append({"seed": seed, "sigma": float(sigma), "lambda": float(lam), "images": n_images,
+                             "accuracy": acc.joint, "accuracy_x": acc.x, "accuracy_y": acc.y,
+                             "final_loss": series.metrics()[-1]["loss"]})
+                print(f"  model σ={sigma:g} λ={lam:g} seed {seed}: {n_images} images, accuracy {acc.joint:.3f}")
+    return rows

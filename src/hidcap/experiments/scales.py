@@ -1,0 +1,241 @@
+"""The registry of experiment scales: plain data, like nanoGPT's presets.
+
+``CONCEPT_SCALES`` (concept-space runs of Park et al. 2024 and Okawa et al. 2023), ``BUMP_SCALES`` (Gaussian-bump
+models of Liang et al. 2024) and ``TORUS_SCALES`` (the Clifford-torus measurement of Liang et al. 2024, Fig. 2, 3
+and 8, shared by ``examples/clifford_torus.py`` and ``probes/torus_geometry.py``) map a scale name to a frozen
+dataclass. The probes and examples reference these entries (``replace(...)`` for their own variants) instead of
+copying numbers. Sizes: ``tiny`` (seconds; the test suite's, results mean nothing), ``quick`` (CPU, minutes),
+``full`` (the papers' sizes, for a GPU).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from hidcap.data import BumpDataSpec, ConceptDataSpec
+from hidcap.diffusion import DDPMConfig, VDMConfig
+from hidcap.models import UNetConfig, presets
+from hidcap.run_config import CheckpointConfig, OptimConfig, TrainConfig
+
+__all__ = [
+    "BUMP_SCALES", "CONCEPT_SCALES", "LAYER", "SCALES", "TORUS_SCALES", "BumpScale", "ConceptScale", "TorusScale",
+    "bump_scale", "concept_scale", "torus_scale",
+]
+
+SCALES = ("tiny", "quick", "full")
+
+#: The module whose output is "the representation" of a bump model (our reading of Liang et al. 2024's
+#: "layer 4": the first decoder block after its upsampling, not the bottleneck).
+LAYER = "ups.0.resample"
+
+
+# ------------------------------------------------------------------------------------------ concept space
+@dataclass(frozen=True)
+class ConceptScale:
+    """How big a concept-space experiment is at one scale.
+
+    model / diffusion / optimizer / batch_size / steps / checkpoints: the training run; image_size and
+    images_per_class: the data; sample_steps and samples_per_class: generation per class and checkpoint;
+    probe: keyword arguments of :func:`hidcap.evaluation.train_probe`; strict_probe: refuse a probe under
+    99 % held-out accuracy (off only for ``tiny``, whose probe is trained for a few steps).
+    """
+
+    name: str
+    model: UNetConfig
+    diffusion: DDPMConfig | VDMConfig
+    optimizer: OptimConfig
+    batch_size: int
+    steps: int
+    checkpoints: CheckpointConfig
+    image_size: int
+    images_per_class: int
+    sample_steps: int
+    samples_per_class: int
+    probe: dict[str, Any]
+    strict_probe: bool = True
+
+    def spec(self, **fields: Any) -> ConceptDataSpec:
+        """A :class:`ConceptDataSpec` at this scale's image size and count, with ``fields`` overridden."""
+        return ConceptDataSpec(**{"image_size": self.image_size, "images_per_class": self.images_per_class, **fields})
+
+    def train_config(self, spec: ConceptDataSpec, seed: int, device: str, **overrides: Any) -> TrainConfig:
+        """The run of ``spec`` at this scale (``overrides``: any TrainConfig field, e.g. ``steps``)."""
+        if spec.image_size != self.model.image_size:
+            raise ValueError(f"spec.image_size={spec.image_size} does not fit the {self.name} model "
+                             f"({self.model.image_size} px)")
+        cfg = TrainConfig(model=self.model, diffusion=self.diffusion, data=spec, optimizer=self.optimizer,
+                          checkpoints=self.checkpoints, batch_size=self.batch_size, steps=self.steps,
+                          seed=seed, device=device, log_every=max(1, min(50, self.steps // 10)))
+        return replace(cfg, **overrides)
+
+
+CONCEPT_SCALES: dict[str, ConceptScale] = {
+    "tiny": ConceptScale(
+        "tiny", presets.tiny(time_scale=1.0, image_size=8, channels=(8, 8)), DDPMConfig.scaled(20),
+        OptimConfig(lr=3e-3), batch_size=16, steps=12, checkpoints=CheckpointConfig(count=3),
+        image_size=8, images_per_class=16, sample_steps=3, samples_per_class=4,
+        probe={"steps": 5, "batch_size": 16, "images_per_class": 16, "heldout_per_class": 8, "width": 4},
+        strict_probe=False,
+    ),
+    # the tiny-ddpm run preset: a 16x16 DDPM (T=100) that learns the training classes in minutes
+    "quick": ConceptScale(
+        "quick", presets.tiny(time_scale=1.0), DDPMConfig.scaled(100), OptimConfig(lr=3e-3),
+        batch_size=32, steps=1200, checkpoints=CheckpointConfig(count=12), image_size=16,
+        images_per_class=256, sample_steps=25, samples_per_class=32,
+        probe={"steps": 200, "batch_size": 64, "images_per_class": 256, "heldout_per_class": 128, "width": 8},
+    ),
+    # Park et al. 2024, App. B: VDM, channels (64, 128, 256), 20k steps at batch 64, ~60 quadratic checkpoints
+    "full": ConceptScale(
+        "full", presets.hidden_capabilities(), VDMConfig(), OptimConfig(lr=1e-3, weight_decay=0.01),
+        batch_size=64, steps=20000, checkpoints=CheckpointConfig(count=60), image_size=32,
+        images_per_class=2048, sample_steps=50, samples_per_class=64,
+        probe={"steps": 1500, "batch_size": 128, "images_per_class": 1024, "heldout_per_class": 256, "width": 16},
+    ),
+}
+
+
+# ------------------------------------------------------------------------------------------ Gaussian bumps
+@dataclass(frozen=True)
+class BumpScale:
+    """Model, diffusion and optimiser of a bump experiment at one scale, plus how to sample from it.
+
+    image_size: N of the model; steps / batch_size / checkpoints: the default run (probes override them);
+    sample_steps: ancestral sampler steps (an evenly spaced subsequence of the T training steps);
+    sample_batch: labels sampled at once (bounds memory at full scale).
+    """
+
+    name: str
+    model: UNetConfig
+    diffusion: DDPMConfig
+    optimizer: OptimConfig
+    batch_size: int
+    steps: int
+    checkpoints: CheckpointConfig
+    image_size: int
+    sample_steps: int
+    sample_batch: int = 1024
+    layer: str = LAYER
+
+    def train_config(self, spec: BumpDataSpec | None, seed: int, device: str, **overrides: Any) -> TrainConfig:
+        """The run of ``spec`` (None: the data is passed to :func:`train_run`) with ``overrides`` of any
+        TrainConfig field (e.g. ``steps``, ``checkpoints``)."""
+        if spec is not None and spec.image_size != self.image_size:
+            raise ValueError(f"spec.image_size={spec.image_size} does not fit the {self.name} model "
+                             f"({self.image_size} px)")
+        steps = overrides.get("steps", self.steps)
+        cfg = TrainConfig(model=self.model, diffusion=self.diffusion, data=spec, optimizer=self.optimizer,
+                          checkpoints=self.checkpoints, batch_size=self.batch_size, steps=self.steps, seed=seed,
+                          device=device, log_every=max(1, min(100, steps // 20)))
+        return replace(cfg, **overrides)
+
+
+BUMP_SCALES: dict[str, BumpScale] = {
+    "tiny": BumpScale(
+        "tiny", presets.tiny_bumps(image_size=8, channels=(8, 16), attention_resolutions=()),
+        DDPMConfig.scaled(20), OptimConfig(lr=3e-3, weight_decay=0.0), batch_size=16, steps=20,
+        checkpoints=CheckpointConfig(count=2), image_size=8, sample_steps=4, sample_batch=64,
+    ),
+    # learns 16x16 periodic bumps to ~0.97 accuracy in 2000 steps (examples/clifford_torus.py's default)
+    "quick": BumpScale(
+        "quick", presets.tiny_bumps(channels=(16, 32, 32), time_dim=32, cond_pe_dim=32, groups=8),
+        DDPMConfig.scaled(200), OptimConfig(lr=2e-3, weight_decay=0.0), batch_size=64, steps=2000,
+        checkpoints=CheckpointConfig(count=6), image_size=16, sample_steps=50, sample_batch=1024,
+    ),
+    # Liang et al. 2024: the DDPM U-Net of App. Fig. 7 on 32x32 images, T = 1000, AdamW
+    "full": BumpScale(
+        "full", presets.gaussian_bumps(), DDPMConfig(timesteps=1000), OptimConfig(lr=3e-4, weight_decay=0.0),
+        batch_size=128, steps=50000, checkpoints=CheckpointConfig(count=40), image_size=32,
+        sample_steps=1000, sample_batch=1024,
+    ),
+}
+
+
+# ------------------------------------------------------------------------------------------ Clifford torus
+@dataclass(frozen=True)
+class TorusScale:
+    """A torus-geometry run and its measurement (see :func:`hidcap.experiments.torus.measure_torus`).
+
+    bumps: model, diffusion and optimiser; data: the periodic bump data; steps / checkpoints / batch_size /
+    optimizer / log_every: the run (None: the bump scale's); sample_steps: sampler steps; measure_every: measure
+    every k-th checkpoint (the last always); landmarks: greedy landmarks for persistent homology (None: every
+    measured point); maxdim: highest homology dimension; grid_step: spacing of the measured (x, y) lattice in
+    pixels (1: one sample per integer (x, y) of the N x N frame).
+    """
+
+    name: str
+    bumps: BumpScale
+    data: BumpDataSpec
+    steps: int
+    checkpoints: CheckpointConfig
+    sample_steps: int
+    measure_every: int
+    landmarks: int | None
+    maxdim: int = 2
+    batch_size: int | None = None
+    optimizer: OptimConfig | None = None
+    log_every: int | None = None
+    grid_step: float = 1.0
+
+    def train_config(self, seed: int, device: str) -> TrainConfig:
+        """The run of this scale with ``seed`` on ``device``."""
+        extra: dict[str, Any] = {}
+        if self.optimizer is not None:
+            extra["optimizer"] = self.optimizer
+        if self.log_every is not None:
+            extra["log_every"] = self.log_every
+        return self.bumps.train_config(self.data, seed, device, steps=self.steps, checkpoints=self.checkpoints,
+                                       batch_size=self.batch_size or self.bumps.batch_size, **extra)
+
+    def labels(self) -> np.ndarray:
+        """The measured (x, y) centres ``(K, 2)``: the frame's lattice with spacing ``grid_step`` (x slowest)."""
+        from hidcap.experiments.recording import frame_grid
+
+        return frame_grid(self.data.image_size, self.grid_step)
+
+
+TORUS_SCALES: dict[str, TorusScale] = {
+    "tiny": TorusScale("tiny", BUMP_SCALES["tiny"], BumpDataSpec(image_size=8, increment=1.0, periodic=True),
+                       steps=20, checkpoints=CheckpointConfig(count=3), sample_steps=4, measure_every=1,
+                       landmarks=None),
+    # batch 32 at this scale learned clearly less (0.50 accuracy after 1500 steps instead of 0.88)
+    "quick": TorusScale("quick", BUMP_SCALES["quick"], BumpDataSpec(image_size=16, increment=0.5, periodic=True),
+                        steps=1500, checkpoints=CheckpointConfig(count=8), sample_steps=30, measure_every=1,
+                        landmarks=160),
+    "full": TorusScale("full", BUMP_SCALES["full"], BumpDataSpec(image_size=32, increment=0.1, periodic=True),
+                       steps=50000, checkpoints=CheckpointConfig(count=40), sample_steps=1000, measure_every=4,
+                       landmarks=400),
+    # examples/clifford_torus.py --tiny: one checkpoint, H0 and H1 only, the default optimiser
+    "example-tiny": TorusScale("example-tiny", BUMP_SCALES["tiny"],
+                               BumpDataSpec(image_size=8, increment=1.0, periodic=True), steps=20,
+                               checkpoints=CheckpointConfig(count=1), sample_steps=4, measure_every=1,
+                               landmarks=None, maxdim=1, optimizer=OptimConfig(), log_every=10),
+    # examples/clifford_torus.py's CPU default: 2000 steps, 6 checkpoints, the full 50-step sampler
+    "example-cpu": TorusScale("example-cpu", BUMP_SCALES["quick"],
+                              BumpDataSpec(image_size=16, increment=0.5, periodic=True), steps=2000,
+                              checkpoints=CheckpointConfig(count=6), sample_steps=50, measure_every=1,
+                              landmarks=160, log_every=50),
+}
+
+
+def _lookup(registry: dict[str, Any], name: str, what: str) -> Any:
+    try:
+        return registry[name]
+    except KeyError:
+        raise ValueError(f"unknown scale {name!r}; use one of {tuple(registry)} ({what} scales)") from None
+
+
+def concept_scale(name: str) -> ConceptScale:
+    """``CONCEPT_SCALES[name]`` (unknown name -> ``ValueError``)."""
+    return _lookup(CONCEPT_SCALES, name, "concept")
+
+
+def bump_scale(name: str) -> BumpScale:
+    """``BUMP_SCALES[name]`` (unknown name -> ``ValueError``)."""
+    return _lookup(BUMP_SCALES, name, "bump")
+
+
+def torus_scale(name: str) -> TorusScale:
+    """``TORUS_SCALES[name]`` (unknown name -> ``ValueError``)."""
+    return _lookup(TORUS_SCALES, name, "torus")

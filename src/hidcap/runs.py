@@ -1,0 +1,134 @@
+"""A training run on disk: :class:`CheckpointSeries` reads ``config.json``, ``metrics.jsonl`` and the checkpoints
+of one run directory and rebuilds its model (``hidcap.models.build_model(config.model)``) and diffusion, the way
+nanoGPT rebuilds a model from its saved ``model_args``. :class:`SeriesLike` is what measurement code accepts.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from hidcap.checkpoints import CHECKPOINT_DIR, as_step, checkpoint_path, checkpoint_steps_in, load_section, load_state_dict
+from hidcap.config_io import load_config
+from hidcap.diffusion import build_diffusion
+from hidcap.diffusion.base import model_device
+from hidcap.models import build_model
+from hidcap.run_config import TrainConfig
+
+__all__ = ["CheckpointSeries", "SeriesLike", "is_series", "model_device"]
+
+
+@runtime_checkable
+class SeriesLike(Protocol):
+    """What measurement code needs of a checkpoint series: ``steps`` (sorted ints), ``load(step)`` (a model in
+    eval mode) and ``diffusion(step)`` (its diffusion object). :class:`CheckpointSeries` is one."""
+
+    @property
+    def steps(self) -> list[int]: ...
+
+    def load(self, step: int = -1) -> nn.Module: ...
+
+    def diffusion(self, step: int = -1) -> nn.Module: ...
+
+
+def is_series(obj: Any) -> bool:
+    """True when ``obj`` satisfies :class:`SeriesLike` (has ``steps``, ``load`` and ``diffusion``)."""
+    return isinstance(obj, SeriesLike)
+
+
+class CheckpointSeries:
+    """The checkpoints of one training run, in step order.
+
+    ``series.steps`` sorted ints; ``series.load(step)`` a fresh :class:`~hidcap.models.UNet` in eval mode
+    (``step=-1``: the last); ``for step, model in series``; ``series.path(step)``; ``series.state_dict(step)``;
+    ``series.diffusion(step)`` the diffusion object with its (learned) schedule; ``series.config`` the
+    :class:`~hidcap.run_config.TrainConfig`; ``series.metrics()`` the rows of ``metrics.jsonl``.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
+        self.run_dir = Path(run_dir)
+        self.device = torch.device(device)
+        if not (self.run_dir / "config.json").is_file():
+            raise FileNotFoundError(f"{self.run_dir} is not a training run: {self.run_dir / 'config.json'} is missing")
+        self._config = None
+
+    @property
+    def config(self) -> Any:
+        """The run's :class:`~hidcap.run_config.TrainConfig` (read from ``config.json``)."""
+        if self._config is None:
+            self._config = load_config(TrainConfig, self.run_dir / "config.json")
+        return self._config
+
+    @property
+    def steps(self) -> list[int]:
+        return checkpoint_steps_in(self.run_dir)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def _resolve(self, step: int) -> int:
+        # an int or numpy integer >= 0, or -1 for the last (ValueError otherwise)
+        step = -1 if not isinstance(step, bool) and isinstance(step, (int, np.integer)) and step == -1 else as_step(step)
+        steps = self.steps
+        if step == -1:
+            if not steps:
+                raise FileNotFoundError(f"no checkpoints in {self.run_dir / CHECKPOINT_DIR}")
+            return steps[-1]
+        if step not in steps:
+            raise FileNotFoundError(
+                f"no checkpoint for step {step}: {checkpoint_path(self.run_dir, step)} does not exist; "
+                f"available steps: {steps}"
+            )
+        return step
+
+    def path(self, step: int = -1) -> Path:
+        """File of checkpoint ``step`` (−1: the last)."""
+        return checkpoint_path(self.run_dir, self._resolve(step))
+
+    def state_dict(self, step: int = -1) -> dict[str, Tensor]:
+        """Model tensors of checkpoint ``step`` (keys as ``model.state_dict()``), on ``self.device``."""
+        return load_state_dict(self.path(step), self.device)
+
+    def build_model(self) -> nn.Module:
+        """A freshly initialised model of the run's architecture (no weights loaded)."""
+        return build_model(self.config.model)
+
+    def load(self, step: int = -1) -> nn.Module:
+        """Model with the weights of checkpoint ``step`` (−1: the last), on ``self.device``, in eval mode."""
+        model = self.build_model()
+        path = self.path(step)
+        state = load_state_dict(path, self.device)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ValueError(f"checkpoint {path} does not fit the run's model config: {exc}") from exc
+        return model.to(self.device).eval()
+
+    def diffusion(self, step: int = -1) -> nn.Module:
+        """The run's diffusion object with the schedule state of checkpoint ``step`` (VDM's learned γ)."""
+        diff = build_diffusion(self.config.diffusion)
+        state = load_section(self.path(step), "diffusion", self.device)
+        if state:
+            diff.load_state_dict(state)
+        return diff.to(self.device)
+
+    def __iter__(self) -> Iterator[tuple[int, nn.Module]]:
+        for step in self.steps:
+            yield step, self.load(step)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Rows of ``metrics.jsonl`` (one dict per logged step)."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def __repr__(self) -> str:
+        steps = self.steps
+        return f"CheckpointSeries({str(self.run_dir)!r}, {len(steps)} checkpoints, last step {steps[-1] if steps else None})"

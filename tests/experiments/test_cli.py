@@ -1,0 +1,59 @@
+"""hidcap.experiments.cli: the probes' shared command line."""
+import pytest
+import torch
+
+from hidcap.experiments.cli import parse_args
+
+
+def test_parse_args_defaults_and_scales(tmp_path):
+    args, _ = parse_args("demo", "d", ["--tiny", "--out", str(tmp_path / "o")], default_seeds=(0, 1))
+    assert args.scale == "tiny" and args.tiny and args.seeds == (0, 1) and args.device == "cpu"
+    assert (tmp_path / "o").is_dir()
+    assert args.run_dir("run", 3) == tmp_path / "o" / "runs" / "run_seed3"
+    quick, _ = parse_args("demo", "d", ["--quick", "--seeds", "4", "--out", str(tmp_path)])
+    assert quick.scale == "quick" and quick.seeds == (4,)
+    full, _ = parse_args("demo", "d", ["--out", str(tmp_path)])
+    assert full.scale == "full"
+
+
+def test_parse_args_seeds_per_scale(tmp_path):
+    seeds = {"tiny": (0,), "quick": (0, 1), "full": (0, 1, 2)}
+    for flag, scale in (("--tiny", "tiny"), ("--quick", "quick"), (None, "full")):
+        argv = ["--out", str(tmp_path)] + ([flag] if flag else [])
+        args, _ = parse_args("demo", "d", argv, default_seeds=seeds)
+        assert args.seeds == seeds[scale]
+    args, _ = parse_args("demo", "d", ["--quick", "--seeds", "7", "--out", str(tmp_path)], default_seeds=seeds)
+    assert args.seeds == (7,)
+    with pytest.raises(ValueError, match="every scale"):
+        parse_args("demo", "d", [], default_seeds={"quick": (0,)})
+
+
+def test_parse_args_extra_options(tmp_path):
+    def extra(p):
+        p.add_argument("--levels", type=float, nargs="+", default=[0.1])
+
+    _, ns = parse_args("demo", "d", ["--out", str(tmp_path), "--levels", "0.2", "0.4"], extra=extra)
+    assert ns.levels == [0.2, 0.4]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seeds", "1", "1"], "must not repeat"),
+        (["--seeds", "-2"], "non-negative"),
+        (["--seeds", "x"], "non-negative"),
+        (["--tiny", "--quick"], "not allowed with"),
+        (["--seeds", "0"], "at least 2 seeds"),
+    ],
+)
+def test_parse_args_rejects_bad_input(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit):
+        parse_args("demo", "d", [*argv, "--out", str(tmp_path)], min_seeds=2, default_seeds=(0, 1))
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
+def test_parse_args_refuses_cuda_without_a_gpu(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        parse_args("demo", "d", ["--device", "cuda", "--out", str(tmp_path)])
+    assert "CUDA is not available" in capsys.readouterr().err

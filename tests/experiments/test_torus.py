@@ -1,0 +1,56 @@
+"""hidcap.experiments.torus: the measurement takes its points as a parameter, and the figures are drawn."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from hidcap.experiments.recording import frame_grid
+from hidcap.experiments.scales import torus_scale
+from hidcap.experiments.torus import measure_torus, measure_torus_scale, torus_figures
+from hidcap.training import train
+
+
+
+def assert_png(path):
+    from matplotlib.image import imread
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = imread(path)
+    assert img.shape[0] > 200 and img.shape[1] > 200 and float(img[..., :3].std()) > 0.02, path
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory):
+    s = torus_scale("tiny")
+    return train(s.train_config(0, "cpu"), tmp_path_factory.mktemp("run"), progress=False)
+
+
+def test_measure_torus_scale_rows_and_final(series):
+    m = measure_torus_scale(series, torus_scale("tiny"), seed=0, progress=False)
+    assert [r["step"] for r in m.rows] == series.steps and m.step == series.steps[-1]
+    assert m.labels.shape == (64, 2) and m.images.shape == (64, 1, 8, 8) and m.acts.shape[0] == 64
+    assert len(m.betti.betti) == 3 and set(m.verdict.closer) == {"x_on_y", "x_on_x", "y_on_y"}
+
+
+def test_measurement_points_are_a_parameter(series):
+    """A finer lattice (what the 32 x 32 training lattice of a 16 px frame would be) and fewer landmarks."""
+    labels = frame_grid(8, 0.5)
+    m = measure_torus(series, labels, layer="ups.0.resample", sample_steps=2, seed=0, period=8.0, every=10,
+                      landmarks=40, maxdim=1, progress=False)
+    assert m.labels.shape == (256, 2) and m.acts.shape[0] == 256
+    assert [r["step"] for r in m.rows] == [series.steps[0], series.steps[-1]]  # every 10th: the first and the last
+    assert len(m.ph.indices) == 40 and len(m.ph.diagrams) == 2  # 40 landmarks entered ripser; H0 and H1
+    assert torus_scale("tiny").labels().shape == (64, 2)
+    assert replace(torus_scale("tiny"), grid_step=0.5).labels().shape == (256, 2)
+    with pytest.raises(ValueError, match="labels"):
+        measure_torus(series, np.zeros((5, 3)), layer="ups.0.resample", sample_steps=2, seed=0, period=8.0)
+
+
+def test_torus_figures(series, tmp_path):
+    m = measure_torus_scale(series, torus_scale("tiny"), seed=0, progress=False)
+    names = torus_figures(tmp_path, [m, m], accuracy_line=0.5)
+    assert names == ["training.png", "spectrum.png", "persistence.png", "torus_tests.png", "pca.png", "samples.png"]
+    for n in names:
+        assert_png(tmp_path / n)
+    with pytest.raises(ValueError):
+        torus_figures(tmp_path, [])
