@@ -2,9 +2,10 @@
 
 Resolving names walks ``model.named_modules()``; a :class:`Tracer` is often built many times on the same
 model (once per sampling call, per checkpoint, per site), so the walk is cached per model and re-done
-only when the module tree changes: a submodule registered anywhere (``setattr``, ``add_module``,
-``ModuleList.append``; seen through torch's global module-registration hook) or a ``_modules`` dict of
-the cached tree changing size (``del``, ``pop``).
+when the module tree changes: a submodule registered anywhere (``setattr``, ``add_module``,
+``ModuleList.append``; seen through torch's global module-registration hook), or a resolved name that no
+longer leads to its cached module (``del``, ``ModuleList`` renumbering after ``del``/``pop``; checked by
+walking the ``_modules`` path of each resolved name, a few dict lookups).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from collections.abc import Iterable
 
 from torch import nn
 
-__all__ = ["TraceError", "resolve_modules", "module_index", "is_uncallable", "uncompiled"]
+__all__ = ["TraceError", "resolve_modules", "resolve_all", "module_index", "is_uncallable", "uncompiled"]
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -69,24 +70,39 @@ def _install_registration_hook() -> None:
 class ModuleIndex:
     """The module tree of one model: names in model order, name -> module, and resolved patterns."""
 
-    __slots__ = ("names", "modules", "order", "_sizes", "_generation", "_patterns", "__weakref__")
+    __slots__ = ("names", "modules", "order", "containers", "_generation", "_patterns", "_fresh", "__weakref__")
 
     def __init__(self, model: nn.Module):
         self.modules = dict(model.named_modules())
         self.names = list(self.modules)
         self.order = {n: i for i, n in enumerate(self.names)}
-        self._sizes = [(m._modules, len(m._modules)) for m in self.modules.values()]
+        self.containers = frozenset(n for n, m in self.modules.items() if is_uncallable(m))
         self._generation = _generation
         self._patterns: dict[str, tuple[str, ...]] = {}
+        self._fresh = True  # just built: nothing to check
 
     def valid(self) -> bool:
-        return self._generation == _generation and all(len(d) == n for d, n in self._sizes)
+        return self._generation == _generation
 
     def resolve(self, model: nn.Module, pat: str) -> tuple[str, ...]:
         hit = self._patterns.get(pat)
         if hit is None:
             hit = self._patterns[pat] = tuple(self._resolve(model, pat))
         return hit
+
+    def reachable(self, model: nn.Module, names: Iterable[str]) -> bool:
+        """Whether each name still leads from ``model`` to the module cached under it."""
+        modules = self.modules
+        for name in names:
+            m = model
+            if name:
+                for part in name.split("."):
+                    m = m._modules.get(part)
+                    if m is None:
+                        return False
+            if m is not modules[name]:
+                return False
+        return True
 
     def _resolve(self, model: nn.Module, pat: str) -> list[str]:
         if not isinstance(pat, str):
@@ -113,13 +129,31 @@ class ModuleIndex:
 _indices: weakref.WeakKeyDictionary[nn.Module, ModuleIndex] = weakref.WeakKeyDictionary()
 
 
-def module_index(model: nn.Module) -> ModuleIndex:
-    """The cached :class:`ModuleIndex` of ``model``, rebuilt when its module tree changed."""
+def module_index(model: nn.Module, fresh: bool = False) -> ModuleIndex:
+    """The cached :class:`ModuleIndex` of ``model``, rebuilt when a submodule was registered since
+    (or when ``fresh``). Callers check their resolved names with :meth:`ModuleIndex.reachable`."""
     _install_registration_hook()
-    idx = _indices.get(model)
+    idx = None if fresh else _indices.get(model)
     if idx is None or not idx.valid():
         idx = _indices[model] = ModuleIndex(model)
     return idx
+
+
+def resolve_all(model: nn.Module, patterns: Iterable[str]) -> tuple[ModuleIndex, list[tuple[str, ...]]]:
+    """``(index, [names matched by each pattern])`` from the cache, rebuilding the index once when a
+    cached name no longer leads to its module or a pattern matches nothing in a stale cache."""
+    patterns = list(patterns)
+    idx = module_index(model)
+    fresh, idx._fresh = idx._fresh, False
+    try:
+        hits = [idx.resolve(model, p) for p in patterns]
+        if fresh or idx.reachable(model, {n for h in hits for n in h}):
+            return idx, hits
+    except TraceError:
+        if fresh:
+            raise
+    idx = module_index(model, fresh=True)
+    return idx, [idx.resolve(model, p) for p in patterns]
 
 
 def resolve_modules(model: nn.Module, patterns: str | Iterable[str]) -> list[str]:
@@ -133,8 +167,6 @@ def resolve_modules(model: nn.Module, patterns: str | Iterable[str]) -> list[str
     """
     if isinstance(patterns, str):
         patterns = [patterns]
-    idx = module_index(model)
-    selected: set[str] = set()
-    for pat in patterns:
-        selected.update(idx.resolve(model, pat))
+    idx, hits = resolve_all(model, patterns)
+    selected = {n for h in hits for n in h}
     return sorted(selected, key=idx.order.__getitem__)

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from hidcap.tracing.disk import Recording, RecordWriter
-from hidcap.tracing.names import TraceError, _closest, is_uncallable, module_index, uncompiled
+from hidcap.tracing.names import TraceError, _closest, resolve_all, uncompiled
 
 __all__ = ["Tracer"]
 
@@ -284,33 +284,36 @@ class Tracer:
             raise ValueError(f"stop=True cannot wait for the last calls (calls={calls!r}); use calls=None or indices")
 
         target = uncompiled(model)
-        idx = module_index(target)
-        modules = idx.modules
+        pattern_list = [patterns] if isinstance(patterns, str) else list(patterns)
+        edits, replace = edits or {}, replace or {}
+        idx, resolved = resolve_all(target, [*pattern_list, *edits, *replace])
+        found = dict(zip([*pattern_list, *edits, *replace], resolved))
+        modules, containers = idx.modules, idx.containers
         sites: dict[str, _Site] = {}
 
         def resolve(key: str, what: str) -> list[_Site]:
             hits = []
-            for name in idx.resolve(target, key):
+            for name in found[key]:
                 s = sites.get(name)
                 if s is None:
                     s = sites[name] = _Site(name, modules[name])
-                    s.container = is_uncallable(s.module)
+                    s.container = name in containers
                 hits.append(s)
             callable_hits = [s for s in hits if not s.container]
             if not callable_hits and (what != "record" or key in modules):
                 raise TraceError(_container_message(hits[0].name, hits[0].module))
             return hits if what == "record" else callable_hits
 
-        for pat in [patterns] if isinstance(patterns, str) else patterns:
+        for pat in pattern_list:
             for s in resolve(pat, "record"):
                 s.record = True
-        for key, fn in (edits or {}).items():
+        for key, fn in edits.items():
             if not callable(fn):
                 raise ValueError(f"edits[{key!r}] must be callable as fn(output, call_index), got {type(fn).__name__}")
             entry = (fn, _wants_name(fn))
             for s in resolve(key, "edit"):
                 s.edits.append(entry)
-        for key, value in (replace or {}).items():
+        for key, value in replace.items():
             spec = self._replace_spec(key, value)
             for s in resolve(key, "replace"):
                 if s.replace is not None:
