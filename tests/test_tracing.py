@@ -768,3 +768,20 @@ def test_reduce_returning_a_view_does_not_keep_the_activation():
         net(torch.randn(64, 3))
     r = tr["0"]
     assert r.untyped_storage().nbytes() < 64 * 4096 * 4 // 8
+
+
+def test_docs_tracing_blocks_run(tmp_path, monkeypatch):
+    """Every python block of docs/tracing.md runs, in order, in one namespace."""
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "tracing.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+    assert len(blocks) >= 10
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {}
+    for i, code in enumerate(blocks):
+        exec(compile(code, f"{doc}:block{i}", "exec"), ns)
+    assert ns["patched"]["out_conv"].shape == (2, 3, 16, 16)
+    assert ns["tr"].calls("qkv") == 1  # the compiled-model block
+    assert set(ns["est"]) == set(ns["real"])
