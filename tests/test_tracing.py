@@ -623,9 +623,11 @@ def test_stop_ends_forward_after_last_recorded_module():
     with Tracer(model, ["downs.0.res.1"]) as full:
         model(x, c)
     after = []
-    with Tracer(model, ["downs.0.res.1"], stop=True) as tr, Tracer(model, ["mid", "out"]) as later:
-        model(x, c)
-        after.append("ran")  # skipped: the forward raised out of the block
+    with Tracer(model, ["downs.0.res.1"], stop=True) as tr:
+        with Tracer(model, ["mid", "out"]) as later:  # an inner tracer does not swallow the outer stop
+            model(x, c)
+            after.append("ran")  # skipped: the forward raised out of the block
+        after.append("ran too")
     assert after == []
     assert torch.equal(tr["downs.0.res.1"], full["downs.0.res.1"])
     assert later.calls("mid") == 0 and later.calls("out") == 0

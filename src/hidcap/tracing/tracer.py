@@ -376,7 +376,7 @@ class Tracer:
                 t = t.to(device)
             if dtype is not None and t.is_floating_point():
                 t = t.to(dtype)
-            if reduce is not None and t.numel() * t.element_size() <= _Arena.MAX_RECORD:
+            if reduce is not None and not t.requires_grad and t.numel() * t.element_size() <= _Arena.MAX_RECORD:
                 t = arena.put(t)
             return t
 
@@ -442,7 +442,7 @@ class Tracer:
                 if pending is not None:
                     pending.discard(name)
                     if not pending:
-                        raise _StopForward
+                        raise _StopForward(self)
             return output if changes else None
 
         return hook
@@ -525,7 +525,7 @@ class Tracer:
             self._writer.close()
             self.recording = Recording(self._writer.path)
             self._writer = None
-        return exc_type is _StopForward
+        return exc_type is _StopForward and exc.args[0] is self  # only this tracer's own stop
 
     def _remove_hooks(self) -> None:
         handles, self._handles = self._handles, []
