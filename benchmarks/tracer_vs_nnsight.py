@@ -46,8 +46,16 @@ def _site(env, name: str):
     return env
 
 
+_MODULES: dict[int, dict[str, nn.Module]] = {}
+
+
+def _modules(model) -> dict[str, nn.Module]:
+    """Name -> module, computed once per model (plain hooks are not charged for a name lookup)."""
+    return _MODULES.setdefault(id(model), dict(model.named_modules()))
+
+
 def plain_record(model, names, x):
-    mods = dict(model.named_modules())
+    mods = _modules(model)
     out: dict = {}
     hs = [mods[n].register_forward_hook(lambda m, a, o, n=n: out.__setitem__(n, o.detach())) for n in names]
     try:
@@ -59,7 +67,7 @@ def plain_record(model, names, x):
 
 
 def plain_patch(model, name, value, x):
-    h = dict(model.named_modules())[name].register_forward_hook(lambda m, a, o: value)
+    h = _modules(model)[name].register_forward_hook(lambda m, a, o: value)
     try:
         return model(x)
     finally:
@@ -78,10 +86,12 @@ def tracer_patch(model, name, value, x):
 
 
 def nnsight_record(wrapped, names, x):
+    saved = []
     with wrapped.trace(x):
-        saved = {n: _site(wrapped, n).output.save() for n in names}
+        for n in names:  # in execution order, as nnsight requires
+            saved.append(_site(wrapped, n).output.save())
         y = wrapped.output.save()
-    return {n: getattr(v, "value", v) for n, v in saved.items()}, getattr(y, "value", y)
+    return {n: getattr(v, "value", v) for n, v in zip(names, saved)}, getattr(y, "value", y)
 
 
 def nnsight_patch(wrapped, name, value, x):
