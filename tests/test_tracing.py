@@ -707,6 +707,11 @@ def test_to_disk_equals_memory_and_reads_lazily(tmp_path):
         rec["midd"]
     with pytest.raises(ValueError, match="last calls"):
         Tracer(model, ["mid"], calls=-1, to=tmp_path / "x")
+    with Tracer(model, ["mid"], to=tmp_path / "g", grad=True) as tr:  # gradients stay in memory
+        model(x, c).sum().backward()
+    with Tracer(model, ["mid"], grad=True) as ref:
+        model(x, c).sum().backward()
+    assert torch.equal(tr.grad("mid"), ref.grad("mid")) and torch.equal(tr["mid"], ref["mid"])
 
 
 _STREAM_SCRIPT = r"""

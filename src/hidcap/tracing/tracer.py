@@ -436,7 +436,7 @@ class Tracer:
                     writer.add(name, i, store(output))
                 else:
                     site.records.append(store(output))
-                    site.indices.append(i)
+                site.indices.append(i)
                 if watch is not None:
                     watch(output, i)
                 if pending is not None:
