@@ -776,8 +776,8 @@ class _Arena:
 
     Keeping thousands of small tensors alive, each allocated between the large, short-lived
     activations of a forward pass, fragments the C heap: freed activation memory cannot be returned
-    or coalesced, and resident memory grew by ~1 GiB over 200 sampling steps of the paper-sized U-Net
-    while 78 MiB were kept (``benchmarks/tracer_memory.py``). Copying each small record into a slot of
+    or coalesced, and peak resident memory grew by 1,279 MiB over 200 sampling steps of the paper-sized
+    U-Net while 78 MiB were kept (118 MiB with blocks) (``benchmarks/tracer_memory.py``). Copying each small record into a slot of
     a preallocated block makes the long-lived allocations few and large; the temporary from
     ``reduce`` is freed at once. A record is then a view of its block (blocks are freed when all their
     records are). Records that are views of something larger (``reduce=lambda t: t[:, 0]``) are
