@@ -80,21 +80,12 @@ SHRINK: list[tuple[str, str, str]] = [
 ]
 
 
-#: pages with a block known not to run, fixed on another branch; strict, so the fix turns this test red
-#: until the entry is removed
-KNOWN_BROKEN = {
-    "tracing": "activation-patching block (['mid'] is a container forward never calls; 'out') is fixed "
-               "with the tracing errors of issue 16 on the tracing branch",
-}
-
-
 def _pages() -> list[Path]:
     return sorted(p for p in DOCS.glob("*.md") if "```python" in p.read_text())
 
 
 def _params() -> list:
-    return [pytest.param(p, id=p.stem, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BROKEN[p.stem])]
-                         if p.stem in KNOWN_BROKEN else []) for p in _pages()]
+    return [pytest.param(p, id=p.stem) for p in _pages()]
 
 
 @pytest.mark.parametrize("page", _params())

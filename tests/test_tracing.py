@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from hidcap.tracing import Tracer, resolve_modules
+from hidcap.tracing import TraceError, Tracer, resolve_modules
 
 
 class Block(nn.Module):
@@ -451,3 +451,327 @@ def test_nested_outer_records_before_inner_edit():
             y = model(x)
     assert torch.equal(inner["head"], torch.zeros(1, 2)) and torch.equal(y, torch.zeros(1, 2))
     assert torch.allclose(outer["head"], model(x))
+
+
+# -- errors: public class, containers, edit shapes ------------------------------------------------
+def _tiny_unet():
+    from hidcap.models import UNet
+    from hidcap.models.presets import tiny
+
+    torch.manual_seed(0)
+    return UNet(tiny()).eval()
+
+
+def _unet_inputs(b: int = 2):
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(b, 3, 16, 16, generator=g), torch.full((b,), 0.5), torch.rand(b, 12, generator=g)
+
+
+def test_trace_error_is_public_keyerror():
+    import hidcap
+
+    assert hidcap.TraceError is TraceError and issubclass(TraceError, KeyError)
+    with pytest.raises(TraceError, match="closest names"):
+        Tracer(TinyNet(), ["mid.cnov"])
+    with Tracer(TinyNet(), ["mid"]) as tr:
+        pass
+    with pytest.raises(TraceError, match="never called"):
+        tr["mid"]
+
+
+def test_container_never_called_is_refused_at_construction_naming_children():
+    model = _tiny_unet()
+    for kwargs in ({"patterns": ["mid"]}, {"replace": {"mid": torch.zeros(2, 16, 8, 8)}},
+                   {"edits": {"mid": lambda o, i: o}}, {"patterns": ["downs.0.res"]}):
+        with pytest.raises(TraceError) as err:
+            Tracer(model, **kwargs)
+        msg = str(err.value)
+        assert "container" in msg and "never calls" in msg
+    with pytest.raises(TraceError, match=r"'mid\.res', 'mid\.attn'"):
+        Tracer(model, ["mid"])
+
+
+def test_glob_over_containers_hooks_only_callable_modules():
+    model = _tiny_unet()
+    x, t, c = _unet_inputs()
+    with Tracer(model, ["mid.*"], edits={"mid*": lambda o, i: o}) as tr:
+        model(x, t, c)
+    assert "mid.res" in tr.names and "mid.attn" in tr.names
+    assert tr["mid.attn"].shape == (2, 16, 8, 8)
+    with pytest.raises(TraceError, match="container"):
+        tr["mid.res"]
+
+
+def test_edit_changing_shape_names_module_and_call():
+    model = TinyNet()
+    x, c = _inputs()
+    with pytest.raises(ValueError, match=r"edit for module 'mid' at call 0 changed the output shape"):
+        with Tracer(model, edits={"mid": lambda o, i: o[:, :2]}):
+            model(x, c)
+    assert all(n == (0, 0, 0) for n in _hook_counts(model))
+
+
+def test_edit_with_name_parameter_gets_module_name():
+    model = TinyNet()
+    x, c = _inputs()
+    seen = []
+
+    def edit(out, call_index, name):
+        seen.append((name, call_index))
+        return out
+
+    with Tracer(model, edits={"downs.0.res.?.conv": edit, "mid": lambda o, i: o}):
+        model(x, c)
+    assert seen == [("downs.0.res.0.conv", 0), ("downs.0.res.1.conv", 0)]
+
+
+# -- name cache --------------------------------------------------------------------------------
+def test_name_resolution_cache_follows_module_tree_changes():
+    model = TinyNet()
+    with pytest.raises(KeyError):
+        resolve_modules(model, "extra")
+    model.extra = nn.Linear(2, 2)  # registration
+    assert resolve_modules(model, "extra") == ["extra"]
+    model.downs.append(nn.ModuleDict({"res": nn.ModuleList([Block(4)])}))  # deep registration
+    assert "downs.2.res.0.conv" in resolve_modules(model, "*.conv")
+    del model.extra  # deletion: no registration hook, seen through the size check
+    with pytest.raises(KeyError):
+        resolve_modules(model, "extra")
+    model.mid.conv = nn.Conv2d(4, 4, 1)  # replacement keeps the name; the Tracer hooks the new module
+    x, c = _inputs()
+    with Tracer(model, ["mid.conv"]) as tr:
+        model.downs = model.downs[:2]
+        model(x, c)
+    assert tr["mid.conv"].shape == (2, 4, 6, 6)
+
+
+# -- gradients ---------------------------------------------------------------------------------
+def _grads_by_tensor_hooks(model, names, x, c):
+    mods = dict(model.named_modules())
+    grads: dict[str, dict[int, torch.Tensor]] = {n: {} for n in names}
+    counts = {n: 0 for n in names}
+
+    def fwd(n):
+        def hook(m, a, o):
+            i = counts[n]
+            counts[n] += 1
+            o.register_hook(lambda g: grads[n].__setitem__(i, g.clone()))
+        return hook
+
+    hs = [mods[n].register_forward_hook(fwd(n)) for n in names]
+    model(x, c).square().sum().backward()
+    for h in hs:
+        h.remove()
+    return grads
+
+
+def test_grad_equals_tensor_hook_gradient():
+    torch.manual_seed(0)
+    model, net2 = TinyNet(), Twice()
+    x, c = _inputs()
+    names = ["downs.0.res.1", "mid.conv", "mid"]
+    expected = _grads_by_tensor_hooks(model, names, x, c)
+    model.zero_grad()
+    with Tracer(model, names, grad=True) as tr:
+        model(x, c).square().sum().backward()
+    for n in names:
+        assert torch.equal(tr.grad(n), expected[n][0])
+        assert torch.equal(tr.stack_grad(n), expected[n][0][None])
+    # a module called twice: one gradient per call, in call order
+    xin = torch.randn(4, 3)
+    with Tracer(net2, ["lin"], grad=True) as tr2:
+        net2(xin).sum().backward()
+    g = torch.ones(4, 2) @ net2.head.weight  # d/d(second lin output)
+    assert tr2.stack_grad("lin").shape == (2, 4, 3)
+    assert torch.allclose(tr2.stack_grad("lin")[1], g)
+    assert torch.allclose(tr2.stack_grad("lin")[0], g @ net2.lin.weight)
+
+
+def test_grad_with_calls_and_reduce():
+    net = Twice()
+    xin = torch.randn(4, 3)
+    with Tracer(net, ["lin"], grad=True) as full:
+        net(xin).sum().backward()
+    for calls, kept in ((1, [1]), (-1, [1]), (slice(-2, None), [0, 1]), ({0}, [0])):
+        with Tracer(net, ["lin"], grad=True, calls=calls, reduce=lambda t: t.sum(0)) as tr:
+            net(xin).sum().backward()
+        assert tr.call_indices("lin") == kept
+        assert torch.allclose(tr.stack_grad("lin"), full.stack_grad("lin")[kept].sum(1))
+        assert torch.allclose(tr.grad("lin"), full.stack_grad("lin")[kept[-1]].sum(0))
+
+
+def test_grad_errors_are_clear():
+    net = Twice()
+    with Tracer(net, ["lin"]) as tr:
+        net(torch.randn(2, 3))
+    with pytest.raises(KeyError, match="grad=True"):
+        tr.grad("lin")
+    with torch.no_grad(), Tracer(net, ["lin"], grad=True) as tr:
+        net(torch.randn(2, 3))
+    with pytest.raises(KeyError, match="backward"):
+        tr.grad("lin")
+    with pytest.raises(ValueError, match="tensor outputs"):
+        tup_model = TupleOut()
+        with Tracer(tup_model, [""], grad=True):
+            tup_model(torch.randn(2, 3))
+
+
+# -- early stop --------------------------------------------------------------------------------
+def test_stop_ends_forward_after_last_recorded_module():
+    model = TinyNet()
+    x, c = _inputs()
+    with Tracer(model, ["downs.0.res.1"]) as full:
+        model(x, c)
+    after = []
+    with Tracer(model, ["downs.0.res.1"], stop=True) as tr:
+        with Tracer(model, ["mid", "out"]) as later:  # an inner tracer does not swallow the outer stop
+            model(x, c)
+            after.append("ran")  # skipped: the forward raised out of the block
+        after.append("ran too")
+    assert after == []
+    assert torch.equal(tr["downs.0.res.1"], full["downs.0.res.1"])
+    assert later.calls("mid") == 0 and later.calls("out") == 0
+    assert all(n == (0, 0, 0) for n in _hook_counts(model))
+    with pytest.raises(ValueError, match="stop=True"):
+        Tracer(model, ["mid"], stop=True, calls=-1)
+    # waits for a kept call
+    net = Twice()
+    with Tracer(net, ["lin"], stop=True, calls=1) as tr, Tracer(net, ["head"]) as head:
+        net(torch.randn(2, 3))
+    assert tr.call_indices("lin") == [1] and head.calls("head") == 0
+
+
+# -- compiled models ---------------------------------------------------------------------------
+def _compile_or_skip(model, **kwargs):
+    compiled = torch.compile(model, **kwargs)
+    x, c = _inputs()
+    try:
+        compiled(x, c)
+    except Exception as err:  # only a failing compiler skips
+        pytest.skip(f"torch.compile({kwargs}) fails on this machine: {type(err).__name__}: {err}")
+    return compiled
+
+
+@pytest.mark.parametrize("backend", ["eager", pytest.param("inductor", marks=pytest.mark.slow)])
+def test_compiled_model_is_traced_not_silently_empty(backend):
+    torch.manual_seed(0)
+    model = TinyNet()
+    compiled = _compile_or_skip(model, backend=backend)
+    x, c = _inputs()
+    with Tracer(model, ["mid.conv", "mid"]) as eager:
+        y_eager = model(x, c)
+    delta = torch.full((2, 4, 6, 6), 0.25)
+    for target in (compiled, model):  # the wrapper (names without _orig_mod) and the wrapped model
+        with Tracer(target, ["mid.conv", "mid"]) as tr:
+            y = compiled(x, c)
+        assert tr.calls("mid") == 1
+        assert torch.equal(tr["mid.conv"], eager["mid.conv"]) and torch.equal(tr["mid"], eager["mid"])
+        assert torch.allclose(y, y_eager, atol=1e-5)
+        with Tracer(target, edits={"mid": lambda o, i: o + delta}):
+            y_edit = compiled(x, c)
+        assert not torch.allclose(y_edit, y_eager, atol=1e-3)
+        assert torch.allclose(y_edit, model.out(eager["mid"] + delta), atol=1e-5)
+    assert torch.allclose(compiled(x, c), y_eager, atol=1e-5)  # compiled again after the block
+
+
+# -- recordings on disk ------------------------------------------------------------------------
+def test_to_disk_equals_memory_and_reads_lazily(tmp_path):
+    from hidcap.tracing import Recording, load
+
+    model = TinyNet()
+    x, c = _inputs()
+    with Tracer(model, ["mid", "*.cond_embed"], calls=slice(0, None, 2)) as mem:
+        for _ in range(5):
+            model(x, c)
+    with Tracer(model, ["mid", "*.cond_embed"], calls=slice(0, None, 2), to=tmp_path / "rec", shard_mb=0.001) as tr:
+        for _ in range(5):
+            model(x, c)
+        with pytest.raises(RuntimeError, match="after the with block"):
+            tr["mid"]
+    assert isinstance(tr.recording, Recording)
+    assert len(list((tmp_path / "rec").glob("shard_*.safetensors"))) > 1
+    rec = load(tmp_path / "rec")
+    for n in mem.names:
+        assert rec.call_indices(n) == mem.call_indices(n) == tr.call_indices(n) == [0, 2, 4]
+        assert torch.equal(rec.stack(n), mem.stack(n)) and torch.equal(tr[n], mem[n])
+    assert torch.equal(rec.get("mid", 2), mem.records("mid")[1])
+    saved = mem.save(tmp_path / "saved")
+    assert torch.equal(saved.stack("mid"), mem.stack("mid"))
+    tup_model = TupleOut()
+    with Tracer(tup_model, [""]) as tup:
+        tup_model(torch.randn(2, 3))
+    assert all(torch.equal(a, b) for a, b in zip(tup.save(tmp_path / "tup")[""], tup[""]))
+    with pytest.raises(FileExistsError):
+        mem.save(tmp_path / "saved")
+    with pytest.raises(KeyError, match="closest"):
+        rec["midd"]
+    with pytest.raises(ValueError, match="last calls"):
+        Tracer(model, ["mid"], calls=-1, to=tmp_path / "x")
+    with Tracer(model, ["mid"], to=tmp_path / "g", grad=True) as tr:  # gradients stay in memory
+        model(x, c).sum().backward()
+    with Tracer(model, ["mid"], grad=True) as ref:
+        model(x, c).sum().backward()
+    assert torch.equal(tr.grad("mid"), ref.grad("mid")) and torch.equal(tr["mid"], ref["mid"])
+
+
+_STREAM_SCRIPT = r"""
+import re, sys, torch
+from torch import nn
+from hidcap.tracing import Tracer, load
+def rss_mib():
+    return int(re.search(r"VmRSS:\s+(\d+)", open("/proc/self/status").read()).group(1)) / 1024
+def hwm_mib():
+    return int(re.search(r"VmHWM:\s+(\d+)", open("/proc/self/status").read()).group(1)) / 1024
+model = nn.Sequential(nn.Linear(256, 4096), nn.Linear(4096, 256))
+x = torch.randn(64, 256)  # the first layer's output: 64 x 4096 floats = 1 MiB per call
+with torch.no_grad():
+    model(x)
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak
+base = rss_mib()
+with torch.no_grad(), Tracer(model, ["0"], to=sys.argv[1], shard_mb=8) as tr:
+    for _ in range(int(sys.argv[2])):
+        model(x)
+grow = hwm_mib() - base
+rec = load(sys.argv[1])
+total = 0
+for i, r in rec.iter("0"):
+    total += r.numel() * r.element_size()
+print(grow, total / 2**20, len(rec.call_indices("0")))
+"""
+
+
+def test_streaming_recording_larger_than_memory_cap(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "stream.py"
+    script.write_text(_STREAM_SCRIPT)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "rec"), "160"], capture_output=True, text=True,
+        env={"PYTHONPATH": src, "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}, check=True,
+    ).stdout.split()
+    growth_mib, recorded_mib, n = float(out[0]), float(out[1]), int(out[2])
+    cap_mib = 48  # a few 8 MiB shards in flight, far below the 160 MiB written
+    assert n == 160 and recorded_mib == pytest.approx(160.0)
+    assert growth_mib < cap_mib, f"peak memory grew by {growth_mib:.0f} MiB while streaming {recorded_mib:.0f} MiB"
+
+
+# -- memory with reduce --------------------------------------------------------------------------
+def test_reduced_records_do_not_each_own_an_allocation():
+    net = Twice()
+    with Tracer(net, ["lin", "head"], reduce=lambda t: t.sum(0)) as tr:
+        for _ in range(100):
+            net(torch.randn(8, 3))
+    storages = {r.untyped_storage().data_ptr() for n in tr.names for r in tr.records(n)}
+    assert len(storages) <= 12  # a few blocks (slot counts double), not one allocation per record
+    assert torch.equal(tr.stack("lin")[5], tr.records("lin")[5])
+
+
+def test_reduce_returning_a_view_does_not_keep_the_activation():
+    net = nn.Sequential(nn.Linear(3, 4096))
+    with Tracer(net, ["0"], reduce=lambda t: t[:, 0]) as tr:
+        net(torch.randn(64, 3))
+    r = tr["0"]
+    assert r.untyped_storage().nbytes() < 64 * 4096 * 4 // 8

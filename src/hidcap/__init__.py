@@ -16,6 +16,8 @@ _EXPORTS: dict[str, str] = {
     # hooks: tracing, patching, interventions
     "Tracer": "hidcap.tracing",
     "resolve_modules": "hidcap.tracing",
+    "TraceError": "hidcap.tracing",
+    "attribution_patching": "hidcap.attribution",
     "patch": "hidcap.patching",
     "LinearIntervention": "hidcap.interventions",
     "concept_direction": "hidcap.interventions",
@@ -76,7 +78,8 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from hidcap.models import UNet, UNetConfig
     from hidcap.patching import patch
     from hidcap.percolation import PercolationConfig, bump_overlap, percolation_curve
-    from hidcap.tracing import Tracer, resolve_modules
+    from hidcap.attribution import attribution_patching
+    from hidcap.tracing import TraceError, Tracer, resolve_modules
     from hidcap.training import TrainConfig, train
 
 
