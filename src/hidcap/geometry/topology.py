@@ -15,7 +15,9 @@ import torch
 from hidcap.geometry.pca import as_points, pca_spectrum
 from hidcap.rng import numpy_rng
 
-NULL_MARGIN = 2.0  # default of betti_numbers(null_margin=...): chosen on the development seeds, see docs/geometry.md
+# Defaults of the null rule (betti_numbers), chosen on the development seeds 0 and 1 only (docs/geometry.md):
+NULL_MARGIN = (2.0, 1.3, 1.3)  # per dimension H0, H1, H2: a bar must outlive this × the longest null bar
+NULL_GAP = 1.5  # ... and the counted bars must outlive the next bar by this factor
 
 
 def greedy_landmarks(points: np.ndarray | torch.Tensor, n_landmarks: int, *, seed: int | np.random.Generator = 0) -> np.ndarray:
@@ -198,6 +200,19 @@ def _gap_count(life: np.ndarray, ref: float, min_relative: float, noise_factor: 
     return int(np.argmax(ratios)) + 1 if ratios.max() >= min_gap else 0
 
 
+def _null_count(life: np.ndarray, threshold: float, min_gap: float) -> int:
+    """Bars above ``threshold``, cut at the largest ratio between consecutive lifetimes (the last candidate is
+    compared with the next bar); none when that ratio is below ``min_gap``."""
+    n_cand = int(np.sum(life > threshold))
+    if n_cand == 0:
+        return 0
+    ext = np.append(life[:n_cand], life[n_cand] if life.size > n_cand else 0.0)
+    with np.errstate(divide="ignore"):
+        ratios = ext[:-1] / ext[1:]
+    best = int(np.argmax(ratios))
+    return best + 1 if ratios[best] >= min_gap else 0
+
+
 def _is_points(data: Any) -> bool:
     return isinstance(data, torch.Tensor) or (isinstance(data, np.ndarray) and data.ndim == 2)
 
@@ -211,7 +226,8 @@ def betti_numbers(
     pca_dim: int | None = 10,
     coeff: int = 3,
     n_null: int = 2,
-    null_margin: float = NULL_MARGIN,
+    null_margin: float | Sequence[float] = NULL_MARGIN,
+    null_gap: float = NULL_GAP,
     min_relative: float = 0.1,
     noise_factor: float = 5.0,
     min_gap: float = 2.0,
@@ -225,9 +241,12 @@ def betti_numbers(
     sequence of diagrams ``(m_k, 2)``.
 
     * ``rule="null"``: draw ``n_null`` Gaussian clouds with the size, mean and covariance of the (PCA-reduced)
-      points (:func:`null_cloud`), compute their diagrams exactly as for the data (same landmark count, field and
-      maxdim), and count in H_k the finite bars longer than ``null_margin`` × the longest null H_k bar. A shape's
-      real features outlive every bar that a shapeless cloud of the same spread and size produces.
+      points (:func:`null_cloud`) and compute their diagrams exactly as for the data (same landmark count, field
+      and maxdim). In H_k the candidates are the finite bars longer than ``null_margin[k]`` × the longest null
+      H_k bar (a shape's features outlive what a shapeless cloud of the same spread and size produces); the count
+      is the position of the largest ratio between consecutive candidate lifetimes (the last candidate compared
+      with the next bar), provided it is at least ``null_gap`` (real features also stand apart from the shape's own
+      sampling noise). ``null_margin`` is one number or one per dimension.
     * ``rule="gap"``: in H_k, candidates are the bars longer than ``max(min_relative·L, noise_factor·median)``
       (``L`` the largest finite lifetime over all dimensions, ``median`` that of H_k without its longest bar); the
       count is the position of the largest ratio between consecutive sorted lifetimes among them, if that ratio is
@@ -239,9 +258,10 @@ def betti_numbers(
     """
     if rule not in ("auto", "null", "gap", "relative"):
         raise ValueError(f"rule must be 'auto', 'null', 'gap' or 'relative', got {rule!r}")
+    margins = tuple(float(m) for m in np.atleast_1d(np.asarray(null_margin, dtype=np.float64)))
     for name, val in (
         ("min_relative", min_relative), ("noise_factor", noise_factor), ("min_gap", min_gap), ("relative", relative),
-        ("null_margin", null_margin),
+        ("null_gap", null_gap), *(("null_margin", m) for m in margins),
     ):
         if not np.isfinite(val) or val < 0:
             raise ValueError(f"{name} must be a finite non-negative number, got {val!r}")
@@ -274,12 +294,12 @@ def betti_numbers(
             )
             per_null.append([float(np.max(np.diff(_finite(d), axis=1), initial=0.0)) for d in res.diagrams])
         null_max = [np.array(col) for col in zip(*per_null)]
-        thresholds = [null_margin * float(m.max()) for m in null_max]
+        thresholds = [margins[min(k, len(margins) - 1)] * float(m.max()) for k, m in enumerate(null_max)]
     betti, cutoffs, infinite, gaps = [], [], [], []
     for k, (d, life) in enumerate(zip(dgms, lifetimes)):
         n_inf = int(np.sum(~np.isfinite(d[:, 1])))
         if rule == "null":
-            n_long = int(np.sum(life > thresholds[k]))
+            n_long = _null_count(life, thresholds[k], null_gap)
         elif rule == "relative" and k > 0:
             n_long = int(np.sum(life >= relative * ref_higher)) if ref_higher > 0 else 0
         else:
