@@ -18,6 +18,7 @@ from hidcap.geometry.topology import (
     betti_numbers,
     diagram_distance,
     greedy_landmarks,
+    null_cloud,
     persistence_diagrams,
     plot_diagrams,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "explained_variance",
     "greedy_landmarks",
     "grid_labels",
+    "null_cloud",
     "klein_bottle",
     "participation_ratio",
     "participation_ratio_from_eigenvalues",

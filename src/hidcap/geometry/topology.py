@@ -16,7 +16,7 @@ from hidcap.geometry.pca import as_points, pca_spectrum
 from hidcap.rng import numpy_rng
 
 # Defaults of the null rule (betti_numbers), chosen on the development seeds 0 and 1 only (docs/geometry.md):
-NULL_MARGIN = (2.0, 1.3, 1.3)  # per dimension H0, H1, H2: a bar must outlive this × the longest null bar
+NULL_MARGIN = (1.0, 1.3, 1.3)  # per dimension H0, H1, H2: a bar must outlive this × the longest null bar
 NULL_GAP = 1.5  # ... and the counted bars must outlive the next bar by this factor
 
 
@@ -243,7 +243,8 @@ def betti_numbers(
     * ``rule="null"``: draw ``n_null`` Gaussian clouds with the size, mean and covariance of the (PCA-reduced)
       points (:func:`null_cloud`) and compute their diagrams exactly as for the data (same landmark count, field
       and maxdim). In H_k the candidates are the finite bars longer than ``null_margin[k]`` × the longest null
-      H_k bar (a shape's features outlive what a shapeless cloud of the same spread and size produces); the count
+      H_k bar (a shape's features outlive what a shapeless cloud of the same spread and size produces) and, for
+      k ≥ 1, longer than ``min_relative`` × the longest finite bar of any dimension ≥ 1; the count
       is the position of the largest ratio between consecutive candidate lifetimes (the last candidate compared
       with the next bar), provided it is at least ``null_gap`` (real features also stand apart from the shape's own
       sampling noise). ``null_margin`` is one number or one per dimension.
@@ -294,7 +295,12 @@ def betti_numbers(
             )
             per_null.append([float(np.max(np.diff(_finite(d), axis=1), initial=0.0)) for d in res.diagrams])
         null_max = [np.array(col) for col in zip(*per_null)]
-        thresholds = [margins[min(k, len(margins) - 1)] * float(m.max()) for k, m in enumerate(null_max)]
+        # H_k, k ≥ 1, also needs min_relative × the longest bar of dimension ≥ 1: a null too flat to hold H_k
+        # (e.g. H2 of a planar circle) would otherwise let any tiny bar through
+        thresholds = [
+            max(margins[min(k, len(margins) - 1)] * float(m.max()), min_relative * ref_higher if k else 0.0)
+            for k, m in enumerate(null_max)
+        ]
     betti, cutoffs, infinite, gaps = [], [], [], []
     for k, (d, life) in enumerate(zip(dgms, lifetimes)):
         n_inf = int(np.sum(~np.isfinite(d[:, 1])))
