@@ -124,31 +124,30 @@ def table(rows: list[dict]) -> tuple[str, str]:
     return "\n".join(lines), "\n".join(summary)
 
 
-def grid_density_figure(path: Path, n_landmarks: int = 200) -> Path:
-    """H1 barcodes of one standard torus (R = 2, r = 1, noise 0.02) sampled on a 16×16 and a 32×32 grid."""
+def grid_density_figure(path: Path) -> Path:
+    """H1 barcodes of one standard torus (R = 2, r = 1, noise 0.02) sampled on a 16×16 and a 32×32 grid (all
+    points, no landmarks)."""
     from hidcap.plotting import _figure, _save
 
     fig = _figure((9.5, 3.8))
     for i, m in enumerate((16, 32)):
         pts = standard_torus(grid_labels(m), noise=0.02, seed=0)
-        res = betti_numbers(pts, n_landmarks=n_landmarks, seed=0)
-        ph = res.persistence
-        h1 = ph.diagrams[1]
-        h1 = h1[np.argsort(h1[:, 1] - h1[:, 0])[::-1]][:25]
+        h1 = persistence_diagrams(pts, maxdim=1).diagrams[1]
+        life = h1[:, 1] - h1[:, 0]
+        h1 = h1[np.argsort(life)[::-1]][:25]
+        life = np.sort(life)[::-1]
         ax = fig.add_subplot(1, 2, i + 1)
         for j, (b, d) in enumerate(h1):
-            ax.plot([b, d], [j, j], color="tab:red" if j < res.betti[1] else "0.5", lw=2.5 if j < 2 else 1.5)
-        land = ph.cloud[ph.indices]
-        dist = np.linalg.norm(land[:, None] - land[None], axis=2) + np.eye(len(land)) * 1e9
-        spacing = float(np.median(dist.min(axis=1)))
-        ax.axvline(spacing, color="tab:blue", ls="--", lw=1, label=f"median landmark spacing {spacing:.2f}")
+            ax.plot([b, d], [j, j], color="tab:red" if j < 2 else "0.5", lw=2.5 if j < 2 else 1.5)
+        dist = np.linalg.norm(pts[:, None] - pts[None], axis=2) + np.eye(len(pts)) * 1e9
+        spacing = float(dist.min(axis=1).max())
+        ax.axvline(spacing, color="tab:blue", ls="--", lw=1, label=f"largest nearest-neighbour spacing {spacing:.2f}")
         ax.axvline(np.sqrt(3), color="k", ls=":", lw=1, label="minor ring dies (r√3 = 1.73)")
         ax.invert_yaxis()
         ax.set_xlabel("filtration scale (birth → death)")
         ax.set_ylabel("H1 bars, longest first")
-        ax.set_title(f"{m}×{m} grid, {len(land)} landmarks: Betti {fmt(res.betti)}\n"
-                     f"loop bars {np.round(res.lifetimes[1][:2], 2).tolist()}, "
-                     f"threshold {res.thresholds[1]:.2f}", fontsize=9)
+        ax.set_title(f"{m}×{m} grid ({m * m} points): loop bars {np.round(life[:2], 2).tolist()}\n"
+                     f"next bar {life[2]:.2f}: second loop / next = {life[1] / life[2]:.2f}", fontsize=9)
         ax.legend(frameon=False, fontsize=7, loc="lower right")
     return _save(fig, path)
 
@@ -157,6 +156,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="four small cases with 120 landmarks (seconds)")
     ap.add_argument("--seeds", type=int, nargs="+", default=list(HELD_OUT_SEEDS))
+    ap.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES), help="only these shapes")
     ap.add_argument("--part", default="1/1", help="run only part i of k of the cases (e.g. 2/2), to split the run")
     ap.add_argument("--out", type=Path, default=None, help="folder for betti_rule.md and betti_rule.csv")
     ap.add_argument("--figure", type=Path, default=None, help="draw the grid-density diagram to this PNG and exit")
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     i_part, k_part = (int(v) for v in args.part.split("/"))
     if not 1 <= i_part <= k_part:
         ap.error(f"--part must be i/k with 1 ≤ i ≤ k, got {args.part}")
-    todo = cases(args.smoke, tuple(args.seeds))[i_part - 1 :: k_part]
+    todo = [c for c in cases(args.smoke, tuple(args.seeds)) if c["shape"] in args.shapes][i_part - 1 :: k_part]
     print(f"machine: {platform.processor() or platform.machine()}, {len(todo)} cases", file=sys.stderr)
     rows = []
     t0 = time.perf_counter()
