@@ -1,6 +1,8 @@
 """Accuracy of hidcap's Betti rule (`betti_numbers`, default settings) on shapes of known homology.
 
-    .venv/bin/python benchmarks/betti_rule.py                 # default table, 104 cases (~10 min on one idle core)
+    .venv/bin/python benchmarks/betti_rule.py                 # default table, 104 cases (37 min of case time on a
+                                                              # shared 2-core machine under load; the per-case
+                                                              # log on stderr shows the time of each)
     .venv/bin/python benchmarks/betti_rule.py --smoke         # four small cases, 120 landmarks: checks the script
     .venv/bin/python benchmarks/betti_rule.py --out out/betti # also writes betti_rule.md and betti_rule.csv
     .venv/bin/python benchmarks/betti_rule.py --figure docs/figures/betti_grid_density.png   # the grid diagram

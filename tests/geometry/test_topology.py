@@ -150,7 +150,7 @@ def test_klein_bottle_depends_on_the_field_fast():
     assert betti_numbers(pts, n_landmarks=100, coeff=2).betti[:2] == (1, 2)
 
 
-# a fixed sample of the benchmark table (held-out seed 100, the rule's defaults): cases the old rule misread
+# a fixed sample of the benchmark table (held-out seed 100, the rule's defaults), chosen before the table was run
 TABLE_SAMPLE = [
     ("standard", "random", 1024, 0.0, None),
     ("standard", "grid", 256, 0.0, None),
