@@ -7,6 +7,7 @@ from hidcap.geometry import (
     diagram_distance,
     greedy_landmarks,
     grid_labels,
+    null_cloud,
     persistence_diagrams,
     plot_diagrams,
     ring,
@@ -15,6 +16,7 @@ from hidcap.geometry import (
 )
 
 
+@pytest.mark.slow
 def test_standard_torus_betti_121():
     pts = standard_torus(grid_labels(40), noise=0.02, seed=1)
     res = persistence_diagrams(pts, maxdim=2, n_landmarks=150, seed=0)
@@ -24,6 +26,7 @@ def test_standard_torus_betti_121():
     assert betti.cutoffs[1] <= betti.lifetimes[1][1] and betti.infinite == (1, 0, 0)
 
 
+@pytest.mark.slow
 def test_clifford_torus_betti_with_pca_prereduction():
     pts = clifford_torus(grid_labels(40), noise=0.02, dim=16, seed=2)
     res = persistence_diagrams(pts, maxdim=2, n_landmarks=150, pca_dim=4, seed=0)
@@ -98,3 +101,79 @@ def test_plot_diagrams(tmp_path):
     res = persistence_diagrams(ring(40), maxdim=1)
     plot_diagrams(res, title="ring", path=tmp_path / "dgm.png")
     assert (tmp_path / "dgm.png").stat().st_size > 1000
+
+
+# ------------------------------------------------------------------------------ the null rule and its benchmark
+def _benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "betti_rule.py"
+    spec = importlib.util.spec_from_file_location("betti_rule_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_null_rule_reports_why():
+    pts = ring(120, noise=0.05, random=True, seed=0)
+    res = betti_numbers(pts, maxdim=1, n_landmarks=80, seed=0)
+    assert res.rule == "null" and res.betti == (1, 1)
+    assert len(res.thresholds) == 2 and res.null_lifetimes[1].shape == (2,)
+    assert res.lifetimes[1][0] > res.thresholds[1] > res.lifetimes[1][1]
+    assert res.gaps[1] > 1.5 and np.isnan(res.gaps[0])
+    assert res.persistence is not None and res.persistence.coeff == 3 and len(res.persistence.indices) == 80
+    assert "H1: 1" in res.summary()
+    # a PersistenceResult from persistence_diagrams carries its points, so the null rule runs on it too
+    ph = persistence_diagrams(pts, maxdim=1, n_landmarks=80, seed=0)
+    assert betti_numbers(ph).rule == "null"
+    assert betti_numbers(ph.diagrams).rule == "gap"  # bare diagrams: no points, no null
+    with pytest.raises(ValueError, match="needs the points"):
+        betti_numbers(ph.diagrams, rule="null")
+    with pytest.raises(ValueError, match="null_margin"):
+        betti_numbers(pts, null_margin=-1.0)
+    with pytest.raises(ValueError, match="prime"):
+        persistence_diagrams(pts, coeff=4)
+
+
+def test_null_cloud_matches_spread():
+    pts = clifford_torus(grid_labels(16), dim=8, seed=0)
+    null = null_cloud(pts, seed=1)
+    assert null.shape == pts.shape
+    assert np.allclose(np.cov(null.T), np.cov(pts.T), atol=0.1)
+    assert np.array_equal(null, null_cloud(pts, seed=1))
+
+
+def test_klein_bottle_depends_on_the_field_fast():
+    pts = _benchmark().make_cloud("klein", 256, "grid", 0.0, None, 0)
+    assert betti_numbers(pts, n_landmarks=100, coeff=3).betti[:2] == (1, 1)
+    assert betti_numbers(pts, n_landmarks=100, coeff=2).betti[:2] == (1, 2)
+
+
+# a fixed sample of the benchmark table (held-out seed 100, the rule's defaults), chosen before the table was run
+TABLE_SAMPLE = [
+    ("standard", "random", 1024, 0.0, None),
+    ("standard", "grid", 256, 0.0, None),
+    ("clifford", "random", 256, 0.1, 64),
+    ("sphere", "random", 256, 0.0, 64),
+    ("klein", "grid", 1024, 0.0, None),
+    ("klein_z2", "random", 1024, 0.0, None),
+    ("blob", "random", 256, 0.0, None),
+    ("circle", "random", 1024, 0.1, 64),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape, sampling, n, noise, dim", TABLE_SAMPLE)
+def test_betti_rule_on_a_sample_of_the_benchmark(shape, sampling, n, noise, dim):
+    bench = _benchmark()
+    row = bench.run_case(dict(shape=shape, sampling=sampling, n=n, noise=noise, dim=dim, seed=100))
+    assert row["betti"] == bench.EXPECTED[shape]
+
+
+def test_benchmark_smoke_writes_tables(tmp_path):
+    rows = _benchmark().main(["--smoke", "--out", str(tmp_path)])
+    assert len(rows) == 4 and all(r["right"] == (r["betti"] == r["expected"]) for r in rows)
+    md = (tmp_path / "betti_rule.md").read_text()
+    assert f"| **all** | {sum(r['right'] for r in rows)} / 4 |" in md
+    assert (tmp_path / "betti_rule.csv").read_text().count("\n") == 5

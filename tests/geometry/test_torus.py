@@ -6,6 +6,7 @@ from hidcap.geometry import (
     STATISTICS,
     TESTS,
     clifford_torus,
+    denoise_dimension,
     grid_labels,
     plot_torus_tests,
     random_rotation,
@@ -44,18 +45,64 @@ def test_ideal_tori_are_told_apart():
     lab = grid_labels(32)
     cv = torus_tests(clifford_torus(lab), lab)
     sv = torus_tests(standard_torus(lab), lab)
+    assert cv.closer["x_on_y"] == "clifford" and sv.closer["x_on_y"] == "standard"
+    assert sv.closer["x_on_x"] == "standard" and sv.standard_orientation["x_on_x"] == "x"
     for t in ("x_on_y", "x_on_x"):
-        assert cv.closer[t] == "clifford" and sv.closer[t] == "standard"
         for s in STATISTICS:
             assert cv.distances[t][s]["clifford"] == pytest.approx(0.0, abs=1e-9)
-            assert sv.distances[t][s]["standard"] == pytest.approx(0.0, abs=1e-9)
-    # both ideals have coplanar fix-y rings: the y_on_y test cannot separate them
-    assert cv.closer["y_on_y"] == "tie" and sv.closer["y_on_y"] == "tie"
+            assert sv.distances[t][s]["standard_x"] == pytest.approx(0.0, abs=1e-9)
+    # the fix-y rings of Clifford and x-major standard tori are coplanar, as are the fix-x rings of Clifford and
+    # y-major standard tori: those tests cannot separate them and say "tie"
+    assert cv.closer["y_on_y"] == "tie" and sv.closer["y_on_y"] == "tie" and cv.closer["x_on_x"] == "tie"
+    assert cv.overall == "clifford" and sv.overall == "standard"
     ortho = cv.model.values["x_on_y"]["orthogonality"]
     assert ortho.shape == (2 * 32 * 32,) and np.allclose(ortho, 0, atol=1e-9)
     assert np.allclose(cv.model.values["x_on_x"]["parallelism"], 0, atol=1e-9)
     assert cv.model.values["x_on_x"]["parallelism"].shape == (32 * 31,)
-    assert "x_on_y" in cv.summary()
+    assert "x_on_y" in cv.summary() and "planarity" in cv.summary()
+
+
+def test_standard_torus_with_y_on_the_large_circle_is_standard():
+    # measured failure: compared only with the x-major standard torus, this read "clifford" on x_on_x
+    lab = grid_labels(32)
+    v = torus_tests(standard_torus(lab[:, ::-1].copy()), lab)
+    assert v.closer["x_on_x"] != "clifford"
+    assert v.closer["y_on_y"] == "standard" and v.standard_orientation["y_on_y"] == "y"
+    assert v.closer["x_on_y"] == "standard" and v.overall == "standard"
+    for s in STATISTICS:
+        assert v.distances["y_on_y"][s]["standard_y"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_noisy_high_dimensional_clifford_torus_is_not_read_as_standard():
+    # measured failure: noise 0.2 in 64-d made the old default (raw rings) read x_on_x as "standard"
+    lab = grid_labels(32)
+    pts = clifford_torus(lab, noise=0.2, dim=64, seed=1)
+    v = torus_tests(pts, lab)
+    assert v.model.denoise_dim == 4
+    assert v.closer["x_on_y"] == "clifford"
+    assert "standard" not in (v.closer["x_on_x"], v.closer["y_on_y"])
+    assert v.overall == "clifford" and v.meaningful
+    raw = torus_tests(pts, lab, denoise=False)
+    assert raw.closer["x_on_x"] == "standard"  # what denoise prevents
+
+
+def test_planarity_flags_rings_that_are_not_planar():
+    lab = grid_labels(16)
+    flat = torus_tests(clifford_torus(lab), lab)
+    assert flat.planarity == {"x": pytest.approx(1.0), "y": pytest.approx(1.0)} and flat.meaningful
+    noise = np.random.default_rng(0).standard_normal((len(lab), 32))
+    v = torus_tests(noise, lab, denoise=False)
+    assert max(v.planarity.values()) < 0.5 and not v.meaningful
+    assert "not meaningful" in v.summary()
+    stats = v.model.planarity
+    assert stats["x"].shape == (16,) and np.all((stats["x"] > 0) & (stats["x"] <= 1))
+
+
+def test_denoise_dimension():
+    lab = grid_labels(32)
+    assert denoise_dimension(clifford_torus(lab, noise=0.1, dim=64, seed=0)) == 4
+    assert denoise_dimension(standard_torus(lab)) == 3  # only three dimensions exist
+    assert denoise_dimension(np.random.default_rng(0).standard_normal((500, 20))) == 4  # the floor
 
 
 def test_statistics_invariant_to_rotation_scale_translation():
@@ -84,10 +131,10 @@ def test_noisy_rotated_tori_keep_their_verdict():
     lab = grid_labels(32)
     c = clifford_torus(lab, noise=0.05, dim=32, seed=1)
     s = standard_torus(lab, noise=0.05, dim=32, seed=1)
-    vc, vs = torus_tests(c, lab, denoise=True), torus_tests(s, lab, denoise=True)
-    assert vc.closer["x_on_y"] == "clifford" and vc.closer["x_on_x"] == "clifford"
-    assert vs.closer["x_on_y"] == "standard" and vs.closer["x_on_x"] == "standard"
-    raw = torus_tests(c, lab)
+    vc, vs = torus_tests(c, lab), torus_tests(s, lab)
+    assert vc.closer["x_on_y"] == "clifford" and vc.closer["x_on_x"] != "standard" and vc.overall == "clifford"
+    assert vs.closer["x_on_y"] == "standard" and vs.closer["x_on_x"] == "standard" and vs.overall == "standard"
+    raw = torus_tests(c, lab, denoise=False)
     assert raw.closer_by_statistic["x_on_y"]["orthogonality"] == "clifford"
 
 
