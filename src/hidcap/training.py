@@ -229,65 +229,94 @@ def _resume_or_start(run_dir: Path, parts: _Parts, existing: list[int], schedule
     return 0
 
 
+class _RunSteps:
+    """One run's per-step bookkeeping inside a loop: its batches (a pure function of (order seed, step), so a
+    resumed run sees the same batches), gradient clipping, the running loss, ``metrics.jsonl`` rows and
+    checkpoints. :func:`train` drives one, :func:`train_many` K of them in lockstep."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, parts: _Parts, images: Tensor, cond: Tensor,
+                 schedule: set[int], order_seed: int, log: Any):
+        self.config, self.run_dir, self.parts, self.images, self.cond = config, run_dir, parts, images, cond
+        self.schedule, self.log = schedule, log
+        self.order = _BatchOrder(images.shape[0], config.batch_size, order_seed)
+        self.bad_step = torch.zeros((), dtype=torch.long, device=parts.device)  # first non-finite step (0 = none)
+        self.loss_sum = torch.zeros((), device=parts.device)
+        self.n_sum, self.t0 = 0, time.perf_counter()
+
+    def batch(self, step: int) -> tuple[Tensor, Tensor]:
+        """The batch of ``step``: images (B, C, H, W) and cond (B, D) on the run's device."""
+        idx = self.order.indices(step).to(self.parts.device)
+        x0, c = self.images[idx], self.cond[idx]
+        if self.config.channels_last:
+            x0 = x0.contiguous(memory_format=torch.channels_last)
+        return x0, c
+
+    def clip(self) -> Tensor | None:
+        """Clip the model's gradients (the schedule's are not); returns their norm before clipping."""
+        clip = self.config.optimizer.grad_clip
+        return torch.nn.utils.clip_grad_norm_(self.parts.model.parameters(), clip) if clip is not None else None
+
+    def record(self, done: int, loss: Tensor, grad_norm: Tensor | None) -> dict[str, Any] | None:
+        """Account the loss of step ``done``; on a log or checkpoint step write the row (and checkpoint),
+        returning it. A non-finite loss since the last row raises :class:`NonFiniteLossError` before anything
+        is saved."""
+        finite = torch.isfinite(loss.detach())
+        self.bad_step = torch.where((self.bad_step == 0) & ~finite, done, self.bad_step)  # no host sync
+        self.loss_sum += loss.detach().float()
+        self.n_sum += 1
+        config, parts = self.config, self.parts
+        if not (done % config.log_every == 0 or done in self.schedule or done == config.steps):
+            return None
+        if int(self.bad_step) != 0:
+            last = checkpoint_steps_in(self.run_dir)
+            raise NonFiniteLossError(
+                f"loss became non-finite at step {int(self.bad_step)}; training stopped. The last good "
+                f"checkpoint is step {last[-1] if last else None} in {self.run_dir / CHECKPOINT_DIR}"
+            )
+        row: dict[str, Any] = {"step": done, "loss": float(self.loss_sum) / self.n_sum,
+                               "lr": parts.opt.param_groups[0]["lr"],
+                               "seconds": round(time.perf_counter() - self.t0, 3)}
+        if grad_norm is not None:
+            row["grad_norm"] = float(grad_norm)
+        if hasattr(parts.diffusion, "gamma_min"):
+            row["gamma_min"] = float(parts.diffusion.gamma_min.detach())
+            row["gamma_max"] = float(parts.diffusion.gamma_max.detach())
+        self.log.write(json.dumps(row) + "\n")
+        self.log.flush()
+        self.loss_sum.zero_()
+        self.n_sum = 0
+        # -- checkpoint: weights in eval mode, plus the resume state
+        if done in self.schedule:
+            parts.model.eval()
+            _save(self.run_dir, done, parts, row["loss"])
+            parts.model.train()
+        return row
+
+
 def _loop(config: TrainConfig, run_dir: Path, parts: _Parts, images: Tensor, cond: Tensor, start: int,
           schedule: set[int], order_seed: int, progress: bool | None) -> None:
     """Train from ``start`` to ``config.steps``, logging to ``metrics.jsonl`` and checkpointing on ``schedule``."""
     model, diffusion, opt, gen, device = parts.model, parts.diffusion, parts.opt, parts.gen, parts.device
     forward = torch.compile(model) if config.compile else model
-    order = _BatchOrder(images.shape[0], config.batch_size, order_seed)
     autocast_dtype = DTYPES[config.dtype]
-    clip = config.optimizer.grad_clip
-    bad_step = torch.zeros((), dtype=torch.long, device=device)  # first step with a non-finite loss (0 = none)
-    loss_sum = torch.zeros((), device=device)
-    n_sum, t0 = 0, time.perf_counter()
     model.train()
     bar = progress_bar(range(start, config.steps), progress=progress, desc="train", initial=start, total=config.steps)
     with open(run_dir / "metrics.jsonl", "a") as log:
+        run = _RunSteps(config, run_dir, parts, images, cond, schedule, order_seed, log)
         for step in bar:
-            # -- batch: a pure function of (order seed, step), so a resumed run sees the same batches
-            idx = order.indices(step).to(device)
-            x0, c = images[idx], cond[idx]
-            if config.channels_last:
-                x0 = x0.contiguous(memory_format=torch.channels_last)
+            x0, c = run.batch(step)
             # -- forward: the diffusion loss, under autocast when config.dtype asks for it
             with diffusion.autocast(device, autocast_dtype):
                 loss = diffusion.loss(forward, x0, c, gen)
-            done = step + 1
-            finite = torch.isfinite(loss.detach())
-            bad_step = torch.where((bad_step == 0) & ~finite, done, bad_step)  # no host sync
             # -- backward and optimizer step (model gradients clipped; the schedule's are not)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip) if clip is not None else None
+            grad_norm = run.clip()
             opt.step()
-            loss_sum += loss.detach().float()
-            n_sum += 1
-            if not (done % config.log_every == 0 or done in schedule or done == config.steps):
-                continue
-            # -- log: the mean loss since the last row; a non-finite loss stops the run before anything is saved
-            if int(bad_step) != 0:
-                last = checkpoint_steps_in(run_dir)
-                raise NonFiniteLossError(
-                    f"loss became non-finite at step {int(bad_step)}; training stopped. The last good "
-                    f"checkpoint is step {last[-1] if last else None} in {run_dir / CHECKPOINT_DIR}"
-                )
-            row: dict[str, Any] = {"step": done, "loss": float(loss_sum) / n_sum, "lr": opt.param_groups[0]["lr"],
-                                   "seconds": round(time.perf_counter() - t0, 3)}
-            if grad_norm is not None:
-                row["grad_norm"] = float(grad_norm)
-            if hasattr(diffusion, "gamma_min"):
-                row["gamma_min"] = float(diffusion.gamma_min.detach())
-                row["gamma_max"] = float(diffusion.gamma_max.detach())
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            bar.set_postfix(loss=f"{row['loss']:.4f}")
-            loss_sum.zero_()
-            n_sum = 0
-            # -- checkpoint: weights in eval mode, plus the resume state
-            if done in schedule:
-                model.eval()
-                _save(run_dir, done, parts, row["loss"])
-                model.train()
+            # -- log and checkpoint when due
+            row = run.record(step + 1, loss, grad_norm)
+            if row is not None:
+                bar.set_postfix(loss=f"{row['loss']:.4f}")
 
 
 @locks_run_dir  # one trainer per run directory: a second one gets RunLockedError (hidcap.runlock)
