@@ -421,36 +421,37 @@ class _Replay:
         return out
 
 
-def _stacked_forward(models: list[nn.Module], calls: list[tuple[Any, ...]]) -> Tensor:
-    """Run ``models[k](*calls[k])`` for all k as one ``torch.func.vmap`` over the models' stacked parameters
-    and buffers (vmap turns the K convolutions into one grouped convolution). The stack is differentiable, so
-    gradients reach each model's own parameters; buffers updated in the forward (BatchNorm running stats) are
-    copied back. Returns (K, ...) outputs."""
-    base = models[0]
-    names = [n for n, _ in base.named_parameters()]
-    per_model = [dict(m.named_parameters()) for m in models]
-    params = {n: torch.stack([p[n] for p in per_model]) for n in names}
-    buffer_lists = [dict(m.named_buffers()) for m in models]
-    buffers = {n: torch.stack([b[n] for b in buffer_lists]) for n in buffer_lists[0]}
-    args, in_dims = [], []
-    for i in range(len(calls[0])):
-        column = [c[i] for c in calls]
-        if isinstance(column[0], Tensor):
-            args.append(torch.stack(column))
-            in_dims.append(0)
-        else:
-            args.append(column[0])
-            in_dims.append(None)
+class _Stacked:
+    """K same-shape models run as one: ``forward(calls)`` runs ``models[k](*calls[k])`` for all k as one
+    ``torch.func.vmap`` over the models' stacked parameters and buffers (vmap turns the K convolutions into one
+    grouped convolution). The stack is taken anew each call and is differentiable, so gradients reach each
+    model's own parameters (which its own optimizer steps); buffers updated in the forward (BatchNorm running
+    stats) are copied back."""
 
-    def one(p: dict[str, Tensor], b: dict[str, Tensor], *a: Any) -> Tensor:
-        return torch.func.functional_call(base, (p, b), a)
+    def __init__(self, models: list[nn.Module]):
+        self.base = models[0]
+        self.params = [dict(m.named_parameters()) for m in models]
+        self.buffers = [dict(m.named_buffers()) for m in models]
 
-    out = torch.func.vmap(one, in_dims=(0, 0, *in_dims), randomness="different")(params, buffers, *args)
-    with torch.no_grad():
-        for k, own in enumerate(buffer_lists):
-            for n, buf in own.items():
-                buf.copy_(buffers[n][k])
-    return out
+    def _one(self, p: dict[str, Tensor], b: dict[str, Tensor], *a: Any) -> Tensor:
+        return torch.func.functional_call(self.base, (p, b), a)
+
+    def forward(self, calls: list[tuple[Any, ...]]) -> Tensor:
+        """calls: K argument tuples of the same shapes -> (K, ...) outputs."""
+        params = {n: torch.stack([p[n] for p in self.params]) for n in self.params[0]}
+        buffers = {n: torch.stack([b[n] for b in self.buffers]) for n in self.buffers[0]}
+        args, in_dims = [], []
+        for i in range(len(calls[0])):
+            column = [c[i] for c in calls]
+            stack = isinstance(column[0], Tensor)
+            args.append(torch.stack(column) if stack else column[0])
+            in_dims.append(0 if stack else None)
+        out = torch.func.vmap(self._one, in_dims=(0, 0, *in_dims), randomness="different")(params, buffers, *args)
+        with torch.no_grad():
+            for k, own in enumerate(self.buffers):
+                for n, buf in own.items():
+                    buf.copy_(buffers[n][k])
+        return out
 
 
 @dataclass
@@ -474,10 +475,14 @@ def _many_loop(runs: list[_ManyRun], progress: bool | None) -> None:
     for r in runs:
         r.parts.model.train()
     bar = progress_bar(range(lo, hi), progress=progress, desc=f"train x{len(runs)}", initial=lo, total=hi)
+    stacked: dict[tuple[int, ...], _Stacked] = {}
     for step in bar:
         live = [r for r in runs if r.error is None and r.start <= step < r.config.steps]
         if not live:
             continue
+        key = tuple(id(r) for r in live)
+        if key not in stacked:
+            stacked = {key: _Stacked([r.parts.model for r in live])}
         batches = [r.steps.batch(step) for r in live]
         rewind = [r.parts.gen.get_state() for r in live]
         calls = []
@@ -492,7 +497,7 @@ def _many_loop(runs: list[_ManyRun], progress: bool | None) -> None:
                 else:
                     raise RuntimeError("train_many needs a diffusion whose loss calls the model")
             # -- all K models in one batched forward
-            outs = _stacked_forward([r.parts.model for r in live], calls)
+            outs = stacked[key].forward(calls)
             # -- pass 2: the losses, with the same draws (generator rewound) and the batched outputs
             losses = []
             for k, (r, (x0, c)) in enumerate(zip(live, batches)):
