@@ -191,3 +191,36 @@ def test_sweep_commands_in_the_docs_parse_and_expand():
             continue
         runs = expand_grid(base, parse_grid(args.grid), args.seeds)
         assert runs and all(isinstance(r.config, TrainConfig) for r in runs)
+
+
+def test_group_runs_groups_same_shape_runs():
+    runs = expand_grid(_base(), {"batch_size": [8, 4]}, seeds=[0, 1, 2, 3])
+    assert group_runs(runs) == [[r] for r in runs]  # default: one run per group
+    by_batch = lambda g: {r.config.batch_size for r in g}  # noqa: E731
+    groups = group_runs(runs, max_group=8, min_groups=2)  # two workers: two groups per shape
+    assert [len(g) for g in groups] == [2, 2, 2, 2] and all(len(by_batch(g)) == 1 for g in groups)
+    assert [len(g) for g in group_runs(runs, max_group=3)] == [2, 2, 2, 2]  # ceil(4/3) = 2 near-equal groups
+    assert [len(g) for g in group_runs(runs, max_group=8)] == [4, 4]
+    assert sum(group_runs(runs, max_group=8), []) == runs  # grid order kept
+    compiled = expand_grid(replace(_base(), compile=True), None, seeds=[0, 1])
+    assert group_runs(compiled, max_group=8) == [[r] for r in compiled]  # train_many does not compile
+    with pytest.raises(ValueError, match="max_group"):
+        group_runs(runs, max_group=0)
+
+
+def test_a_grouped_sweep_trains_with_train_many_and_retries_a_failed_group_run_by_run(tmp_path):
+    out = tmp_path / "sweep"
+    results = run_sweep(_base(), None, out, seeds=[0, 1, 2], workers=1, progress=False)
+    assert [(r.status, r.group) for r in results] == [("done", 3)] * 3
+    for r in results:
+        assert sorted(p.name for p in (out / r.run / "checkpoints").glob("step_*")) == [
+            "step_0000000.safetensors", "step_0000001.safetensors", "step_0000002.safetensors"]
+        assert r.final_loss > 0 and json.loads((out / r.run / "config.json").read_text())["seed"] == r.params["seed"]
+    assert json.loads((out / "summary.json").read_text())[0]["group"] == 3
+    # one run of a group cannot start (4 images for batch 8): the group fails, each run is retried alone
+    results = run_sweep(_base(), {"data.images_per_class": [8, 1]}, tmp_path / "bad", seeds=[5], workers=1,
+                        progress=False)
+    assert [(r.status, r.group) for r in results] == [("done", 1), ("failed", 1)]
+    assert "exceeds the number of training images" in results[1].error
+    with pytest.raises(ValueError, match="group must be >= 1"):
+        run_sweep(_base(), None, out, group=0)

@@ -17,8 +17,12 @@ this invocation's outcome (run, grid point, status, wall time, final loss, error
   ``'cuda'``; no server) and ``'ray'`` (``ray.init()`` starts a local instance, ``address=`` joins a cluster;
   each run asks for ``num_cpus`` / ``num_gpus``; ``out`` must be a path every worker sees).
 
-Runs are executed in *groups* (:func:`group_runs`); today every group holds one run. Training several
-same-shape runs as one batched model (a later ``train_many(configs, run_dirs)``) plugs in there.
+- Grouping: runs that differ only in what leaves shapes alone (seed, data_seed, data, optimizer, checkpoints,
+  steps, log_every) are trained several at a time as one batched model by :func:`hidcap.training.train_many`
+  (:func:`group_runs`); on the local executor by default as many groups per shape as there are workers (at
+  most 8 runs a group), on Ray only when ``group`` asks for it. If a grouped call fails, each of its runs is
+  retried alone with :func:`~hidcap.training.train` (which resumes from what the group wrote), so every run gets
+  its own status and error.
 See docs/sweeps.md.
 """
 from __future__ import annotations
@@ -46,7 +50,7 @@ from typing import Any
 from hidcap.checkpoints import checkpoint_path
 from hidcap.config_io import config_to_dict
 from hidcap.progress import progress_bar
-from hidcap.training import TrainConfig, train
+from hidcap.training import MANY_MAY_DIFFER, TrainConfig, train, train_many
 
 __all__ = [
     "EXECUTORS",
@@ -59,6 +63,7 @@ __all__ = [
     "run_name",
     "run_sweep",
     "set_field",
+    "shape_key",
 ]
 
 EXECUTORS = ("local", "ray")
@@ -80,7 +85,9 @@ class SweepRun:
 class RunResult:
     """The outcome of one run: ``status`` is ``'done'`` (trained now), ``'skipped'`` (finished before) or
     ``'failed'``; ``from_step``: the last checkpoint it had before (0: a fresh run); ``wall_s``: seconds
-    spent in this sweep; ``final_loss``: the last ``loss`` row of its metrics.jsonl."""
+    spent in this sweep (for a grouped run: its group's); ``final_loss``: the last ``loss`` row of its
+    metrics.jsonl; ``group``: how many runs trained together in its ``train_many`` call (1: alone, also after a
+    failed group's solo retry)."""
 
     run: str
     params: dict[str, Any]
@@ -90,6 +97,7 @@ class RunResult:
     from_step: int = 0
     error: str | None = None
     traceback: str | None = field(default=None, repr=False)
+    group: int = 1
 
 
 # ---- grid: dotted fields, typed values -----------------------------------------------------------------
@@ -255,10 +263,52 @@ def _get(config: Any, dotted: str) -> Any:
     return config
 
 
-def group_runs(runs: Sequence[SweepRun]) -> list[list[SweepRun]]:
-    """Runs to execute together, one list per worker task. Today every group is one run; this is the seam
-    where same-shape runs will be grouped into one ``train_many(configs, run_dirs)`` call."""
-    return [[run] for run in runs]
+MAX_GROUP = 8  # runs per train_many call at most when grouping automatically
+
+
+def shape_key(config: TrainConfig) -> str | None:
+    """What must be equal for runs to share a :func:`~hidcap.training.train_many` call (``None``: never grouped,
+    e.g. a compiled run)."""
+    if config.compile:
+        return None
+    fields = {k: v for k, v in config_to_dict(config).items() if k not in MANY_MAY_DIFFER}
+    return json.dumps(fields, sort_keys=True)
+
+
+def group_runs(runs: Sequence[SweepRun], max_group: int = 1, min_groups: int = 1) -> list[list[SweepRun]]:
+    """Runs to execute together, one list per worker task. Runs with one :func:`shape_key` are split into
+    ``max(ceil(n / max_group), min(min_groups, n))`` groups of near-equal size, in grid order; each group of
+    two or more trains as one :func:`~hidcap.training.train_many` call. ``max_group=1`` (default): one run
+    per group. ``min_groups``: e.g. the number of workers, so that grouping does not leave workers idle."""
+    if max_group < 1 or min_groups < 1:
+        raise ValueError(f"max_group and min_groups must be >= 1, got {max_group}, {min_groups}")
+    classes: dict[Any, list[SweepRun]] = {}
+    for i, run in enumerate(runs):
+        key = shape_key(run.config)
+        classes.setdefault(key if key is not None else ("alone", i), []).append(run)
+    groups: list[list[SweepRun]] = []
+    for key, members in classes.items():
+        n = len(members)
+        count = n if isinstance(key, tuple) else max(-(-n // max_group), min(min_groups, n))
+        size, extra = divmod(n, count)
+        start = 0
+        for j in range(count):
+            stop = start + size + (1 if j < extra else 0)
+            groups.append(members[start:stop])
+            start = stop
+    return groups
+
+
+def _auto_groups(runs: list[SweepRun], executor: str, workers: int | None, group: int | None) -> list[list[SweepRun]]:
+    """``group`` None: on the local executor, as many groups per shape as workers, at most :data:`MAX_GROUP`
+    runs each; on Ray, one run per group. An int: at most that many runs per group."""
+    if group is not None:
+        return group_runs(runs, max_group=group)
+    if executor != "local":
+        return group_runs(runs)
+    on_gpus = all(r.config.device == "cuda" for r in runs)
+    n_workers = workers or (len(_visible_gpus()) if on_gpus else os.cpu_count() or 1)
+    return group_runs(runs, max_group=MAX_GROUP, min_groups=n_workers)
 
 
 # ---- one group of runs, in a worker --------------------------------------------------------------------
@@ -282,22 +332,36 @@ def _finished(run: SweepRun, out: Path) -> bool:
             and checkpoint_path(run_dir, run.config.steps).is_file())
 
 
+def _run_one(run: SweepRun, run_dir: Path, from_step: int | None = None) -> RunResult:
+    result = RunResult(run.name, run.params, "done", from_step=_last_step(run_dir) if from_step is None else from_step)
+    t0 = time.perf_counter()
+    try:
+        train(run.config, run_dir, progress=False)
+    except Exception as exc:  # isolate: report it, go on with the others
+        result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+        result.traceback = traceback.format_exc()
+    result.wall_s = round(time.perf_counter() - t0, 3)
+    result.final_loss = _final_loss(run_dir)
+    return result
+
+
 def _run_group(group: list[SweepRun], out: str) -> list[RunResult]:
-    """Train each run of ``group`` into ``out/<name>``; an exception fails that run only."""
-    results = []
-    for run in group:
-        run_dir = Path(out) / run.name
-        result = RunResult(run.name, run.params, "done", from_step=_last_step(run_dir))
+    """Train ``group`` into ``out/<name>``: one run with :func:`train`, several with one :func:`train_many`
+    call. If that call raises, each of its runs is retried alone (resuming what the group wrote), so an
+    exception fails only the run that raises it."""
+    dirs = [Path(out) / run.name for run in group]
+    from_steps = [_last_step(d) for d in dirs]
+    if len(group) > 1:
         t0 = time.perf_counter()
         try:
-            train(run.config, run_dir, progress=False)
-        except Exception as exc:  # isolate: report it, go on with the others
-            result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
-            result.traceback = traceback.format_exc()
-        result.wall_s = round(time.perf_counter() - t0, 3)
-        result.final_loss = _final_loss(run_dir)
-        results.append(result)
-    return results
+            train_many([r.config for r in group], dirs, progress=False)
+        except Exception:  # noqa: BLE001 -- retried run by run below, which reports each run's own error
+            pass
+        else:
+            wall = round(time.perf_counter() - t0, 3)
+            return [RunResult(r.name, r.params, "done", wall_s=wall, final_loss=_final_loss(d), from_step=f,
+                              group=len(group)) for r, d, f in zip(group, dirs, from_steps)]
+    return [_run_one(run, d, f) for run, d, f in zip(group, dirs, from_steps)]
 
 
 def _failed(group: list[SweepRun], error: str) -> list[RunResult]:
@@ -440,6 +504,7 @@ def run_sweep(
     address: str | None = None,
     num_cpus: float = 1,
     num_gpus: float = 0,
+    group: int | None = None,
     progress: bool | None = None,
 ) -> list[RunResult]:
     """Train every grid point of ``base`` × ``grid`` × ``seeds`` into ``out/<run_name(config)>``.
@@ -447,13 +512,17 @@ def run_sweep(
     grid: ``{dotted field: values}`` (see :func:`expand_grid`, :func:`parse_grid`). executor: ``'local'``
     (``workers`` processes; default one per core, or one per visible GPU for ``device='cuda'`` runs) or
     ``'ray'`` (``address``: a cluster to join, default a new local instance; ``num_cpus`` / ``num_gpus``
-    per run; ``out`` must be shared by all workers). Returns one :class:`RunResult` per run, in grid order,
+    per run; ``out`` must be shared by all workers). group: at most this many same-shape runs trained as one
+    :func:`~hidcap.training.train_many` call (1: never grouped; ``None``: automatic, see :func:`_auto_groups`).
+    Returns one :class:`RunResult` per run, in grid order,
     also written to ``out/summary.json`` / ``summary.csv``; a failed run does not stop the others.
     """
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if group is not None and group < 1:
+        raise ValueError(f"group must be >= 1 (or None for automatic grouping), got {group}")
     if num_cpus < 0 or num_gpus < 0:
         raise ValueError(f"num_cpus and num_gpus must be >= 0, got {num_cpus}, {num_gpus}")
     runs = expand_grid(base, grid, seeds)
@@ -476,7 +545,7 @@ def run_sweep(
     bar = progress_bar(total=len(runs), progress=progress, desc="sweep", unit="run", initial=len(results))
     try:
         if todo:
-            groups = group_runs(todo)
+            groups = _auto_groups(todo, executor, workers, group)
             batches = (_local(groups, out, workers) if executor == "local"
                        else _ray(groups, out, address, num_cpus, num_gpus))
             for batch in batches:

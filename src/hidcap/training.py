@@ -3,12 +3,15 @@
 ``train(config, run_dir)`` writes ``config.json``, ``metrics.jsonl`` and
 ``checkpoints/step_XXXXXXX.safetensors`` (plus ``checkpoints/resume.safetensors`` with optimizer and RNG
 state), shows a tqdm bar, resumes after an interruption with bit-identical results on CPU, and stops with
-:class:`NonFiniteLossError` on a NaN/inf loss, keeping the last good checkpoint.
+:class:`NonFiniteLossError` on a NaN/inf loss, keeping the last good checkpoint. ``train_many(configs,
+run_dirs)`` trains K runs that differ only in seeds, data or optimizer settings as one batched model
+(``torch.func.vmap``), each run dir written as ``train`` writes it (docs/models.md, "K runs at once").
 """
 from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +37,7 @@ from hidcap.models import build_model
 from hidcap.presets import RUN_PRESETS
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
-from hidcap.runlock import locks_run_dir
+from hidcap.runlock import locks_run_dir, run_lock
 from hidcap.run_config import DTYPES, SPACINGS, CheckpointConfig, OptimConfig, TrainConfig
 from hidcap.runs import CheckpointSeries
 
@@ -44,9 +47,12 @@ __all__ = [
     "OptimConfig",
     "RUN_PRESETS",
     "TrainConfig",
+    "MANY_MAY_DIFFER",
+    "check_many",
     "checkpoint_steps",
     "run_preset",
     "train",
+    "train_many",
     "train_tensors",
 ]
 
@@ -229,65 +235,94 @@ def _resume_or_start(run_dir: Path, parts: _Parts, existing: list[int], schedule
     return 0
 
 
+class _RunSteps:
+    """One run's per-step bookkeeping inside a loop: its batches (a pure function of (order seed, step), so a
+    resumed run sees the same batches), gradient clipping, the running loss, ``metrics.jsonl`` rows and
+    checkpoints. :func:`train` drives one, :func:`train_many` K of them in lockstep."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path, parts: _Parts, images: Tensor, cond: Tensor,
+                 schedule: set[int], order_seed: int, log: Any):
+        self.config, self.run_dir, self.parts, self.images, self.cond = config, run_dir, parts, images, cond
+        self.schedule, self.log = schedule, log
+        self.order = _BatchOrder(images.shape[0], config.batch_size, order_seed)
+        self.bad_step = torch.zeros((), dtype=torch.long, device=parts.device)  # first non-finite step (0 = none)
+        self.loss_sum = torch.zeros((), device=parts.device)
+        self.n_sum, self.t0 = 0, time.perf_counter()
+
+    def batch(self, step: int) -> tuple[Tensor, Tensor]:
+        """The batch of ``step``: images (B, C, H, W) and cond (B, D) on the run's device."""
+        idx = self.order.indices(step).to(self.parts.device)
+        x0, c = self.images[idx], self.cond[idx]
+        if self.config.channels_last:
+            x0 = x0.contiguous(memory_format=torch.channels_last)
+        return x0, c
+
+    def clip(self) -> Tensor | None:
+        """Clip the model's gradients (the schedule's are not); returns their norm before clipping."""
+        clip = self.config.optimizer.grad_clip
+        return torch.nn.utils.clip_grad_norm_(self.parts.model.parameters(), clip) if clip is not None else None
+
+    def record(self, done: int, loss: Tensor, grad_norm: Tensor | None) -> dict[str, Any] | None:
+        """Account the loss of step ``done``; on a log or checkpoint step write the row (and checkpoint),
+        returning it. A non-finite loss since the last row raises :class:`NonFiniteLossError` before anything
+        is saved."""
+        finite = torch.isfinite(loss.detach())
+        self.bad_step = torch.where((self.bad_step == 0) & ~finite, done, self.bad_step)  # no host sync
+        self.loss_sum += loss.detach().float()
+        self.n_sum += 1
+        config, parts = self.config, self.parts
+        if not (done % config.log_every == 0 or done in self.schedule or done == config.steps):
+            return None
+        if int(self.bad_step) != 0:
+            last = checkpoint_steps_in(self.run_dir)
+            raise NonFiniteLossError(
+                f"loss became non-finite at step {int(self.bad_step)}; training stopped. The last good "
+                f"checkpoint is step {last[-1] if last else None} in {self.run_dir / CHECKPOINT_DIR}"
+            )
+        row: dict[str, Any] = {"step": done, "loss": float(self.loss_sum) / self.n_sum,
+                               "lr": parts.opt.param_groups[0]["lr"],
+                               "seconds": round(time.perf_counter() - self.t0, 3)}
+        if grad_norm is not None:
+            row["grad_norm"] = float(grad_norm)
+        if hasattr(parts.diffusion, "gamma_min"):
+            row["gamma_min"] = float(parts.diffusion.gamma_min.detach())
+            row["gamma_max"] = float(parts.diffusion.gamma_max.detach())
+        self.log.write(json.dumps(row) + "\n")
+        self.log.flush()
+        self.loss_sum.zero_()
+        self.n_sum = 0
+        # -- checkpoint: weights in eval mode, plus the resume state
+        if done in self.schedule:
+            parts.model.eval()
+            _save(self.run_dir, done, parts, row["loss"])
+            parts.model.train()
+        return row
+
+
 def _loop(config: TrainConfig, run_dir: Path, parts: _Parts, images: Tensor, cond: Tensor, start: int,
           schedule: set[int], order_seed: int, progress: bool | None) -> None:
     """Train from ``start`` to ``config.steps``, logging to ``metrics.jsonl`` and checkpointing on ``schedule``."""
     model, diffusion, opt, gen, device = parts.model, parts.diffusion, parts.opt, parts.gen, parts.device
     forward = torch.compile(model) if config.compile else model
-    order = _BatchOrder(images.shape[0], config.batch_size, order_seed)
     autocast_dtype = DTYPES[config.dtype]
-    clip = config.optimizer.grad_clip
-    bad_step = torch.zeros((), dtype=torch.long, device=device)  # first step with a non-finite loss (0 = none)
-    loss_sum = torch.zeros((), device=device)
-    n_sum, t0 = 0, time.perf_counter()
     model.train()
     bar = progress_bar(range(start, config.steps), progress=progress, desc="train", initial=start, total=config.steps)
     with open(run_dir / "metrics.jsonl", "a") as log:
+        run = _RunSteps(config, run_dir, parts, images, cond, schedule, order_seed, log)
         for step in bar:
-            # -- batch: a pure function of (order seed, step), so a resumed run sees the same batches
-            idx = order.indices(step).to(device)
-            x0, c = images[idx], cond[idx]
-            if config.channels_last:
-                x0 = x0.contiguous(memory_format=torch.channels_last)
+            x0, c = run.batch(step)
             # -- forward: the diffusion loss, under autocast when config.dtype asks for it
             with diffusion.autocast(device, autocast_dtype):
                 loss = diffusion.loss(forward, x0, c, gen)
-            done = step + 1
-            finite = torch.isfinite(loss.detach())
-            bad_step = torch.where((bad_step == 0) & ~finite, done, bad_step)  # no host sync
             # -- backward and optimizer step (model gradients clipped; the schedule's are not)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip) if clip is not None else None
+            grad_norm = run.clip()
             opt.step()
-            loss_sum += loss.detach().float()
-            n_sum += 1
-            if not (done % config.log_every == 0 or done in schedule or done == config.steps):
-                continue
-            # -- log: the mean loss since the last row; a non-finite loss stops the run before anything is saved
-            if int(bad_step) != 0:
-                last = checkpoint_steps_in(run_dir)
-                raise NonFiniteLossError(
-                    f"loss became non-finite at step {int(bad_step)}; training stopped. The last good "
-                    f"checkpoint is step {last[-1] if last else None} in {run_dir / CHECKPOINT_DIR}"
-                )
-            row: dict[str, Any] = {"step": done, "loss": float(loss_sum) / n_sum, "lr": opt.param_groups[0]["lr"],
-                                   "seconds": round(time.perf_counter() - t0, 3)}
-            if grad_norm is not None:
-                row["grad_norm"] = float(grad_norm)
-            if hasattr(diffusion, "gamma_min"):
-                row["gamma_min"] = float(diffusion.gamma_min.detach())
-                row["gamma_max"] = float(diffusion.gamma_max.detach())
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            bar.set_postfix(loss=f"{row['loss']:.4f}")
-            loss_sum.zero_()
-            n_sum = 0
-            # -- checkpoint: weights in eval mode, plus the resume state
-            if done in schedule:
-                model.eval()
-                _save(run_dir, done, parts, row["loss"])
-                model.train()
+            # -- log and checkpoint when due
+            row = run.record(step + 1, loss, grad_norm)
+            if row is not None:
+                bar.set_postfix(loss=f"{row['loss']:.4f}")
 
 
 @locks_run_dir  # one trainer per run directory: a second one gets RunLockedError (hidcap.runlock)
@@ -325,6 +360,233 @@ def train(
         if start < config.steps:
             _loop(config, run_dir, parts, images, cond, start, schedule, order_seed, progress)
     return CheckpointSeries(run_dir, device=config.device)
+
+
+# ---- K runs at once -----------------------------------------------------------------------------------------
+#: TrainConfig fields that train_many lets differ between its runs (everything else fixes shapes or the loop)
+MANY_MAY_DIFFER = ("seed", "data_seed", "data", "optimizer", "checkpoints", "steps", "log_every")
+
+
+def _first_difference(a: Any, b: Any, prefix: str) -> str | None:
+    """The first dotted path where the config dicts ``a`` and ``b`` differ (``None``: equal)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            found = _first_difference(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else key)
+            if found:
+                return found
+        return None
+    return None if a == b else prefix
+
+
+def check_many(configs: list[TrainConfig]) -> None:
+    """Raise ValueError unless ``configs`` may train as one :func:`train_many` call: they may differ only in
+    :data:`MANY_MAY_DIFFER`; the error names the first field that differs and the run."""
+    for i, c in enumerate(configs):
+        if not isinstance(c, TrainConfig):
+            raise ValueError(f"configs[{i}] must be a TrainConfig, got {type(c).__name__}")
+        if c.compile:
+            raise ValueError(f"configs[{i}] has compile=True; train_many runs its models under torch.func.vmap "
+                             "and does not compile them (use train for a compiled run)")
+    ref = {k: v for k, v in config_to_dict(configs[0]).items() if k not in MANY_MAY_DIFFER}
+    for i, c in enumerate(configs[1:], 1):
+        field = _first_difference(ref, {k: v for k, v in config_to_dict(c).items() if k not in MANY_MAY_DIFFER}, "")
+        if field:
+            raise ValueError(f"configs[{i}] differs from configs[0] in {field!r}; train_many trains runs that "
+                             f"differ only in {MANY_MAY_DIFFER} (same model, diffusion, batch size, device, "
+                             "dtype, channels_last)")
+
+
+class _Captured(Exception):
+    """Raised by :class:`_Recorder` to stop a loss computation once the model's inputs are known."""
+
+
+class _Recorder:
+    """A stand-in model for pass 1 of a train_many step: records the diffusion's model call and stops it."""
+
+    def __call__(self, *args: Any) -> Tensor:
+        self.args = args
+        raise _Captured
+
+
+class _Replay:
+    """A stand-in model for pass 2: returns the batched forward's output for this run (once)."""
+
+    def __init__(self, out: Tensor):
+        self.out: Tensor | None = out
+
+    def __call__(self, *args: Any) -> Tensor:
+        if self.out is None:
+            raise RuntimeError("train_many supports diffusions whose loss calls the model once")
+        out, self.out = self.out, None
+        return out
+
+
+class _Stacked:
+    """K same-shape models run as one: ``forward(calls)`` runs ``models[k](*calls[k])`` for all k as one
+    ``torch.func.vmap`` over the models' stacked parameters and buffers (vmap turns the K convolutions into one
+    grouped convolution). The stack is taken anew each call and is differentiable, so gradients reach each
+    model's own parameters (which its own optimizer steps); buffers updated in the forward (BatchNorm running
+    stats) are copied back."""
+
+    def __init__(self, models: list[nn.Module]):
+        self.base = models[0]
+        self.params = [dict(m.named_parameters()) for m in models]
+        self.buffers = [dict(m.named_buffers()) for m in models]
+
+    def _one(self, p: dict[str, Tensor], b: dict[str, Tensor], *a: Any) -> Tensor:
+        return torch.func.functional_call(self.base, (p, b), a)
+
+    def forward(self, calls: list[tuple[Any, ...]]) -> Tensor:
+        """calls: K argument tuples of the same shapes -> (K, ...) outputs."""
+        params = {n: torch.stack([p[n] for p in self.params]) for n in self.params[0]}
+        buffers = {n: torch.stack([b[n] for b in self.buffers]) for n in self.buffers[0]}
+        args, in_dims = [], []
+        for i in range(len(calls[0])):
+            column = [c[i] for c in calls]
+            stack = isinstance(column[0], Tensor)
+            args.append(torch.stack(column) if stack else column[0])
+            in_dims.append(0 if stack else None)
+        out = torch.func.vmap(self._one, in_dims=(0, 0, *in_dims), randomness="different")(params, buffers, *args)
+        with torch.no_grad():
+            for k, own in enumerate(self.buffers):
+                for n, buf in own.items():
+                    buf.copy_(buffers[n][k])
+        return out
+
+
+@dataclass
+class _ManyRun:
+    config: TrainConfig
+    run_dir: Path
+    parts: _Parts
+    start: int
+    steps: _RunSteps | None = None
+    error: Exception | None = None
+
+
+def _many_loop(runs: list[_ManyRun], progress: bool | None) -> None:
+    """Train ``runs`` in lockstep: each step, pass 1 runs every run's diffusion loss up to its model call (noise
+    from the run's own generator), one vmapped forward computes all model outputs, pass 2 reruns each loss with
+    its generator rewound and the output replayed; one backward, then each run clips, steps its own optimizer,
+    logs and checkpoints as :func:`train` does. A run whose loss turns non-finite stops; the others go on."""
+    device = runs[0].parts.device
+    autocast_dtype = DTYPES[runs[0].config.dtype]
+    lo, hi = min(r.start for r in runs), max(r.config.steps for r in runs)
+    for r in runs:
+        r.parts.model.train()
+    bar = progress_bar(range(lo, hi), progress=progress, desc=f"train x{len(runs)}", initial=lo, total=hi)
+    stacked: dict[tuple[int, ...], _Stacked] = {}
+    for step in bar:
+        live = [r for r in runs if r.error is None and r.start <= step < r.config.steps]
+        if not live:
+            continue
+        key = tuple(id(r) for r in live)
+        if key not in stacked:
+            stacked = {key: _Stacked([r.parts.model for r in live])}
+        batches = [r.steps.batch(step) for r in live]
+        rewind = [r.parts.gen.get_state() for r in live]
+        calls = []
+        with live[0].parts.diffusion.autocast(device, autocast_dtype):
+            # -- pass 1: each run's loss up to its model call, drawing t, noise and dropout from its generator
+            for r, (x0, c) in zip(live, batches):
+                recorder = _Recorder()
+                try:
+                    r.parts.diffusion.loss(recorder, x0, c, r.parts.gen)
+                except _Captured:
+                    calls.append(recorder.args)
+                else:
+                    raise RuntimeError("train_many needs a diffusion whose loss calls the model")
+            # -- all K models in one batched forward
+            outs = stacked[key].forward(calls)
+            # -- pass 2: the losses, with the same draws (generator rewound) and the batched outputs
+            losses = []
+            for k, (r, (x0, c)) in enumerate(zip(live, batches)):
+                r.parts.gen.set_state(rewind[k])
+                losses.append(r.parts.diffusion.loss(_Replay(outs[k]), x0, c, r.parts.gen))
+        # -- one backward (each run's gradient is its own loss's), then each run's own optimizer step
+        for r in live:
+            r.parts.opt.zero_grad(set_to_none=True)
+        torch.stack(losses).sum().backward()
+        for r, loss in zip(live, losses):
+            grad_norm = r.steps.clip()
+            r.parts.opt.step()
+            try:
+                r.steps.record(step + 1, loss, grad_norm)
+            except NonFiniteLossError as exc:
+                r.error = exc
+
+
+def train_many(
+    configs: list[TrainConfig],
+    run_dirs: list[str | Path],
+    *,
+    data: Any = None,
+    progress: bool | None = None,
+    resume: bool = True,
+) -> list[CheckpointSeries]:
+    """Train K runs at once in one process: as K :func:`train` calls would, but with one batched forward
+    (``torch.func.stack_module_state``-style stacked parameters + ``functional_call`` + ``vmap``) per step.
+
+    configs: K :class:`TrainConfig` that differ only in :data:`MANY_MAY_DIFFER` (seed, data_seed, data,
+    optimizer, checkpoints, steps, log_every); anything else raises ValueError naming the field.
+    run_dirs: K distinct directories, each written exactly as :func:`train` writes it (config.json,
+    metrics.jsonl, the same checkpoint steps, the resume file) and locked while training; each is resumable
+    by :func:`train` or :func:`train_many`. data: ``None`` (each config builds its own), one data object for
+    all runs, or a list of K (see :func:`train`). Per-run model init, noise generator and batch order are
+    those of the solo run, so without dropout each run matches its solo :func:`train` to float tolerance
+    (the grouped convolutions sum in another order); dropout draws come from vmap's own randomness, so runs
+    with dropout match solo runs in distribution only. Returns the K series. Runs whose loss turns NaN/inf
+    stop as in :func:`train` while the others finish; then :class:`NonFiniteLossError` is raised, with
+    ``failures`` mapping each such run_dir to its error.
+    """
+    configs, run_dirs = list(configs), [Path(d) for d in run_dirs]
+    if not configs or len(configs) != len(run_dirs):
+        raise ValueError(f"need one run_dir per config and at least one, got {len(configs)} configs and "
+                         f"{len(run_dirs)} run_dirs")
+    seen: dict[Path, int] = {}
+    for i, d in enumerate(run_dirs):
+        key = d.resolve()
+        if key in seen:
+            raise ValueError(f"run_dirs[{i}] and run_dirs[{seen[key]}] are the same directory {d}")
+        seen[key] = i
+    check_many(configs)
+    if isinstance(data, list):
+        if len(data) != len(configs):
+            raise ValueError(f"data is a list of {len(data)}, need one per config ({len(configs)})")
+        datas = data
+    else:
+        datas = [data] * len(configs)
+    with ExitStack() as locks:
+        for d in run_dirs:
+            locks.enter_context(run_lock(d))
+        existing = [_prepare_run_dir(c, d, resume) for c, d in zip(configs, run_dirs)]
+        tensors = [_dataset(c, x) for c, x in zip(configs, datas)]
+        for c, d in zip(configs, run_dirs):
+            save_config(c, d / "config.json")
+        device = torch.device(configs[0].device)
+        runs, orders = [], []
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            for c, d, prior in zip(configs, run_dirs, existing):
+                init_seed, noise_seed, order_seed = _seeds(c.seed)
+                torch.manual_seed(init_seed)  # each model's init as in its solo run
+                parts = _build(c, device, noise_seed)
+                start = _resume_or_start(d, parts, prior, set(_schedule(c)))
+                runs.append(_ManyRun(c, d, parts, start))
+                orders.append(order_seed)
+            torch.manual_seed(_seeds(configs[0].seed)[0])  # dropout (vmap randomness) draws from here
+            with ExitStack() as logs:
+                for r, order_seed, (images, cond) in zip(runs, orders, tensors):
+                    log = logs.enter_context(open(r.run_dir / "metrics.jsonl", "a"))
+                    r.steps = _RunSteps(r.config, r.run_dir, r.parts, images, cond, set(_schedule(r.config)),
+                                        order_seed, log)
+                if any(r.start < r.config.steps for r in runs):
+                    _many_loop(runs, progress)
+    failures = {r.run_dir: r.error for r in runs if r.error is not None}
+    if failures:
+        error = NonFiniteLossError("; ".join(f"{d}: {e}" for d, e in failures.items()))
+        error.failures = failures  # type: ignore[attr-defined]
+        raise error
+    return [CheckpointSeries(d, device=c.device) for c, d in zip(configs, run_dirs)]
 
 
 def train_tensors(images: Tensor, cond: Tensor, config: TrainConfig, run_dir: str | Path, **kwargs: Any) -> CheckpointSeries:
