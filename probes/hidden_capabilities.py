@@ -51,7 +51,8 @@ colour separation):
 - full (default; GPU): the paper's VDM at 32×32, 20k steps, 60 quadratic checkpoints (+ step 0), 64 samples
   per variant, 50 sampling steps, all 5 overprompt colours and the 4×4 (α, β) grid; colour separation
   0.3 (weak, so that 11 memorises 01); default seeds 0–4.
-- ``--quick`` (CPU, ~8 min of one core): the quick scale made to learn within that budget (``quick_scale``:
+- ``--quick`` (CPU; 12 min 21 s measured with seeds 0–3 on a shared 2-core VM): the quick scale made to
+  learn within a CPU budget (``quick_scale``:
   8×8 images, channels (16, 32), DDPM β 1e-3 -> 0.1, lr 2e-3, 1500 steps, 12 linearly spaced checkpoints
   + step 0), 24 samples per variant, 20 sampling steps, the three paper overprompt colours bluer than the
   prompt, 2×2 (α, β) pairs; colour separation 0.4 (measured: at 0.3 the naive prompt of seed 0 never
@@ -67,7 +68,7 @@ and onset), ``concept_space_seed<S>.png`` (all classes of the first seed), ``dis
 per seed ``seed<S>/capability.csv``, ``seed<S>/capability_variants.csv``, ``seed<S>/capability_fresh.csv``,
 ``seed<S>/concept_space.json``.
 
-    python -m probes.hidden_capabilities --quick                      # CPU, ~8 minutes
+    python -m probes.hidden_capabilities --quick                      # CPU, ~12 minutes
     python -m probes.hidden_capabilities --device cuda                # the paper's scale, 5 seeds
     python -m probes.hidden_capabilities --quick --seeds 0 1 2 3 4 --separation 0.4
     python -m probes.hidden_capabilities --tiny                       # seconds (the test suite's)
