@@ -9,30 +9,41 @@ can already make 11: linear latent interventions in the conditioning embeddings,
 colour than any training prompt) and patching in the final checkpoint's conditioning MLPs elicit it
 (~6k steps in the paper, in every one of 5 seeds), while the naive prompt succeeds later or never.
 
-**Protocol.** For each seed: train a run (checkpoints spaced quadratically), then at every checkpoint
+**Protocol.** For each seed: train a run (checkpoints spaced linearly at --quick), then at every checkpoint
 generate class 11 under four protocols (``hidcap.evaluation.capability``): the naive prompt (behaviour),
 overprompting, the paper's linear latent intervention ``e' = e + α(e·b̂)b̂, e'' = e' − β(e'·l̂)l̂`` in every
-``*.cond_embed`` output over an (α, β) grid, and embedding patching from the final checkpoint.
-Capability = the best of them. Every class is also placed in concept space
+``*.cond_embed`` output over an (α, β) grid, and embedding patching from the final checkpoint; and under
+their negative controls (``hidcap.evaluation.control_protocols``): an off-concept colour (the green channel
+pushed as far as each overprompt colour is from the prompt), random unit directions with the same (α, β),
+and the checkpoint patched with its own conditioning MLPs. **Selection control:** each protocol's variant is
+chosen on ``samples`` selection samples and scored on as many fresh samples (generator seed + 100003);
+capability = the fresh score of the variant chosen over the four protocols, behaviour = the naive prompt's
+fresh score (the same budget). Every class is also placed in concept space
 (``hidcap.evaluation.concept_space``) with the same probe, and the conditioning embeddings'
 disentanglement is tracked (``hidcap.evaluation.embedding_disentanglement``, no sampling needed).
 
-**Criteria** (stated before measuring; accuracy = joint accuracy of the probe, threshold 0.8; "onset" =
-first checkpoint at which a curve reaches the threshold, no smoothing):
+**Criteria** (docs/probes.md, "How a verdict is decided" and "Criterion: hidden_capabilities"; stated before
+the run that judges them). Accuracy = joint accuracy of the probe on fresh samples, each with a 95 % Wilson
+interval; onset = first checkpoint with accuracy >= 0.8, with a 95 % bootstrap interval over the fresh samples
+(2000 resamples; "never" later than every step):
 
-- (a) capability first: in every seed whose behaviour reaches 0.8, capability reaches it at a strictly
-  earlier checkpoint (capability >= behaviour at each checkpoint by construction, so "at the same
-  checkpoint" does not count). Undetermined when behaviour reaches 0.8 in no seed; seeds where capability
-  gets there and behaviour never does are listed (``capability_only``) but do not decide (a).
+- (a) capability first: in every seed, capability's onset is earlier than behaviour's beyond the intervals
+  (capability's interval ends before behaviour's begins). Fail if behaviour's onset is earlier beyond the
+  intervals in any seed; undetermined if some seed is not decided, or behaviour reaches 0.8 in no seed.
 - (b) the turn coincides with capability onset. The *turn* of a trajectory is its departure from concept
   memorisation: the memorised corner is the training class one concept away from 11 (01 or 10) whose
   neighbourhood (L∞ distance <= ``radius`` in concept space) the trajectory of 11 visits most often; the
   turn is the first checkpoint after the trajectory's last visit there (so it leaves for good). In every
-  seed with a turn, capability onset must lie within ``tolerance`` checkpoints of it (a seed whose
-  capability never reaches 0.8 does not coincide). Undetermined when no seed has a turn (no memorisation
-  phase, or still memorising at the last checkpoint). The checkpoint of the sharpest change of direction
+  seed with a turn, the whole capability onset interval must lie within ``tolerance`` checkpoints of it;
+  fail if in some seed it lies entirely outside that window (or capability never gets there);
+  undetermined otherwise, or when no seed has a turn. The checkpoint of the sharpest change of direction
   of the trajectory is reported as a second reading of "turn", not judged.
-- Verdict: fail if (a) or (b) fails, pass if both pass, undetermined otherwise.
+- (c) negative controls: in every seed with a capability onset, the protocol chosen at that checkpoint beats
+  its control beyond the Wilson intervals there (real low > control high); a control within the intervals
+  fails the claim. Undetermined if no seed has a capability onset.
+- Verdict: fail if (a), (b) or (c) fails, pass if all pass, undetermined otherwise. Per-seed values and
+  across-seed margins (capability − behaviour, lead, real − control) are reported with their spread; a
+  margin not larger than the across-seed standard deviation is reported as not decided by that margin.
 
 **Scales** (``hidcap.experiments.scales.CONCEPT_SCALES`` plus the settings below; ``--separation`` overrides the
 colour separation):
@@ -40,7 +51,8 @@ colour separation):
 - full (default; GPU): the paper's VDM at 32×32, 20k steps, 60 quadratic checkpoints (+ step 0), 64 samples
   per variant, 50 sampling steps, all 5 overprompt colours and the 4×4 (α, β) grid; colour separation
   0.3 (weak, so that 11 memorises 01); default seeds 0–4.
-- ``--quick`` (CPU, ~8 min of one core): the quick scale made to learn within that budget (``quick_scale``:
+- ``--quick`` (CPU; 12 min 21 s measured with seeds 0–3 on a shared 2-core VM): the quick scale made to
+  learn within a CPU budget (``quick_scale``:
   8×8 images, channels (16, 32), DDPM β 1e-3 -> 0.1, lr 2e-3, 1500 steps, 12 linearly spaced checkpoints
   + step 0), 24 samples per variant, 20 sampling steps, the three paper overprompt colours bluer than the
   prompt, 2×2 (α, β) pairs; colour separation 0.4 (measured: at 0.3 the naive prompt of seed 0 never
@@ -50,12 +62,13 @@ colour separation):
 - ``--tiny`` (seconds): every code path on a 12-step 8×8 run; its verdict means nothing.
 
 Outputs in ``--out``: ``verdict.json``; figures ``fig6_protocols.png`` (the paper's Fig. 6 layout: one
-panel per protocol, one curve per seed), ``per_seed.png`` (one panel per seed, every protocol, onsets and
-the turn marked), ``capability_vs_behaviour.png``, ``concept_space_11.png`` (trajectories of 11 with turn
+panel per protocol, one curve per seed, its control dashed, Wilson bands), ``per_seed.png`` (one panel per
+seed, every protocol, onsets with their intervals and the turn marked), ``capability_vs_behaviour.png``, ``concept_space_11.png`` (trajectories of 11 with turn
 and onset), ``concept_space_seed<S>.png`` (all classes of the first seed), ``disentanglement.png``;
-per seed ``seed<S>/capability.csv``, ``seed<S>/capability_variants.csv``, ``seed<S>/concept_space.json``.
+per seed ``seed<S>/capability.csv``, ``seed<S>/capability_variants.csv``, ``seed<S>/capability_fresh.csv``,
+``seed<S>/concept_space.json``.
 
-    python -m probes.hidden_capabilities --quick                      # CPU, ~8 minutes
+    python -m probes.hidden_capabilities --quick                      # CPU, ~12 minutes
     python -m probes.hidden_capabilities --device cuda                # the paper's scale, 5 seeds
     python -m probes.hidden_capabilities --quick --seeds 0 1 2 3 4 --separation 0.4
     python -m probes.hidden_capabilities --tiny                       # seconds (the test suite's)
@@ -64,6 +77,8 @@ from __future__ import annotations
 
 import math
 import sys
+
+import numpy as np
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -71,8 +86,13 @@ from typing import Any
 from hidcap import plotting
 from hidcap.diffusion import DDPMConfig
 from hidcap.evaluation.capability import OVERPROMPT_COLORS, EmbeddingPatch, LatentIntervention, NaivePrompt, Overprompt
+from hidcap.evaluation.onsets import OnsetInterval, earlier
+from hidcap.evaluation.seeds import seed_margin
 from hidcap.experiments.capability import (
+    CONTROL_OF,
+    FRESH_SEED_OFFSET,
     TARGET,
+    onset_intervals,
     analyse_seed,
     measure_seed,
     plot_fig6,
@@ -198,47 +218,95 @@ def settings(scale: str, separation: float | None = None) -> Settings:
 
 
 def judge_capability_first(seeds: Mapping[Any, Mapping[str, Any]]) -> dict[str, Any]:
-    """Criterion (a) from per-seed onset indices ``{seed: {"capability": i | None, "behaviour": i | None}}``.
+    """Criterion (a) from per-seed onset intervals ``{seed: {"capability": OnsetInterval, "behaviour": OnsetInterval}}``
+    (fresh samples, first crossing of the threshold).
 
-    Returns ``{"passed", "compared", "capability_first", "not_first", "capability_only", "neither"}``
-    (seed lists); passed: True/False over the seeds whose behaviour reaches the threshold, None if none does.
+    A seed is ``earlier`` when capability's onset is earlier than behaviour's beyond the intervals
+    (:func:`hidcap.evaluation.earlier`; "never" is later than every step), ``later`` when behaviour's is earlier
+    beyond them, else ``not_decided``. ``behaviour_reached``: seeds whose behaviour onset estimate is a step.
+    passed: False if any seed is ``later``; True if every seed is ``earlier`` and behaviour reaches the threshold
+    in at least one seed; None otherwise.
     """
-    compared, first, not_first, only, neither = [], [], [], [], []
+    out: dict[str, list] = {"earlier": [], "later": [], "not_decided": [], "behaviour_reached": []}
     for seed, o in seeds.items():
         cap, beh = o["capability"], o["behaviour"]
-        if beh is not None:
-            compared.append(seed)
-            if cap is None:
-                raise ValueError(f"seed {seed}: behaviour reached the threshold but capability did not; "
-                                 "capability >= behaviour must hold at every checkpoint")
-            (first if cap < beh else not_first).append(seed)
-        elif cap is not None:
-            only.append(seed)
-        else:
-            neither.append(seed)
-    passed = None if not compared else not not_first
-    return {"passed": passed, "compared": compared, "capability_first": first, "not_first": not_first,
-            "capability_only": only, "neither": neither}
+        key = "earlier" if earlier(cap, beh) else "later" if earlier(beh, cap) else "not_decided"
+        out[key].append(seed)
+        if beh.estimate is not None:
+            out["behaviour_reached"].append(seed)
+    if not seeds:
+        passed = None
+    elif out["later"]:
+        passed = False
+    else:
+        passed = True if (not out["not_decided"] and out["behaviour_reached"]) else None
+    return {"passed": passed, **out}
 
 
 def judge_turn(seeds: Mapping[Any, Mapping[str, Any]], tolerance: int) -> dict[str, Any]:
-    """Criterion (b) from ``{seed: {"turn": i | None, "capability": i | None}}`` (checkpoint indices).
+    """Criterion (b) from ``{seed: {"turn": i | None, "low": i | None, "high": i | None}}``: the turn's checkpoint
+    index and the capability onset interval in checkpoint indices (``None`` = "never").
 
-    Returns ``{"passed", "coincide", "apart", "no_turn", "offsets"}``; offsets: capability onset minus turn,
-    in checkpoints (None when capability never reaches the threshold). passed: None if no seed has a turn.
+    ``coincide``: the whole onset interval lies within ``tolerance`` checkpoints of the turn; ``apart``: it lies
+    entirely outside that window (an interval whose early end is "never" is apart); else ``not_decided``;
+    ``no_turn``: seeds without a turn. passed: False if any seed is apart; True if at least one coincides and
+    none is apart or not decided; None otherwise. ``offsets``: interval ends minus the turn.
     """
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
-    coincide, apart, no_turn, offsets = [], [], [], {}
+    out: dict[str, Any] = {"coincide": [], "apart": [], "not_decided": [], "no_turn": [], "offsets": {}}
     for seed, o in seeds.items():
-        turn, cap = o["turn"], o["capability"]
+        turn, low, high = o["turn"], o["low"], o["high"]
         if turn is None:
-            no_turn.append(seed)
+            out["no_turn"].append(seed)
             continue
-        offsets[seed] = None if cap is None else cap - turn
-        (coincide if cap is not None and abs(cap - turn) <= tolerance else apart).append(seed)
-    passed = None if not (coincide or apart) else not apart
-    return {"passed": passed, "coincide": coincide, "apart": apart, "no_turn": no_turn, "offsets": offsets}
+        out["offsets"][seed] = [None if low is None else low - turn, None if high is None else high - turn]
+        if low is None or low > turn + tolerance or (high is not None and high < turn - tolerance):
+            out["apart"].append(seed)
+        elif high is not None and low >= turn - tolerance and high <= turn + tolerance:
+            out["coincide"].append(seed)
+        else:
+            out["not_decided"].append(seed)
+    if out["apart"]:
+        passed = False
+    else:
+        passed = True if (out["coincide"] and not out["not_decided"]) else None
+    return {"passed": passed, **out}
+
+
+def judge_controls(seeds: Mapping[Any, Mapping[str, Any] | None]) -> dict[str, Any]:
+    """Criterion (c) from ``{seed: controls_at_capability_onset}`` (``None`` when capability never reaches the
+    threshold; ``beats`` None when the chosen protocol has no control, i.e. the naive prompt).
+
+    ``beats``: the real protocol beats its control beyond the intervals; ``fails``: it does not (a control as
+    good as the protocol fails the claim); ``no_control`` / ``no_onset``: not judged. passed: False if any seed
+    fails; True if at least one beats and none fails; None otherwise.
+    """
+    out: dict[str, list] = {"beats": [], "fails": [], "no_control": [], "no_onset": []}
+    for seed, c in seeds.items():
+        if c is None:
+            out["no_onset"].append(seed)
+        elif c["beats"] is None:
+            out["no_control"].append(seed)
+        else:
+            out["beats" if c["beats"] else "fails"].append(seed)
+    passed = False if out["fails"] else True if out["beats"] else None
+    return {"passed": passed, **out}
+
+
+def seed_margins(per_seed: Mapping[Any, Mapping[str, Any]]) -> dict[str, Any]:
+    """Across-seed margins (reported, not judged): mean over checkpoints of capability − behaviour (fresh),
+    lead of capability onset over behaviour onset (steps; seeds where both are reached), and real − control
+    at capability onset; each with per-seed values, spread and whether the spread decides it."""
+    seeds = list(per_seed)
+    out: dict[str, Any] = {"capability_minus_behaviour": seed_margin(
+        [per_seed[s]["capability_minus_behaviour_mean"] for s in seeds], 0.0, seeds).to_dict()}
+    lead = {s: r["lead_steps"] for s, r in per_seed.items() if r["lead_steps"] is not None}
+    out["lead_steps"] = seed_margin(list(lead.values()), 0.0, list(lead)).to_dict() if lead else None
+    ctl = {s: r["controls_at_capability_onset"] for s, r in per_seed.items()}
+    diffs = {s: c["real"]["estimate"] - c["control"]["estimate"] for s, c in ctl.items() if c and c["control"]}
+    out["real_minus_control_at_onset"] = seed_margin(list(diffs.values()), 0.0, list(diffs)).to_dict() if diffs else None
+    return out
 
 
 # ------------------------------------------------------------------------------------------ measurement
@@ -269,6 +337,20 @@ def _fmt(v: Any) -> str:
     return "-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
+def _fmt_onset(o: Mapping[str, Any]) -> str:
+    """``estimate [low, high]``, "never" for None."""
+    n = lambda x: "never" if x is None else str(x)  # noqa: E731
+    return f"{n(o['estimate'])} [{n(o['low'])},{n(o['high'])}]"
+
+
+def _fmt_margin(m: Mapping[str, Any] | None) -> str:
+    return "-" if m is None else f"{m['margin']:.3g} ({m['side']}, sd {_fmt(m['spread']['std'])})"
+
+
+def _fmt_iv(d: Mapping[str, Any]) -> str:
+    return f"{d['estimate']:.2f} [{d['low']:.2f},{d['high']:.2f}]"
+
+
 def main(argv: list[str] | None = None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     scale_name = "tiny" if "--tiny" in argv else "quick" if "--quick" in argv else "full"
@@ -281,12 +363,27 @@ def main(argv: list[str] | None = None) -> dict:
     for seed in args.seeds:
         m = measure_seed(args, st, spec, probe, seed, all_classes=seed == args.seeds[0])
         measured_runs[seed] = m
-        per_seed[seed] = analyse_seed(st, spec, m)
+        per_seed[seed] = analyse_seed(st, spec, m, seed)
 
-    a = judge_capability_first({s: r["onset_index"] for s, r in per_seed.items()})
-    b = judge_turn({s: {"turn": r["turn"]["index"], "capability": r["onset_index"]["capability"]}
+    onsets = {s: {k: OnsetInterval.from_dict(v) for k, v in r["onset"].items()} for s, r in per_seed.items()}
+    a = judge_capability_first(onsets)
+    index = {s: {int(x): i for i, x in enumerate(r["steps"])} for s, r in per_seed.items()}
+    b = judge_turn({s: {"turn": r["turn"]["index"],
+                        "low": None if onsets[s]["capability"].low is None else index[s][onsets[s]["capability"].low],
+                        "high": None if onsets[s]["capability"].high is None else index[s][onsets[s]["capability"].high]}
                     for s, r in per_seed.items()}, st.tolerance)
-    passed = combine_verdicts([a["passed"], b["passed"]])
+    c = judge_controls({s: r["controls_at_capability_onset"] for s, r in per_seed.items()})
+    passed = combine_verdicts([a["passed"], b["passed"], c["passed"]])
+    # pooled over seeds (reported): onsets of the mean curve, two-level bootstrap over seeds and samples
+    pooled = None
+    if len({tuple(r["steps"]) for r in per_seed.values()}) == 1:
+        steps = next(iter(per_seed.values()))["steps"]
+        pooled_correct = {k: np.stack([m["table"].correct(TARGET, None if k == "capability" else m["table"].naive)[1]
+                                       for m in measured_runs.values()]) for k in ("capability", "behaviour")}
+        on = onset_intervals(steps, pooled_correct, st.threshold, seed=0)
+        pooled = {"onset": {k: v.to_dict() for k, v in on.items()},
+                  "capability_earlier": earlier(on["capability"], on["behaviour"])}
+    margins = seed_margins(per_seed)
 
     figures = [plot_fig6(per_seed, st.threshold, args.out / "fig6_protocols.png"),
                plot_per_seed(per_seed, st.threshold, args.out / "per_seed.png"),
@@ -304,33 +401,48 @@ def main(argv: list[str] | None = None) -> dict:
         title="conditioning-embedding disentanglement (mean over cond_embed sites)"))
 
     # ---- table
-    print(f"\nclass {TARGET}, colour separation {st.separation:g}, threshold {st.threshold:g} "
-          f"(onsets: first checkpoint >= threshold; turn: departure from the memorised corner)")
-    head = f"{'seed':>4} {'behaviour@':>10} {'capability@':>11} {'lead':>5} {'best at onset':>22} " \
-           f"{'turn@':>6} {'from':>4} {'Δckpt':>5} {'final beh':>9} {'final cap':>9} {'disent.':>7}"
+    print(f"\nclass {TARGET}, colour separation {st.separation:g}, threshold {st.threshold:g} (fresh samples; "
+          f"onsets: first checkpoint >= threshold [95 % bootstrap interval]; turn: departure from the memorised corner)")
+    head = f"{'seed':>4} {'behaviour@':>18} {'capability@':>18} {'earlier':>7} {'chosen at onset':>22} " \
+           f"{'real/control there':>19} {'turn@':>6} {'from':>4} {'final beh':>16} {'final cap':>16}"
     print(head)
     for s, r in per_seed.items():
-        off = b["offsets"].get(s)
-        print(f"{s:>4} {_fmt(r['onset_step']['behaviour']):>10} {_fmt(r['onset_step']['capability']):>11} "
-              f"{_fmt(r['lead_steps']):>5} {_fmt(r['best_at_capability_onset']):>22} {_fmt(r['turn']['step']):>6} "
-              f"{_fmt(r['turn']['corner']):>4} {_fmt(off):>5} {r['final']['behaviour']:9.2f} "
-              f"{r['final']['capability']:9.2f} {r['disentanglement'][-1]:7.2f}")
-    print(f"(a) capability first: {a}\n(b) turn = capability onset (±{st.tolerance} checkpoints): {b}")
+        on = r["onset"]
+        ctl = r["controls_at_capability_onset"]
+        rc = "-" if not ctl or not ctl["control"] else f"{ctl['real']['estimate']:.2f}/{ctl['control']['estimate']:.2f}"
+        fb, fc = r["final"]["behaviour"], r["final"]["capability"]
+        print(f"{s:>4} {_fmt_onset(on['behaviour']):>18} {_fmt_onset(on['capability']):>18} "
+              f"{'yes' if r['capability_earlier'] else 'no':>7} {_fmt(r['best_at_capability_onset']):>22} {rc:>19} "
+              f"{_fmt(r['turn']['step']):>6} {_fmt(r['turn']['corner']):>4} {_fmt_iv(fb):>16} {_fmt_iv(fc):>16}")
+    print(f"(a) capability first: {a}\n(b) turn = capability onset (±{st.tolerance} checkpoints): {b}\n"
+          f"(c) real protocol beats its control at capability onset: {c}\nacross-seed margins: "
+          + ", ".join(f"{k}: {_fmt_margin(v)}" for k, v in margins.items()))
 
     criterion = (
-        f"joint accuracy of class {TARGET} (probe), onset = first checkpoint >= {st.threshold:g}. "
-        f"(a) in every seed whose naive-prompt behaviour reaches {st.threshold:g}, capability (max over naive, "
-        f"overprompting, linear latent intervention, embedding patching) reaches it at a strictly earlier "
-        f"checkpoint (undetermined if behaviour reaches it in no seed). (b) the turn of {TARGET}'s concept-space "
-        f"trajectory (first checkpoint after its last visit within L-inf {st.radius:g} of the memorised corner 01 "
-        f"or 10) lies within {st.tolerance} checkpoints of capability onset in every seed that has a turn "
-        f"(undetermined if none has). Pass = (a) and (b) pass; fail if either fails."
+        f"joint accuracy of class {TARGET} (probe). At each checkpoint each protocol's variant is chosen on "
+        f"{st.samples} selection samples and scored on {st.samples} fresh samples (generator seed + "
+        f"{FRESH_SEED_OFFSET}); capability = fresh score of the variant chosen over naive, overprompting, linear "
+        f"latent intervention and embedding patching; behaviour = the naive prompt's fresh score (same budget); "
+        f"95 % Wilson intervals; onset = first checkpoint >= {st.threshold:g} on fresh samples, with a 95 % "
+        f"bootstrap interval (2000 resamples of the samples; 'never' later than every step). "
+        f"(a) in every seed capability's onset is earlier than behaviour's beyond the intervals (capability's "
+        f"interval ends before behaviour's begins); fail if behaviour's is earlier beyond them in any seed; "
+        f"undetermined if some seed is not decided or behaviour reaches {st.threshold:g} in no seed. "
+        f"(b) the turn of {TARGET}'s concept-space trajectory (first checkpoint after its last visit within "
+        f"L-inf {st.radius:g} of the memorised corner 01 or 10): in every seed with a turn the whole capability "
+        f"onset interval lies within {st.tolerance} checkpoints of it; fail if in some seed it lies entirely "
+        f"outside; undetermined otherwise or if no seed has a turn. (c) negative controls: in every seed with a "
+        f"capability onset, the protocol chosen there beats its control (off-concept colour, random direction "
+        f"of the same norm and alpha, beta, self patch) beyond the Wilson intervals at that checkpoint; a control "
+        f"within the intervals fails the claim. Pass = (a), (b) and (c) pass; fail if any fails."
     )
     notes = _notes(args, st, per_seed)
     return write_verdict(
         args, claim=CLAIM, paper=PAPER, criterion=criterion, passed=passed,
         measured={"settings": st.describe(), "probe_heldout_accuracy": probe.heldout_accuracy,
-                  "criterion_a": a, "criterion_b": b, "seeds": {str(s): r for s, r in per_seed.items()}},
+                  "criterion_a": a, "criterion_b": b, "criterion_c": c, "seed_margins": margins,
+                  "pooled": pooled, "controls": CONTROL_OF, "fresh_seed_offset": FRESH_SEED_OFFSET,
+                  "seeds": {str(s): r for s, r in per_seed.items()}},
         figures=figures, notes=notes,
     )
 
@@ -343,7 +455,8 @@ def _notes(args: ProbeArgs, st: Settings, per_seed: Mapping[int, Mapping[str, An
                 "13 checkpoints instead of ~60, and fewer samples per variant, overprompt colours and (alpha, beta) "
                 "pairs than the paper; one checkpoint is 125 steps, so onsets and the turn are resolved to that; with "
                 f"{st.samples} samples a variant's accuracy has a standard error up to ~{0.5 / math.sqrt(st.samples):.2f}, "
-                "and capability, a max over many variants, is biased upwards at a level of that size.")
+                "and the max over many variants is biased upwards at a level of that size (measured.seeds.*.curves); "
+                "the verdict uses the chosen variants' scores on fresh samples (measured.seeds.*.fresh).")
     return ""
 
 

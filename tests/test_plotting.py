@@ -92,3 +92,27 @@ def test_heatmap_panels_must_fit_the_labels(tmp_path):
     assert path.is_file()
     with pytest.raises(ValueError, match="shape"):
         plot_heatmap({"joint": np.eye(3)}, tmp_path / "x.png", row_labels=["a"], col_labels=["b"])
+
+
+def test_capability_with_fresh_samples_draws_wilson_bands(tmp_path):
+    from hidcap.evaluation.intervals import wilson_bounds
+    from hidcap.plotting import figure, wilson_band
+
+    t = CapabilityTable("joint")
+    for s in (0, 10, 20):
+        k = s // 5
+        correct = [1] * k + [0] * (4 - k)
+        for proto in ("naive", "over"):
+            row = {"step": s, "class": "11", "protocol": proto, "variant": proto, "joint": k / 4, "additive": k / 4,
+                   "correct": correct}
+            t.variants.append(row)
+            t.fresh.append(dict(row))
+        t.summary.append({"step": s, "class": "11", "behaviour": k / 4, "capability": k / 4, "best_protocol": "naive",
+                          "best_variant": "naive", "behaviour_fresh": k / 4, "capability_fresh": k / 4})
+    assert _is_png(plot_capability(t, "11", tmp_path / "fresh.png"))
+    ax = figure((3, 3)).add_subplot()
+    low, high = wilson_band(ax, [0, 10, 20], [[0, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]])
+    np.testing.assert_allclose(low, wilson_bounds([0, 2, 4], 4)[0])
+    assert high[0] > 0 and low[2] < 1 and len(ax.collections) == 1
+    with pytest.raises(ValueError, match="must match"):
+        wilson_band(ax, [0, 10], [[0, 1]] * 3)

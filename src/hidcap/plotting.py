@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["figure", "plot_capability", "plot_concept_space", "plot_curves", "plot_distance_curves", "plot_heatmap",
-           "plot_image_grid", "save"]
+           "plot_image_grid", "save", "wilson_band"]
 
 
 def figure(figsize: tuple[float, float], dpi: int = 110) -> Any:
@@ -42,6 +42,22 @@ def save(fig: Any, path: str | Path, *, tight: bool = True, dpi: int | None = No
         fig.tight_layout()
     fig.savefig(path, **({} if dpi is None else {"dpi": dpi}))
     return path
+
+
+def wilson_band(ax: Any, steps: Any, correct: Any, *, color: Any = None, alpha: float = 0.15, **kw: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Shade the 95 % Wilson interval of an accuracy curve on ``ax`` (error bars of a proportion).
+
+    steps (T,); correct (T, n): per-checkpoint, per-sample correctness (0/1). Extra keywords go to
+    ``ax.fill_between``. Returns ``(low (T,), high (T,))`` (:func:`hidcap.evaluation.wilson_bounds`)."""
+    from hidcap.evaluation.intervals import wilson_bounds
+
+    x = np.asarray(steps, dtype=float)
+    c = np.asarray(correct, dtype=float)
+    if c.ndim != 2 or x.ndim != 1 or c.shape[0] != x.size:
+        raise ValueError(f"steps (T,) and correct (T, n) must match, got {x.shape} and {c.shape}")
+    low, high = wilson_bounds(c.sum(axis=1), c.shape[1])
+    ax.fill_between(x, low, high, color=color, alpha=alpha, lw=0, **kw)
+    return low, high
 
 
 def _as_curve(curve: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +137,9 @@ def plot_capability(
 ) -> Path:
     """Capability (solid) and behaviour (dashed) of class ``cls`` over training steps, one colour per
     run. ``tables``: one :class:`~hidcap.evaluation.capability.CapabilityTable` or a sequence of them
-    (e.g. one per seed); ``labels`` names them (default ``seed 0``, ``seed 1``, ...)."""
+    (e.g. one per seed); ``labels`` names them (default ``seed 0``, ``seed 1``, ...). Tables with fresh
+    samples (selection control) show the fresh scores with their 95 % Wilson bands (:func:`wilson_band`);
+    tables with per-sample correctness but no fresh samples show the selection scores with bands."""
     tables = [tables] if hasattr(tables, "summary") else list(tables)
     if not tables:
         raise ValueError("tables must hold at least one CapabilityTable")
@@ -133,15 +151,26 @@ def plot_capability(
     fig = figure((6.0, 3.8))
     ax = fig.add_subplot()
     colors = colormaps["tab10"]
+    fresh_any = False
     for i, (t, lab) in enumerate(zip(tables, labels)):
-        steps, cap = t.curve(cls, "capability")
-        _, beh = t.curve(cls, "behaviour")
+        fresh = bool(getattr(t, "fresh", None))
+        fresh_any |= fresh
+        steps, cap = t.curve(cls, "capability_fresh" if fresh else "capability")
+        _, beh = t.curve(cls, "behaviour_fresh" if fresh else "behaviour")
         ax.plot(steps, cap, "-o", ms=3, color=colors(i % 10), label=f"{lab} capability")
         ax.plot(steps, beh, "--", color=colors(i % 10), alpha=0.8, label=f"{lab} behaviour")
+        rows = getattr(t, "variants", [])
+        if fresh or (rows and all("correct" in r for r in rows)):
+            naive = getattr(t, "naive", "naive")
+            wilson_band(ax, steps, t.correct(cls, None, fresh=fresh)[1], color=colors(i % 10), alpha=0.15)
+            wilson_band(ax, steps, t.correct(cls, naive, fresh=fresh)[1], color=colors(i % 10), alpha=0.08, hatch="//")
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("training step")
     ax.set_ylabel(f"{tables[0].metric} accuracy")
-    ax.set_title(title or f"class {cls}: capability (max over protocols) vs behaviour (own prompt)", fontsize=10)
+    default = f"class {cls}: capability (max over protocols) vs behaviour (own prompt)"
+    if fresh_any:
+        default = f"class {cls}: capability vs behaviour, fresh samples, 95 % Wilson bands"
+    ax.set_title(title or default, fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     return save(fig, path)
 

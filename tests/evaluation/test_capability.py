@@ -19,7 +19,7 @@ from hidcap.evaluation.capability import (
 from hidcap.evaluation.disentanglement import disentanglement, embedding_disentanglement
 from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig
 
-from .fakes import SPEC, Renderer, render_sampler
+from .fakes import SPEC, Renderer, coin_sampler, render_sampler
 
 
 class CountingSampler:
@@ -123,6 +123,64 @@ def test_patch_and_guidance_get_their_own_sampler_calls(probe, tmp_path):
     assert back.summary == table.summary and back.variants == table.variants
     header = table.to_csv(tmp_path / "cap.csv").read_text().splitlines()[0]
     assert header == "step,class,behaviour,capability,best_protocol,best_variant"
+
+
+# ---- selection control: choose on one sample set, score on a fresh one -----------------------------------
+def test_fresh_samples_correct_the_biased_max(probe):
+    """Nine variants of equal true accuracy 0.5: the max over them on the selection samples reads high, the
+    chosen variant's score on fresh samples does not, and behaviour gets the same fresh budget."""
+    models = {s: Renderer(0.5) for s in range(20)}
+    protocols = (Overprompt(), Overprompt(colors=((0.3, 0.3, 0.7), (0.2, 0.2, 0.8), (0.1, 0.1, 0.9)), name="more"))
+    table = capability(models, SPEC, probe, ("11",), 16, seed=0, fresh_seed=1, sampler=coin_sampler,
+                       protocols=protocols)
+    _, selected = table.curve("11", "capability")
+    _, fresh = table.curve("11", "capability_fresh")
+    _, behaviour = table.curve("11", "behaviour_fresh")
+    assert selected.mean() > 0.62  # max of 9 estimates of 0.5 on 16 samples: about 0.5 + 1.5 SE (0.125)
+    assert abs(fresh.mean() - 0.5) < 0.06 and abs(behaviour.mean() - 0.5) < 0.06  # unbiased, SE 0.028
+    assert selected.mean() - fresh.mean() > 0.1
+    # one fresh row per protocol and checkpoint, for the variant chosen on the selection samples, same budget
+    assert len(table.fresh) == 20 * 3
+    for row in table.summary:
+        mine = [r for r in table.variants if r["step"] == row["step"]]
+        best = max(mine, key=lambda r: r["joint"])
+        assert row["capability"] == best["joint"]
+        chosen = next(r for r in table.fresh if r["step"] == row["step"] and r["protocol"] == row["best_protocol"])
+        assert chosen["variant"] == row["best_variant"] and chosen["joint"] == row["capability_fresh"]
+        naive = next(r for r in table.fresh if r["step"] == row["step"] and r["protocol"] == "naive")
+        assert len(naive["correct"]) == len(chosen["correct"]) == 16 and naive["joint"] == row["behaviour_fresh"]
+    steps, correct = table.correct("11")
+    assert correct.shape == (20, 16) and np.allclose(correct.mean(1), fresh)
+    _, naive_sel = table.correct("11", "naive", fresh=False)
+    assert np.allclose(naive_sel.mean(1), table.curve("11", "behaviour")[1])
+
+
+def test_fresh_score_keeps_a_truly_better_variant_and_controls_never_win(probe, tmp_path):
+    class SetBlueControl(SetBlue):
+        name = "set-blue-control"
+
+    models = {s: Renderer(0.5) for s in range(3)}
+    table = capability(models, SPEC, probe, ("11",), 16, seed=0, fresh_seed=1, sampler=coin_sampler,
+                       protocols=(Overprompt(), SetBlue()), controls=(SetBlueControl(),))
+    assert table.controls == ["set-blue-control"]
+    for row in table.summary:
+        assert row["best_protocol"] == "set-blue" and row["capability_fresh"] == 1.0
+    table = capability(models, SPEC, probe, ("11",), 16, seed=0, fresh_seed=1, sampler=coin_sampler,
+                       protocols=(Overprompt(),), controls=(SetBlueControl(),))
+    for row in table.summary:
+        assert row["best_protocol"] != "set-blue-control"
+    _, ctl = table.correct("11", "set-blue-control")
+    assert ctl.shape == (3, 16) and ctl.all()
+    back = CapabilityTable.from_json(table.to_json(tmp_path / "t.json"))
+    assert back.fresh == table.fresh and back.controls == table.controls and back.summary == table.summary
+    header = table.to_csv(tmp_path / "s.csv").read_text().splitlines()[0]
+    assert header.endswith("behaviour_fresh,capability_fresh")
+    with pytest.raises(ValueError, match="unique"):
+        capability(models, SPEC, probe, ("11",), 2, sampler=coin_sampler, protocols=(SetBlue(),), controls=(SetBlue(),))
+    with pytest.raises(ValueError, match="fresh_seed"):
+        capability(models, SPEC, probe, ("11",), 2, seed=3, fresh_seed=3, sampler=coin_sampler)
+    with pytest.raises(KeyError, match="fresh"):
+        capability(models, SPEC, probe, ("11",), 2, sampler=coin_sampler).curve("11", "capability_fresh")
 
 
 def test_bad_input(probe):

@@ -41,16 +41,25 @@ def test_verdict_file(tiny_run):
     assert record["probe"] == "hidden_capabilities" and record["scale"] == "tiny" and record["seeds"] == [0, 1]
     assert record["passed"] in (True, False, None)
     assert record["verdict"] == {True: "pass", False: "fail", None: "undetermined"}[record["passed"]]
-    assert "strictly earlier" in record["criterion"] and "Fig. 6" in record["paper"]
+    assert "beyond the intervals" in record["criterion"] and "fresh samples" in record["criterion"]
+    assert "Fig. 6" in record["paper"]
     m = record["measured"]
-    assert set(m) >= {"settings", "criterion_a", "criterion_b", "seeds", "probe_heldout_accuracy"}
+    assert set(m) >= {"settings", "criterion_a", "criterion_b", "criterion_c", "seed_margins", "pooled", "seeds",
+                      "probe_heldout_accuracy", "controls"}
     assert set(m["seeds"]) == {"0", "1"}
-    a, b = m["criterion_a"], m["criterion_b"]
-    # (a) and (b) partition the seeds, and the overall verdict combines them
-    assert sorted(a["compared"] + a["capability_only"] + a["neither"]) == [0, 1]
-    assert sorted(b["coincide"] + b["apart"] + b["no_turn"]) == [0, 1]
-    expected = False if False in (a["passed"], b["passed"]) else True if a["passed"] is b["passed"] is True else None
+    a, b, c = m["criterion_a"], m["criterion_b"], m["criterion_c"]
+    # (a), (b) and (c) partition the seeds, and the overall verdict combines them
+    assert sorted(a["earlier"] + a["later"] + a["not_decided"]) == [0, 1]
+    assert sorted(b["coincide"] + b["apart"] + b["not_decided"] + b["no_turn"]) == [0, 1]
+    assert sorted(c["beats"] + c["fails"] + c["no_control"] + c["no_onset"]) == [0, 1]
+    verdicts = (a["passed"], b["passed"], c["passed"])
+    expected = False if False in verdicts else True if all(v is True for v in verdicts) else None
     assert record["passed"] is expected
+    # across-seed margins: per-seed values, spread, and whether the spread decides the margin
+    gap = m["seed_margins"]["capability_minus_behaviour"]
+    assert gap["spread"]["seeds"] == [0, 1] and len(gap["spread"]["values"]) == 2
+    assert gap["decided"] == (abs(gap["margin"]) > gap["spread"]["std"])
+    assert set(m["pooled"]["onset"]) == {"capability", "behaviour"}
 
 
 def test_per_seed_numbers_are_consistent(tiny_run):
@@ -60,18 +69,44 @@ def test_per_seed_numbers_are_consistent(tiny_run):
         steps = r["steps"]
         assert steps == sorted(steps) and steps[0] == 0 and len(steps) == st["checkpoints"] + 1
         curves = {k: np.array(v, dtype=float) for k, v in r["curves"].items()}
-        assert set(curves) == {"naive", "overprompt", "intervention", "patch", "capability", "behaviour"}
+        # selection-set curves (biased max, kept for the record), controls included but never in capability
+        assert set(curves) == {"naive", "overprompt", "intervention", "patch", "capability", "behaviour",
+                               "overprompt-control", "intervention-control", "patch-control"}
         assert all(v.shape == (len(steps),) and ((v >= 0) & (v <= 1)).all() for v in curves.values())
         np.testing.assert_allclose(curves["behaviour"], curves["naive"])
         best = np.max([curves[p] for p in ("naive", "overprompt", "intervention", "patch")], axis=0)
         np.testing.assert_allclose(curves["capability"], best)
         assert np.array(r["trajectory_11"]).shape == (len(steps), 2)
         assert len(r["disentanglement"]) == len(steps) and all(0 <= d <= 1 for d in r["disentanglement"])
+        # every accuracy carries a 95 % interval: fresh curves of protocols, controls, capability, behaviour
+        fresh = r["fresh"]
+        assert set(fresh) == {"naive", "overprompt", "intervention", "patch", "overprompt-control",
+                              "intervention-control", "patch-control", "capability", "behaviour"}
+        for name, f in fresh.items():
+            est, low, high = (np.array(f[k]) for k in ("estimate", "low", "high"))
+            assert est.shape == low.shape == high.shape == (len(steps),) and f["n"] == st["samples_per_variant"]
+            assert ((low <= est) & (est <= high) & (low >= 0) & (high <= 1)).all(), name
+            assert len(f["variant"]) == len(steps)
+        assert fresh["behaviour"]["estimate"] == fresh["naive"]["estimate"]
+        assert all(v.startswith("intervention-control[") for v in fresh["intervention-control"]["variant"])
+        assert set(r["selection"]) >= {"overprompt", "overprompt-control"}
+        for name, iv in r["final"].items():
+            assert iv["low"] <= iv["estimate"] <= iv["high"] and iv["method"] == "wilson", name
+        cs = r["naive_accuracy_concept_space"]
+        assert all(lo <= e <= hi for lo, e, hi in zip(cs["low"], cs["estimate"], cs["high"]))
+        # onsets on fresh samples, with bootstrap intervals; "earlier" is decided on them
         for key, i in r["onset_index"].items():
+            on = r["onset"][key]
+            assert on["estimate"] == r["onset_step"][key] and on["n_boot"] == 2000
             assert (i is None) == (r["onset_step"][key] is None)
             if i is not None:
-                assert r["onset_step"][key] == steps[i] and curves[key][i] >= st["threshold"]
-                assert (curves[key][:i] < st["threshold"]).all()
+                assert r["onset_step"][key] == steps[i] and fresh[key]["estimate"][i] >= st["threshold"]
+                assert (np.array(fresh[key]["estimate"][:i]) < st["threshold"]).all()
+                assert on["low"] is not None and on["low"] <= on["estimate"]
+        assert isinstance(r["capability_earlier"], bool)
+        for p, ck in r["controls_by_checkpoint"].items():
+            assert len(ck["beats"]) == len(ck["control_beats"]) == len(steps)
+            assert not any(x and y for x, y in zip(ck["beats"], ck["control_beats"]))
 
 
 def test_tables_match_the_verdict(tiny_run):
@@ -85,8 +120,14 @@ def test_tables_match_the_verdict(tiny_run):
         np.testing.assert_allclose([float(row["capability"]) for row in rows], r["curves"]["capability"])
         with open(out / f"seed{seed}" / "capability_variants.csv") as f:
             variants = list(csv.DictReader(f))
-        # 1 naive + 2 overprompt colours + 2x1 (alpha, beta) pairs + 1 patch, at every checkpoint
-        assert len(variants) == 6 * len(r["steps"])
+        # 1 naive + 2 overprompt colours + 2x1 (alpha, beta) pairs + 1 patch, and their 2 + 2 + 1 controls
+        assert len(variants) == 11 * len(r["steps"])
+        with open(out / f"seed{seed}" / "capability_fresh.csv") as f:
+            fresh = list(csv.DictReader(f))
+        # one fresh row per protocol and control (its chosen variant) at every checkpoint
+        assert len(fresh) == 7 * len(r["steps"])
+        np.testing.assert_allclose([float(row["capability_fresh"]) for row in rows],
+                                   r["fresh"]["capability"]["estimate"])
         space = json.loads((out / f"seed{seed}" / "concept_space.json").read_text())
         pts = {(p["step"], p["concept"]): p["value"] for p in space["points"] if p["class"] == "11"}
         traj = [[pts[(s, "color")], pts[(s, "size")]] for s in r["steps"]]
@@ -173,28 +214,66 @@ def test_neighbour_corners(hc):
     np.testing.assert_array_equal(corners["01"], [0.0, 1.0])
 
 
+def _onset(estimate, low, high):
+    from hidcap.evaluation.onsets import OnsetInterval
+
+    return OnsetInterval(estimate, low, high, never=0.0, n=24, n_boot=2000, method="bootstrap:samples")
+
+
 def test_judge_capability_first(hc):
-    ok = hc.judge_capability_first({0: {"capability": 2, "behaviour": 4}, 1: {"capability": 3, "behaviour": None},
-                                    2: {"capability": None, "behaviour": None}})
-    assert ok["passed"] is True and ok["capability_first"] == [0] and ok["capability_only"] == [1] and ok["neither"] == [2]
-    same = hc.judge_capability_first({0: {"capability": 2, "behaviour": 4}, 1: {"capability": 3, "behaviour": 3}})
-    assert same["passed"] is False and same["not_first"] == [1]
-    none = hc.judge_capability_first({0: {"capability": 2, "behaviour": None}})
-    assert none["passed"] is None and none["capability_only"] == [0]
-    with pytest.raises(ValueError, match="capability >= behaviour"):
-        hc.judge_capability_first({0: {"capability": None, "behaviour": 1}})
+    never = _onset(None, None, None)
+    ok = hc.judge_capability_first({0: {"capability": _onset(2, 1, 3), "behaviour": _onset(6, 5, 8)},
+                                    1: {"capability": _onset(3, 2, 3), "behaviour": never}})
+    assert ok["passed"] is True and ok["earlier"] == [0, 1] and ok["behaviour_reached"] == [0]
+    # overlapping intervals: not decided, even though the point estimates differ
+    close = hc.judge_capability_first({0: {"capability": _onset(2, 1, 4), "behaviour": _onset(5, 4, 8)}})
+    assert close["passed"] is None and close["not_decided"] == [0]
+    late = hc.judge_capability_first({0: {"capability": _onset(2, 1, 3), "behaviour": _onset(6, 5, 8)},
+                                      1: {"capability": _onset(9, 8, None), "behaviour": _onset(3, 2, 4)}})
+    assert late["passed"] is False and late["later"] == [1]
+    only = hc.judge_capability_first({0: {"capability": _onset(2, 1, 3), "behaviour": never}})
+    assert only["passed"] is None and only["earlier"] == [0] and only["behaviour_reached"] == []
+    # capability open-ended: never earlier
+    assert hc.judge_capability_first({0: {"capability": _onset(2, 1, None), "behaviour": never}})["not_decided"] == [0]
 
 
 def test_judge_turn(hc):
-    ok = hc.judge_turn({0: {"turn": 5, "capability": 6}, 1: {"turn": None, "capability": 2}}, tolerance=1)
-    assert ok["passed"] is True and ok["coincide"] == [0] and ok["no_turn"] == [1] and ok["offsets"] == {0: 1}
-    far = hc.judge_turn({0: {"turn": 5, "capability": 9}, 1: {"turn": 4, "capability": None}}, tolerance=2)
-    assert far["passed"] is False and far["apart"] == [0, 1] and far["offsets"] == {0: 4, 1: None}
-    assert hc.judge_turn({0: {"turn": None, "capability": 1}}, tolerance=2)["passed"] is None
+    ok = hc.judge_turn({0: {"turn": 5, "low": 4, "high": 6}, 1: {"turn": None, "low": 2, "high": 2}}, tolerance=1)
+    assert ok["passed"] is True and ok["coincide"] == [0] and ok["no_turn"] == [1] and ok["offsets"] == {0: [-1, 1]}
+    wide = hc.judge_turn({0: {"turn": 5, "low": 4, "high": 9}}, tolerance=1)
+    assert wide["passed"] is None and wide["not_decided"] == [0]
+    far = hc.judge_turn({0: {"turn": 5, "low": 8, "high": 9}, 1: {"turn": 4, "low": None, "high": None},
+                         2: {"turn": 9, "low": 1, "high": 3}}, tolerance=2)
+    assert far["passed"] is False and far["apart"] == [0, 1, 2] and far["offsets"][1] == [None, None]
+    assert hc.judge_turn({0: {"turn": None, "low": 1, "high": 1}}, tolerance=2)["passed"] is None
     with pytest.raises(ValueError, match="tolerance"):
         hc.judge_turn({}, tolerance=-1)
 
 
+def test_judge_controls(hc):
+    ok = hc.judge_controls({0: {"beats": True}, 1: None, 2: {"beats": None}})
+    assert ok["passed"] is True and ok["beats"] == [0] and ok["no_onset"] == [1] and ok["no_control"] == [2]
+    # a control that does as well as the protocol fails the claim
+    bad = hc.judge_controls({0: {"beats": True}, 1: {"beats": False}})
+    assert bad["passed"] is False and bad["fails"] == [1]
+    assert hc.judge_controls({0: None})["passed"] is None
+
+
+def test_controls_at_onset_fail_when_the_control_is_as_good(hc):
+    """A control equal to the protocol must fail the claim; a clearly worse one must not."""
+    table = CapabilityTable("joint")
+    steps = [0, 10]
+    table.summary = [{"step": s, "class": "11", "behaviour": 0.0, "capability": 1.0, "best_protocol": "intervention",
+                      "best_variant": "intervention[a=4,b=1]"} for s in steps]
+    def curve(values):
+        return {"estimate": values, "n": 24, "variant": ["v", "v"]}
+    same = {"intervention": curve([0.2, 1.0]), "intervention-control": curve([0.2, 1.0])}
+    out = exp.controls_at(table, same, steps, 1)
+    assert out["protocol"] == "intervention" and out["beats"] is False
+    worse = {"intervention": curve([0.2, 1.0]), "intervention-control": curve([0.2, 0.25])}
+    out = exp.controls_at(table, worse, steps, 1)
+    assert out["beats"] is True and out["real"]["low"] > out["control"]["high"]
+    assert exp.controls_at(table, worse, steps, None) is None
 
 
 def test_protocol_curves(hc):

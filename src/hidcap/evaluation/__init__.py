@@ -60,9 +60,13 @@ _EXPORTS: dict[str, str] = {
     "NaivePrompt": "hidcap.evaluation.protocols",
     "Overprompt": "hidcap.evaluation.protocols",
     "OVERPROMPT_COLORS": "hidcap.evaluation.protocols",
+    "OffConceptOverprompt": "hidcap.evaluation.protocols",
     "ProtocolContext": "hidcap.evaluation.protocols",
+    "RandomDirectionIntervention": "hidcap.evaluation.protocols",
+    "SelfPatch": "hidcap.evaluation.protocols",
     "Variant": "hidcap.evaluation.protocols",
     "check_protocol": "hidcap.evaluation.protocols",
+    "control_protocols": "hidcap.evaluation.protocols",
     "default_protocols": "hidcap.evaluation.protocols",
     # capability.py
     "CapabilityTable": "hidcap.evaluation.capability",

@@ -4,7 +4,15 @@
 is the best accuracy over a set of elicitation **protocols**; each protocol expands, for a class at a
 checkpoint, into one or more :class:`Variant` s (a conditioning vector plus, optionally, edits of the
 conditioning-MLP outputs for its rows, a context manager around the whole model, and sampler keyword
-arguments). The naive prompt is always one of the protocols, so capability >= behaviour by construction.
+arguments). The naive prompt is always one of the protocols, so capability >= behaviour by construction on the
+samples that chose the best variant.
+
+**Selection control** (``fresh_seed``): the best of many noisy accuracies is biased upwards, so the best
+variant of each protocol (and of all protocols together) is chosen on the *selection* samples (generator seed
+``seed``) and then scored on as many *fresh* samples (generator seed ``fresh_seed``), which the choice never saw;
+``capability_fresh`` and ``behaviour_fresh`` (the naive prompt on the same fresh budget) are the scores a
+verdict should use. **Negative controls** (``controls``, e.g.
+:func:`~hidcap.evaluation.protocols.control_protocols`) are measured the same way but never enter the best.
 
 The protocols live in :mod:`hidcap.evaluation.protocols` (re-exported here); embedding disentanglement in
 :mod:`hidcap.evaluation.disentanglement`.
@@ -46,8 +54,12 @@ from hidcap.evaluation.protocols import (
     NaivePrompt,
     Overprompt,
     ElicitationProtocol,
+    OffConceptOverprompt,
     ProtocolContext,
+    RandomDirectionIntervention,
+    SelfPatch,
     Variant,
+    control_protocols,
     default_protocols,
 )
 from hidcap.progress import progress_bar
@@ -63,12 +75,20 @@ __all__ = [
     "Guidance",
     "LatentIntervention",
     "NaivePrompt",
+    "OffConceptOverprompt",
     "Overprompt",
     "ProtocolContext",
+    "RandomDirectionIntervention",
+    "SelfPatch",
     "Variant",
     "capability",
+    "control_protocols",
     "default_protocols",
 ]
+
+SUMMARY_FIELDS = ["step", "class", "behaviour", "capability", "best_protocol", "best_variant"]
+FRESH_FIELDS = ["behaviour_fresh", "capability_fresh"]
+VARIANT_FIELDS = ["step", "class", "protocol", "variant", "joint", "additive"]
 
 
 def _row_edit_context(model: nn.Module, segments: list[tuple[int, int, dict]], start: int, stop: int) -> Any:
@@ -102,38 +122,73 @@ def _row_edit_context(model: nn.Module, segments: list[tuple[int, int, dict]], s
 class CapabilityTable:
     """Results of :func:`capability`.
 
-    variants: rows ``{step, class, protocol, variant, joint, additive}``, one per variant.
+    variants: rows ``{step, class, protocol, variant, joint, additive, correct}``, one per variant, on the
+    selection samples; ``correct`` is the per-sample joint correctness (list of 0/1, length k).
+    fresh: the same rows for the variant of each protocol chosen on the selection samples, scored on fresh
+    samples (empty without ``fresh_seed``).
     summary: rows ``{step, class, behaviour, capability, best_protocol, best_variant}`` (``metric``
-    accuracy; behaviour = the naive prompt's, capability = the best variant's).
+    accuracy on the selection samples; behaviour = the naive prompt's, capability = the best variant's over
+    the non-control protocols), plus ``behaviour_fresh``, ``capability_fresh`` with fresh samples.
+    controls: names of the negative-control protocols (measured, never the best); naive: the naive prompt's name.
     """
 
     metric: str
     variants: list[dict[str, Any]] = field(default_factory=list)
     summary: list[dict[str, Any]] = field(default_factory=list)
+    fresh: list[dict[str, Any]] = field(default_factory=list)
+    controls: list[str] = field(default_factory=list)
+    naive: str = "naive"
 
     def curve(self, cls: str, what: str = "capability") -> tuple[np.ndarray, np.ndarray]:
-        """``(steps (T,), values (T,))`` of ``"capability"`` or ``"behaviour"`` for class ``cls``."""
-        if what not in ("capability", "behaviour"):
-            raise ValueError(f"what must be 'capability' or 'behaviour', got {what!r}")
-        rows = sorted((r["step"], r[what]) for r in self.summary if r["class"] == cls)
+        """``(steps (T,), values (T,))`` of ``"capability"``, ``"behaviour"`` (selection samples) or
+        ``"capability_fresh"``, ``"behaviour_fresh"`` (fresh samples) for class ``cls``."""
+        if what not in ("capability", "behaviour", *FRESH_FIELDS):
+            raise ValueError(f"what must be 'capability', 'behaviour' or one of {FRESH_FIELDS}, got {what!r}")
+        rows = sorted((r["step"], r.get(what)) for r in self.summary if r["class"] == cls)
         if not rows:
             raise KeyError(f"class {cls!r} was not measured; classes: {sorted({r['class'] for r in self.summary})}")
+        if any(v is None for _, v in rows):
+            raise KeyError(f"{what!r} was not measured (capability(..., fresh_seed=...) measures fresh scores)")
         return np.array([s for s, _ in rows]), np.array([v for _, v in rows], dtype=float)
 
+    def correct(self, cls: str, protocol: str | None = None, fresh: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps (T,), correct (T, k))``: per-sample joint correctness of class ``cls`` for the variant of
+        ``protocol`` chosen at each checkpoint on the selection samples (``protocol=None``: the variant chosen
+        over all non-control protocols, i.e. capability), on the fresh samples (``fresh``) or the selection
+        samples."""
+        best = {r["step"]: r for r in self.summary if r["class"] == cls}
+        if not best:
+            raise KeyError(f"class {cls!r} was not measured")
+        rows = self.fresh if fresh else self.variants
+        if fresh and not rows:
+            raise KeyError("no fresh samples were measured (capability(..., fresh_seed=...))")
+        chosen: dict[int, dict[str, Any]] = {}
+        for r in rows:
+            if r["class"] != cls:
+                continue
+            if protocol is None:
+                if r["protocol"] == best[r["step"]]["best_protocol"] and (fresh or r["variant"] == best[r["step"]]["best_variant"]):
+                    chosen[r["step"]] = r
+            elif r["protocol"] == protocol:
+                if fresh or r["step"] not in chosen or r[self.metric] > chosen[r["step"]][self.metric]:
+                    chosen[r["step"]] = r
+        steps = sorted(best)
+        missing = [s for s in steps if s not in chosen]
+        if missing:
+            raise KeyError(f"protocol {protocol!r} has no rows for class {cls!r} at steps {missing}")
+        return np.array(steps), np.array([chosen[s]["correct"] for s in steps], dtype=int)
+
     def to_csv(self, path: str | Path, table: str = "summary") -> Path:
-        """Write ``"summary"`` or ``"variants"`` as CSV."""
-        if table not in ("summary", "variants"):
-            raise ValueError(f"table must be 'summary' or 'variants', got {table!r}")
+        """Write ``"summary"``, ``"variants"`` or ``"fresh"`` as CSV (per-sample correctness left out)."""
+        if table not in ("summary", "variants", "fresh"):
+            raise ValueError(f"table must be 'summary', 'variants' or 'fresh', got {table!r}")
         rows = getattr(self, table)
-        header = (
-            ["step", "class", "behaviour", "capability", "best_protocol", "best_variant"]
-            if table == "summary"
-            else ["step", "class", "protocol", "variant", "joint", "additive"]
-        )
+        header = VARIANT_FIELDS if table != "summary" else (
+            SUMMARY_FIELDS + FRESH_FIELDS if self.fresh else SUMMARY_FIELDS)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=header)
+            w = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
         return path
@@ -141,13 +196,42 @@ class CapabilityTable:
     def to_json(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"metric": self.metric, "summary": self.summary, "variants": self.variants}, indent=1) + "\n")
+        d = {"metric": self.metric, "naive": self.naive, "controls": self.controls, "summary": self.summary,
+             "variants": self.variants, "fresh": self.fresh}
+        path.write_text(json.dumps(d, indent=1) + "\n")
         return path
 
     @classmethod
     def from_json(cls, path: str | Path) -> CapabilityTable:
         d = json.loads(Path(path).read_text())
-        return cls(d["metric"], d["variants"], d["summary"])
+        return cls(d["metric"], d["variants"], d["summary"], d.get("fresh", []), d.get("controls", []),
+                   d.get("naive", "naive"))
+
+
+def _score(model: nn.Module, step_sampler: Any, members: list[tuple[int, str, Variant]], gen: torch.Generator,
+           k: int, bits: Tensor, probe: ConceptProbe, concepts: tuple[str, ...], max_batch: int,
+           sampler_kwargs: dict[str, Any]) -> dict[tuple[int, str, str], Tensor]:
+    """Sample ``k`` images of each member (class index, protocol name, variant) of one group (one context
+    and sampler arguments) in one sampler call; ``{(i, protocol, variant): correct (k, n_concepts) bool}``."""
+    first = members[0][2]
+    cond = torch.stack([v.cond.float().cpu() for _, _, v in members]).repeat_interleave(k, dim=0)
+    targets = bits[[i for i, _, _ in members]].repeat_interleave(k, dim=0)
+    segments = [(j * k, (j + 1) * k, v.row_edits) for j, (_, _, v) in enumerate(members)]
+    with first.context() if first.context is not None else nullcontext():
+        images = generate(
+            model, step_sampler, cond, gen, max_batch=max_batch,
+            context=lambda a, b: _row_edit_context(model, segments, a, b),
+            **{**sampler_kwargs, **dict(first.sampler_kwargs)},
+        )
+    _, correct = score_samples(probe, images, concepts, targets)
+    correct = correct.reshape(len(members), k, len(concepts))
+    return {(i, pname, v.name): correct[j] for j, (i, pname, v) in enumerate(members)}
+
+
+def _row(step: int, cls: str, key: tuple[int, str, str], correct: Tensor) -> dict[str, Any]:
+    joint = correct.all(dim=1)
+    return {"step": step, "class": cls, "protocol": key[1], "variant": key[2], "joint": float(joint.float().mean()),
+            "additive": float(correct.float().mean()), "correct": [int(x) for x in joint.tolist()]}
 
 
 def capability(
@@ -160,6 +244,8 @@ def capability(
     *,
     sampler: Any = None,
     protocols: Iterable[Any] | None = None,
+    controls: Iterable[Any] = (),
+    fresh_seed: int | None = None,
     checkpoints: Iterable[int] | None = None,
     metric: str = "joint",
     max_batch: int = 1024,
@@ -176,6 +262,11 @@ def capability(
     the class; ``metric`` (``"joint"`` or ``"additive"``) ranks them. Sampler and probe conventions as in
     :func:`~hidcap.evaluation.concept_space.concept_space`; a fresh generator seeded by ``seed`` per
     checkpoint; extra keyword arguments go to the sampler (a variant's own ``sampler_kwargs`` win).
+    controls: negative-control protocols, measured like the others but never the best (their names must
+    differ from the protocols'). fresh_seed: when given (it must differ from ``seed``), the variant of each
+    protocol chosen on the selection samples (first maximum of ``metric``; the naive prompt wins ties) is
+    scored again on ``samples_per_class`` fresh samples from a generator seeded by ``fresh_seed`` at each
+    checkpoint (``table.fresh``, ``capability_fresh``, ``behaviour_fresh``): the selection control.
     Unknown class -> ``ValueError``; probe lacking a concept -> ``KeyError``.
     """
     if metric not in ("joint", "additive"):
@@ -193,54 +284,63 @@ def capability(
     if not any(isinstance(p, NaivePrompt) for p in protocols):
         protocols.insert(0, NaivePrompt())
     naive = next(p for p in protocols if isinstance(p, NaivePrompt)).name
-    out = CapabilityTable(metric)
+    controls = list(controls)
+    for p in controls:
+        if not isinstance(p, ElicitationProtocol):
+            raise ValueError(f"control {p!r} needs a name and a variants(ctx, class_bits) method")
+    names = [p.name for p in protocols + controls]
+    if len(set(names)) != len(names):
+        raise ValueError(f"protocol and control names must be unique, got {names}")
+    if fresh_seed is not None and fresh_seed == seed:
+        raise ValueError(f"fresh_seed must differ from seed ({seed}): fresh samples need different generator seeds")
+    control_names = {p.name for p in controls}
+    out = CapabilityTable(metric, controls=sorted(control_names), naive=naive)
     k = samples_per_class
     for step, model in progress_bar(iter_checkpoints(series_or_models, checkpoints), progress=progress, desc="capability"):
         ctx = ProtocolContext(model, spec, step, series_or_models if series else None)
         # (class index, protocol name, variant), grouped by what must be shared in one sampler call
         groups: dict[Hashable, list[tuple[int, str, Variant]]] = {}
+        variant_of: dict[tuple[int, str, str], Variant] = {}  # in class, protocol, variant order
         for i, c in enumerate(classes):
-            for p in protocols:
+            for p in protocols + controls:
                 for v in p.variants(ctx, c):
                     groups.setdefault(v.group_key(), []).append((i, p.name, v))
-        gen = torch_generator(seed, model_device(model))
+                    variant_of[(i, p.name, v.name)] = v
         step_sampler = sampler_for(sampler, series_or_models, step)
-        results: dict[tuple[int, str, str], tuple[float, float]] = {}
+        score_args = (k, bits, probe, concepts, max_batch, sampler_kwargs)
+        # ---- selection samples: every variant
+        gen = torch_generator(seed, model_device(model))
+        results: dict[tuple[int, str, str], Tensor] = {}
         for members in groups.values():
-            first = members[0][2]
-            cond = torch.stack([v.cond.float().cpu() for _, _, v in members]).repeat_interleave(k, dim=0)
-            targets = bits[[i for i, _, _ in members]].repeat_interleave(k, dim=0)
-            segments = [(j * k, (j + 1) * k, v.row_edits) for j, (_, _, v) in enumerate(members)]
-            with first.context() if first.context is not None else nullcontext():
-                images = generate(
-                    model, step_sampler, cond, gen, max_batch=max_batch,
-                    context=lambda a, b: _row_edit_context(model, segments, a, b),
-                    **{**sampler_kwargs, **dict(first.sampler_kwargs)},
-                )
-            _, correct = score_samples(probe, images, concepts, targets)
-            correct = correct.reshape(len(members), k, len(concepts))
-            for j, (i, pname, v) in enumerate(members):
-                results[(i, pname, v.name)] = (
-                    float(correct[j].all(dim=1).float().mean()),
-                    float(correct[j].float().mean()),
-                )
+            results.update(_score(model, step_sampler, members, gen, *score_args))
+        rows = {key: _row(step, classes[key[0]], key, results[key]) for key in variant_of}
+        # ---- choose each protocol's best variant (first maximum: its first variant on ties)
+        chosen_by: dict[tuple[int, str], Variant] = {}
+        for (i, pname, vname), r in rows.items():
+            best = chosen_by.get((i, pname))
+            if best is None or r[metric] > rows[(i, pname, best.name)][metric]:
+                chosen_by[(i, pname)] = variant_of[(i, pname, vname)]
+        # ---- fresh samples: the chosen variant of each protocol, scored on samples the choice never saw
+        fresh_rows: dict[tuple[int, str, str], dict[str, Any]] = {}
+        if fresh_seed is not None:
+            fresh_groups: dict[Hashable, list[tuple[int, str, Variant]]] = {}
+            for (i, pname), v in chosen_by.items():
+                fresh_groups.setdefault(v.group_key(), []).append((i, pname, v))
+            gen = torch_generator(fresh_seed, model_device(model))
+            for members in fresh_groups.values():
+                for key, corr in _score(model, step_sampler, members, gen, *score_args).items():
+                    fresh_rows[key] = _row(step, classes[key[0]], key, corr)
         for i, c in enumerate(classes):
-            rows = [
-                {"step": step, "class": c, "protocol": pname, "variant": vname, "joint": j, "additive": a}
-                for (ci, pname, vname), (j, a) in results.items()
-                if ci == i
-            ]
-            out.variants.extend(rows)
-            best = max(rows, key=lambda r: r[metric])  # first maximum wins: the naive prompt on ties
-            behaviour = next(r[metric] for r in rows if r["protocol"] == naive)
-            out.summary.append(
-                {
-                    "step": step,
-                    "class": c,
-                    "behaviour": behaviour,
-                    "capability": best[metric],
-                    "best_protocol": best["protocol"],
-                    "best_variant": best["variant"],
-                }
-            )
+            mine = [r for key, r in rows.items() if key[0] == i]
+            out.variants.extend(mine)
+            out.fresh.extend(r for key, r in fresh_rows.items() if key[0] == i)
+            real = [r for r in mine if r["protocol"] not in control_names]
+            best = max(real, key=lambda r: r[metric])  # first maximum wins: the naive prompt on ties
+            behaviour = next(r[metric] for r in real if r["protocol"] == naive)
+            row = {"step": step, "class": c, "behaviour": behaviour, "capability": best[metric],
+                   "best_protocol": best["protocol"], "best_variant": best["variant"]}
+            if fresh_seed is not None:
+                row["behaviour_fresh"] = fresh_rows[(i, naive, chosen_by[(i, naive)].name)][metric]
+                row["capability_fresh"] = fresh_rows[(i, best["protocol"], best["variant"])][metric]
+            out.summary.append(row)
     return out

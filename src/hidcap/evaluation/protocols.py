@@ -4,7 +4,10 @@ A protocol is any object with a ``name`` (str) and ``variants(ctx, class_bits) -
 :class:`ElicitationProtocol`); each :class:`Variant` is a conditioning vector plus, optionally, edits of the
 conditioning-MLP outputs for its rows, a context manager around the whole model, and sampler keyword arguments.
 Built-ins (frozen dataclasses): :class:`NaivePrompt`, :class:`Overprompt`, :class:`LatentIntervention`,
-:class:`EmbeddingPatch`, :class:`Guidance`. :func:`check_protocol` is the one conformance check every protocol
+:class:`EmbeddingPatch`, :class:`Guidance`, and one negative control per elicitation protocol (a protocol that
+should *not* elicit the class, with the same number of variants and a push of the same size):
+:class:`OffConceptOverprompt`, :class:`RandomDirectionIntervention`, :class:`SelfPatch`
+(:func:`control_protocols`). :func:`check_protocol` is the one conformance check every protocol
 must pass (the test suite runs it on each built-in, as scikit-learn's ``check_estimator`` does).
 """
 from __future__ import annotations
@@ -32,9 +35,13 @@ __all__ = [
     "NaivePrompt",
     "Overprompt",
     "ElicitationProtocol",
+    "OffConceptOverprompt",
     "ProtocolContext",
+    "RandomDirectionIntervention",
+    "SelfPatch",
     "Variant",
     "check_protocol",
+    "control_protocols",
     "default_protocols",
 ]
 
@@ -199,6 +206,111 @@ class EmbeddingPatch:
                 context_key=(self.name, source, sites),
             )
         ]
+
+
+@dataclass(frozen=True)
+class OffConceptOverprompt:
+    """Negative control of :class:`Overprompt`: push a colour channel that does not define the colour concept.
+
+    For each colour of ``colors`` (oriented as in :class:`Overprompt`), the push ``‖colour − prompt colour‖`` is
+    applied to channel ``channel`` alone (default 1, green: red and blue prompts share it, ``0.5 − s/2``), in
+    direction ``sign``, and the other channels keep the class prompt's values; the result is clamped to [0, 1]
+    (the variant name gives the colour used and the real colour it stands for). Same number of variants and, unclamped, the same distance from the
+    prompt as the real overprompting."""
+
+    colors: tuple[tuple[float, float, float], ...] = OVERPROMPT_COLORS
+    channel: int = 1
+    sign: float = 1.0
+    name: str = "overprompt-control"
+
+    def variants(self, ctx: ProtocolContext, class_bits: str) -> list[Variant]:
+        if self.channel not in (0, 1, 2):
+            raise ValueError(f"OffConceptOverprompt.channel must be 0, 1 or 2, got {self.channel}")
+        if self.sign not in (1.0, -1.0):
+            raise ValueError(f"OffConceptOverprompt.sign must be +1 or -1, got {self.sign}")
+        real = Overprompt(self.colors).variants(ctx, class_bits)
+        out = []
+        for v in real:
+            cond = ctx.spec.prompt(class_bits).clone()
+            own = cond[COND_LAYOUT["color"]]
+            push = float(torch.linalg.vector_norm(v.cond[COND_LAYOUT["color"]] - own))
+            color = own.clone()
+            color[self.channel] = (color[self.channel] + self.sign * push).clamp(0.0, 1.0)
+            cond[COND_LAYOUT["color"]] = color
+            mirrored = v.name[v.name.index("[") + 1:-1]
+            used = ",".join(f"{x:.3g}" for x in color.tolist())
+            out.append(Variant(f"{self.name}[{used} for {mirrored}]", cond))
+        return out
+
+
+@dataclass(frozen=True)
+class RandomDirectionIntervention(LatentIntervention):
+    """Negative control of :class:`LatentIntervention`: the same ``e' = e + α(e·r̂)r̂``, ``e'' = e' − β(e'·q̂)q̂``
+    with the same (α, β) grid, but ``r̂``, ``q̂`` random unit vectors (the norm of the real ``b̂``, ``l̂``) drawn
+    per site from a CPU generator seeded by ``seed`` (sites in sorted order), instead of the concept
+    directions."""
+
+    seed: int = 0
+    name: str = "intervention-control"
+
+    def directions(self, model: nn.Module) -> dict[str, tuple[Tensor, Tensor]]:
+        """site -> (r̂ (C,), q̂ (C,)) random unit vectors, the same for the same ``seed`` and model layout."""
+        from hidcap.interventions import concept_direction
+
+        gen = torch.Generator().manual_seed(int(self.seed))
+        dev = model_device(model)
+        probe_input = torch.tensor(self.amplify, device=dev)
+        out = {}
+        for s in sorted(resolve_modules(model, self.sites)):
+            c = concept_direction(model, s, probe_input).numel()  # width of the site's output
+            r, q = torch.randn(2, c, generator=gen)
+            out[s] = ((r / r.norm()).to(dev), (q / q.norm()).to(dev))
+        return out
+
+
+@dataclass(frozen=True)
+class SelfPatch:
+    """Negative control of :class:`EmbeddingPatch`: patch the conditioning-MLP weights (``sites``) of the
+    checkpoint being measured into itself (the model patched with its own weights): the same context
+    machinery as the real patch, nothing learned later."""
+
+    sites: str = CONDITION_SITES
+    name: str = "patch-control"
+
+    def variants(self, ctx: ProtocolContext, class_bits: str) -> list[Variant]:
+        from hidcap.patching import patch
+
+        if ctx.series is None or not is_series(ctx.series):
+            raise ValueError("SelfPatch needs a checkpoint series (pass a CheckpointSeries to capability)")
+        if ctx.step not in list(ctx.series.steps):
+            raise ValueError(f"SelfPatch: step {ctx.step} is not a step of the series: {list(ctx.series.steps)}")
+        model, series, sites, step = ctx.model, ctx.series, self.sites, ctx.step
+        return [
+            Variant(
+                f"{self.name}[{step}]",
+                ctx.spec.prompt(class_bits),
+                context=lambda: patch(model, sites, step, series=series),
+                context_key=(self.name, step, sites),
+            )
+        ]
+
+
+def control_protocols(protocols: Any, *, seed: int = 0) -> dict[str, Any]:
+    """``{real protocol name: its negative control}`` for the :class:`Overprompt`, :class:`LatentIntervention`
+    and :class:`EmbeddingPatch` of ``protocols`` (same colours, (α, β) grid, sites; ``seed`` for the random
+    directions); other protocols have no control and are left out."""
+    out: dict[str, Any] = {}
+    for p in protocols:
+        if isinstance(p, (RandomDirectionIntervention, OffConceptOverprompt, SelfPatch)):
+            continue
+        if isinstance(p, Overprompt):
+            out[p.name] = OffConceptOverprompt(colors=p.colors, name=f"{p.name}-control")
+        elif isinstance(p, LatentIntervention):
+            out[p.name] = RandomDirectionIntervention(alphas=p.alphas, betas=p.betas, sites=p.sites, seed=seed,
+                                                      name=f"{p.name}-control")
+        elif isinstance(p, EmbeddingPatch):
+            out[p.name] = SelfPatch(sites=p.sites, name=f"{p.name}-control")
+    return out
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Capability-versus-behaviour experiments (Park et al. 2024, Sec. 4.4, Fig. 6 and 17): measuring a seed's run
-(concept space, capability under four protocols, embedding disentanglement; cached beside the run), the
-protocol curves, onsets and the turn of the held-out class, and the figures (per seed, per protocol, and the
-held-out class's concept-space trajectory).
+(concept space, capability under four protocols and their negative controls, each protocol's chosen variant
+scored again on fresh samples, embedding disentanglement; cached beside the run), the protocol curves with
+95 % Wilson intervals, onsets with bootstrap intervals, the controls, the turn of the held-out class, and the
+figures (per seed, per protocol beside its control, and the held-out class's concept-space trajectory). The
+decision rules are those of docs/probes.md, "How a verdict is decided".
 """
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ from typing import Any
 import numpy as np
 
 from hidcap.config_io import config_to_dict
-from hidcap.evaluation.capability import CapabilityTable, capability
+from hidcap.evaluation.capability import CapabilityTable, capability, control_protocols
 from hidcap.evaluation.concept_space import ConceptSpace, concept_space
-from hidcap.evaluation.curves import find_turn, onset_index
+from hidcap.evaluation.curves import find_turn, first_crossing, onset_index
 from hidcap.evaluation.disentanglement import embedding_disentanglement
+from hidcap.evaluation.intervals import beats, beats_control, wilson_bounds, wilson_interval
+from hidcap.evaluation.onsets import OnsetInterval, earlier, onset_interval
 from hidcap.experiments.cache import cached
 from hidcap.experiments.cli import ProbeArgs
 from hidcap.plotting import figure
@@ -29,6 +33,13 @@ TARGET = "11"
 
 
 PROTOCOLS = ("naive", "overprompt", "intervention", "patch")
+#: The real protocols that have a negative control, and the control's name (``control_protocols``).
+CONTROLLED = ("overprompt", "intervention", "patch")
+CONTROL_OF = {p: f"{p}-control" for p in CONTROLLED}
+#: The fresh samples of seed s are drawn with generator seed s + FRESH_SEED_OFFSET (selection control).
+FRESH_SEED_OFFSET = 100_003
+#: Version of what measure_seed measures (part of its cache key).
+MEASURE_VERSION = "fresh+controls-1"
 
 
 def protocol_curves(table: CapabilityTable, cls: str = TARGET) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -61,35 +72,61 @@ def neighbour_corners(target: str, classes: Sequence[str]) -> dict[str, np.ndarr
 
 
 COLOURS = {"naive": "tab:gray", "overprompt": "tab:orange", "intervention": "tab:blue", "patch": "tab:green",
-           "capability": "black"}
+           "capability": "black", "behaviour": "tab:gray"}
+TITLES = {"naive": "naive prompt (behaviour)", "overprompt": "overprompting", "intervention": "linear latent intervention",
+          "patch": "embedding patching", "capability": "capability (best of all)"}
+
+
+def _band(r: Mapping[str, Any], name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    f = r["fresh"][name]
+    return np.array(f["estimate"]), np.array(f["low"]), np.array(f["high"])
 
 
 def plot_fig6(per_seed: Mapping[int, Mapping[str, Any]], threshold: float, path: Path) -> Path:
-    """Paper layout: one panel per protocol (and capability), one curve per seed."""
+    """Paper layout: one panel per protocol (and capability), one colour per seed; fresh-sample accuracy
+    with its 95 % Wilson band; in the protocol panels the negative control dashed beside it."""
     from matplotlib import colormaps
 
     names = [*PROTOCOLS, "capability"]
-    fig = figure((3.1 * len(names), 3.2))
+    fig = figure((3.1 * len(names), 3.5))
     axes = fig.subplots(1, len(names), sharey=True)
     cmap = colormaps["tab10"]
     for ax, name in zip(axes, names):
         for k, (seed, r) in enumerate(per_seed.items()):
-            ax.plot(r["steps"], r["curves"][name], "-o", ms=2.5, lw=1.3, color=cmap(k % 10), label=f"seed {seed}")
+            col = cmap(k % 10)
+            est, low, high = _band(r, name)
+            ax.plot(r["steps"], est, "-o", ms=2.5, lw=1.3, color=col, label=f"seed {seed}")
+            ax.fill_between(r["steps"], low, high, color=col, alpha=0.15, lw=0)
+            if name in CONTROL_OF:
+                est, low, high = _band(r, CONTROL_OF[name])
+                ax.plot(r["steps"], est, "--", lw=1.1, color=col, alpha=0.9,
+                        label="control (dashed)" if k == 0 else None)
+                ax.fill_between(r["steps"], low, high, color=col, alpha=0.07, lw=0, hatch="//")
         ax.axhline(threshold, color="0.5", ls=":", lw=1)
-        ax.set_title({"naive": "naive prompt (behaviour)", "overprompt": "overprompting",
-                      "intervention": "linear latent intervention", "patch": "embedding patching",
-                      "capability": "capability (best of all)"}[name], fontsize=9)
+        ax.set_title(TITLES[name] + ("\nsolid: real, dashed: control" if name in CONTROL_OF else ""), fontsize=9)
         ax.set_xlabel("training step")
         ax.set_ylim(-0.03, 1.03)
-    axes[0].set_ylabel(f"joint accuracy, class {TARGET}")
+    axes[0].set_ylabel(f"joint accuracy, class {TARGET}\n(fresh samples, 95 % Wilson band)")
     axes[-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
     return path
 
 
+def _onset_span(ax: Any, onset: Mapping[str, Any], steps: Sequence[int], color: str, y: float) -> None:
+    """The onset's bootstrap interval as a horizontal bar at height ``y`` (open-ended: to the last step, with an arrow)."""
+    if onset["low"] is None:
+        return
+    high = steps[-1] if onset["high"] is None else onset["high"]
+    ax.plot([onset["low"], high], [y, y], color=color, lw=4, alpha=0.5, solid_capstyle="butt")
+    if onset["high"] is None:
+        ax.annotate("", xy=(steps[-1], y), xytext=(steps[-1] - 0.06 * (steps[-1] - steps[0]), y),
+                    arrowprops={"arrowstyle": "->", "color": color})
+
+
 def plot_per_seed(per_seed: Mapping[int, Mapping[str, Any]], threshold: float, path: Path) -> Path:
-    """One panel per seed: every protocol and capability, with capability/behaviour onsets and the turn."""
+    """One panel per seed: every protocol and capability (fresh samples, Wilson bands), with the capability and
+    behaviour onsets' bootstrap intervals (bars) and the turn."""
     n = len(per_seed)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
@@ -97,9 +134,15 @@ def plot_per_seed(per_seed: Mapping[int, Mapping[str, Any]], threshold: float, p
     axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True, squeeze=False)).ravel()
     for ax, (seed, r) in zip(axes, per_seed.items()):
         for name in (*PROTOCOLS, "capability"):
-            ax.plot(r["steps"], r["curves"][name], "-" if name != "capability" else "--", marker="o", ms=2.5,
-                    lw=1.2 if name != "capability" else 2.0, color=COLOURS[name], label=name, alpha=0.9)
+            est, low, high = _band(r, name)
+            main = name == "capability"
+            ax.plot(r["steps"], est, "--" if main else "-", marker="o", ms=2.5, lw=2.0 if main else 1.2,
+                    color=COLOURS[name], label=name, alpha=0.9)
+            ax.fill_between(r["steps"], low, high, color=COLOURS[name], alpha=0.15 if name in ("capability", "naive") else 0.06,
+                            lw=0)
         ax.axhline(threshold, color="0.5", ls=":", lw=1)
+        _onset_span(ax, r["onset"]["capability"], r["steps"], "black", 0.05)
+        _onset_span(ax, r["onset"]["behaviour"], r["steps"], "tab:gray", 0.10)
         marks = [("capability", "black", "-", "capability onset"), ("behaviour", "tab:gray", "--", "behaviour onset")]
         for key, col, ls, lab in marks:
             s = r["onset_step"][key]
@@ -107,13 +150,13 @@ def plot_per_seed(per_seed: Mapping[int, Mapping[str, Any]], threshold: float, p
                 ax.axvline(s, color=col, ls=ls, lw=1, alpha=0.7, label=lab)
         if r["turn"]["step"] is not None:
             ax.axvline(r["turn"]["step"], color="tab:red", ls="-.", lw=1.2, label=f"turn (leaves {r['turn']['corner']})")
-        ax.set_title(f"seed {seed}", fontsize=9)
+        ax.set_title(f"seed {seed} (bars: onset 95 % intervals)", fontsize=9)
         ax.set_xlabel("training step")
         ax.set_ylim(-0.03, 1.03)
     for ax in axes[n:]:
         ax.set_visible(False)
     for ax in axes[::cols]:
-        ax.set_ylabel(f"joint accuracy, class {TARGET}")
+        ax.set_ylabel(f"joint accuracy, class {TARGET} (fresh)")
     handles, labels = {}, []
     for ax in axes[:n]:
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -190,8 +233,10 @@ def measure_seed(args: ProbeArgs, st: Any, spec: Any, probe: Any, seed: int,
     def compute() -> tuple[CapabilityTable, ConceptSpace, list[float]]:
         space = concept_space(series, spec, probe, classes=classes, samples_per_class=st.samples, seed=seed,
                               steps=st.sample_steps, allow_inaccurate_probe=lax, progress=args.progress)
+        protocols = st.protocols()
         table = capability(series, spec, probe, classes=(TARGET,), samples_per_class=st.samples, seed=seed,
-                           protocols=st.protocols(), steps=st.sample_steps, allow_inaccurate_probe=lax,
+                           protocols=protocols, controls=tuple(control_protocols(protocols, seed=seed).values()),
+                           fresh_seed=seed + FRESH_SEED_OFFSET, steps=st.sample_steps, allow_inaccurate_probe=lax,
                            progress=args.progress)
         return table, space, [embedding_disentanglement(series.load(s), spec).mean for s in series.steps]
 
@@ -205,38 +250,122 @@ def measure_seed(args: ProbeArgs, st: Any, spec: Any, probe: Any, seed: int,
                 ConceptSpace.from_json(folder / "concept_space.json"),
                 json.loads((folder / "disentanglement.json").read_text()))
 
-    key = repr((st, seed, series.steps, classes))
+    key = repr((st, seed, series.steps, classes, MEASURE_VERSION))
     table, space, dis = cached(run_dir / "measured", key, compute, save, load, name="key.json")
     out = args.out / f"seed{seed}"
     table.to_csv(out / "capability.csv")
     table.to_csv(out / "capability_variants.csv", "variants")
+    table.to_csv(out / "capability_fresh.csv", "fresh")
     space.to_json(out / "concept_space.json")
     return {"series": series, "table": table, "space": space, "disentanglement": dis}
 
 
-def analyse_seed(st: Any, spec: Any, m: Mapping[str, Any]) -> dict[str, Any]:
-    """The per-seed numbers of the verdict from one seed's measurements."""
-    steps, curves = protocol_curves(m["table"])
+def interval_curve(steps: Sequence[int], correct: np.ndarray) -> dict[str, list]:
+    """``{"estimate", "low", "high", "n"}`` per checkpoint: accuracy and 95 % Wilson interval of correct (T, n)."""
+    low, high = wilson_bounds(correct.sum(axis=1), correct.shape[1])
+    return {"estimate": correct.mean(axis=1).tolist(), "low": low.tolist(), "high": high.tolist(),
+            "n": int(correct.shape[1])}
+
+
+def _interval_at(curve: Mapping[str, Any], i: int) -> Any:
+    k = round(curve["estimate"][i] * curve["n"])
+    return wilson_interval(int(k), int(curve["n"]))
+
+
+def first_crossing_onset(threshold: float) -> Any:
+    """``onset(steps, curve)``: the first checkpoint whose accuracy reaches ``threshold`` (>=, no smoothing)."""
+    return lambda steps, curve: first_crossing(steps, curve, threshold)
+
+
+def onset_intervals(steps: Sequence[int], correct: Mapping[str, np.ndarray], threshold: float, seed: int,
+                    n_boot: int = 2000) -> dict[str, OnsetInterval]:
+    """Bootstrap interval (over samples) of the first crossing of ``threshold`` of each (T, n) or (S, T, n) curve."""
+    return {name: onset_interval(steps, c, first_crossing_onset(threshold), n_boot=n_boot, rng=seed)
+            for name, c in correct.items()}
+
+
+def controls_at(table: CapabilityTable, fresh: Mapping[str, Mapping[str, Any]], steps: Sequence[int],
+                index: int | None) -> dict[str, Any] | None:
+    """At checkpoint ``index`` (capability onset): the protocol chosen for capability there, its fresh interval,
+    its control's fresh interval, and whether the real protocol beats the control beyond the intervals."""
+    if index is None:
+        return None
+    best = next(r for r in table.summary if r["class"] == TARGET and r["step"] == steps[index])
+    proto = best["best_protocol"]
+    real = _interval_at(fresh[proto], index)
+    out: dict[str, Any] = {"step": int(steps[index]), "protocol": proto, "variant": best["best_variant"],
+                           "real": real.to_dict(), "control": None, "control_variant": None, "beats": None}
+    if proto in CONTROL_OF:
+        ctl_name = CONTROL_OF[proto]
+        ctl = _interval_at(fresh[ctl_name], index)
+        out.update(control=ctl.to_dict(), control_variant=fresh[ctl_name]["variant"][index],
+                   beats=beats_control(real, ctl))
+    return out
+
+
+def analyse_seed(st: Any, spec: Any, m: Mapping[str, Any], seed: int = 0) -> dict[str, Any]:
+    """The per-seed numbers of the verdict from one seed's measurements: selection-set curves; fresh-sample
+    curves of every protocol, control, capability and behaviour with 95 % Wilson intervals; onsets (first
+    crossing of the threshold on fresh samples) with bootstrap intervals; the controls at capability onset
+    and at every checkpoint; the turn; disentanglement."""
+    table: CapabilityTable = m["table"]
+    steps, curves = protocol_curves(table)
     t_steps, traj = m["space"].trajectory(TARGET)
     if not np.array_equal(t_steps, steps):
         raise ValueError(f"concept-space steps {t_steps.tolist()} differ from capability steps {steps.tolist()}")
     turn = find_turn(steps, traj, neighbour_corners(TARGET, spec.train_classes), st.radius)
-    onsets = {name: onset_index(steps, v, st.threshold) for name, v in curves.items()}
-    cap_i, beh_i = onsets["capability"], onsets["behaviour"]
-    best = {r["step"]: r for r in m["table"].summary if r["class"] == TARGET}
+    # ---- fresh samples: each protocol's chosen variant, capability and behaviour (same budget)
+    names = [*PROTOCOLS, *CONTROL_OF.values()]
+    correct = {n: table.correct(TARGET, n)[1] for n in names}
+    correct["capability"] = table.correct(TARGET)[1]
+    correct["behaviour"] = correct[table.naive]
+    fresh = {n: interval_curve(steps, c) for n, c in correct.items()}
+    variant_of = {(r["step"], r["protocol"]): r["variant"] for r in table.fresh if r["class"] == TARGET}
+    for n in names:
+        fresh[n]["variant"] = [variant_of[(int(s), n)] for s in steps]
+    best = {r["step"]: r for r in table.summary if r["class"] == TARGET}
+    fresh["capability"]["variant"] = [best[int(s)]["best_variant"] for s in steps]
+    fresh["behaviour"]["variant"] = [table.naive] * len(steps)
+    selection = {n: interval_curve(steps, table.correct(TARGET, n, fresh=False)[1]) for n in names}
+    # ---- onsets (fresh), with bootstrap intervals over the fresh samples
+    onsets = onset_intervals(steps, {"capability": correct["capability"], "behaviour": correct["behaviour"]},
+                             st.threshold, seed)
+    onset_idx = {k: onset_index(steps, fresh[k]["estimate"], st.threshold) for k in ("capability", "behaviour")}
+    cap_i, beh_i = onset_idx["capability"], onset_idx["behaviour"]
+    by_ckpt = {}
+    for p, c in CONTROL_OF.items():
+        real = [_interval_at(fresh[p], i) for i in range(len(steps))]
+        ctl = [_interval_at(fresh[c], i) for i in range(len(steps))]
+        by_ckpt[p] = {"beats": [beats_control(a, b) for a, b in zip(real, ctl)],
+                      "control_beats": [beats(b, a) for a, b in zip(real, ctl)]}
+    dis = list(m["disentanglement"])
+    cs_steps, cs_acc = m["space"].accuracy_curve(TARGET)
+    n_cs = {r["step"]: r["n_samples"] for r in m["space"].accuracy if r["class"] == TARGET}
+    k_cs = np.rint(cs_acc * np.array([n_cs[int(s)] for s in cs_steps])).astype(int)
+    cs_low, cs_high = wilson_bounds(k_cs, [n_cs[int(s)] for s in cs_steps])
+    gap = np.array(fresh["capability"]["estimate"]) - np.array(fresh["behaviour"]["estimate"])
     return {
         "steps": steps.tolist(),
         "curves": {k: v.tolist() for k, v in curves.items()},
-        "onset_index": onsets,
-        "onset_step": {k: (None if i is None else int(steps[i])) for k, i in onsets.items()},
-        "best_at_capability_onset": None if cap_i is None else best[int(steps[cap_i])]["best_variant"],
+        "selection": selection,
+        "fresh": fresh,
+        "onset": {k: v.to_dict() for k, v in onsets.items()},
+        "onset_index": onset_idx,
+        "onset_step": {k: (None if i is None else int(steps[i])) for k, i in onset_idx.items()},
+        "capability_earlier": earlier(onsets["capability"], onsets["behaviour"]),
+        "behaviour_earlier": earlier(onsets["behaviour"], onsets["capability"]),
+        "best_at_capability_onset": None if cap_i is None else fresh["capability"]["variant"][cap_i],
+        "controls_at_capability_onset": controls_at(table, fresh, steps.tolist(), cap_i),
+        "controls_by_checkpoint": by_ckpt,
         "lead_checkpoints": None if cap_i is None or beh_i is None else beh_i - cap_i,
         "lead_steps": None if cap_i is None or beh_i is None else int(steps[beh_i] - steps[cap_i]),
+        "capability_minus_behaviour_mean": float(gap.mean()),
         "trajectory_11": traj.tolist(),
-        "naive_accuracy_concept_space": m["space"].accuracy_curve(TARGET)[1].tolist(),
+        "naive_accuracy_concept_space": {"estimate": cs_acc.tolist(), "low": cs_low.tolist(), "high": cs_high.tolist()},
         "turn": {"corner": turn.corner, "visits": turn.visits, "index": turn.index, "step": turn.step,
                  "sharpest_index": turn.sharpest_index, "sharpest_step": turn.sharpest_step,
                  "sharpest_angle_deg": turn.sharpest_angle},
-        "disentanglement": list(m["disentanglement"]),
-        "final": {k: v[-1] for k, v in curves.items()},
+        "disentanglement": dis,
+        "final": {k: _interval_at(v, len(steps) - 1).to_dict() | {"variant": v["variant"][-1]} for k, v in fresh.items()},
+        "final_selection": {k: v[-1] for k, v in curves.items()},
     }
