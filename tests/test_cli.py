@@ -36,6 +36,19 @@ def test_bump_preset_samples_a_grid(tmp_path):
     assert out.is_file()
 
 
+@pytest.mark.parametrize("preset, steps", [("tiny-cunet", ["--steps", "3"]), ("tiny-concept-graphs", [])])
+def test_faithful_presets_sample_with_no_progress(tmp_path, capsys, preset, steps):
+    """The papers' own samplers take the CLI's sampling options (--no-progress) like DDPM and VDM."""
+    run = tmp_path / preset
+    assert main(["train", "--preset", preset, "--out", str(run), "--steps", "2", "--batch-size", "4",
+                 "--checkpoints", "1", "--no-progress"]) == 0
+    out = tmp_path / "f.png"
+    rc = main(["sample", str(run), "--out", str(out), "--n", "1", "--classes", "000" if "graphs" in preset else "00",
+               "--no-progress", *steps])
+    assert rc == 0, capsys.readouterr().err
+    assert out.is_file()
+
+
 def test_parser_errors(tmp_path):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--preset", "nope", "--out", "x"])

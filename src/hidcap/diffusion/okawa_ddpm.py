@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hidcap.diffusion.base import Diffusion
+from hidcap.progress import progress_bar
 
 __all__ = ["OkawaDDPMConfig", "OkawaDDPM"]
 
@@ -99,12 +100,14 @@ class OkawaDDPM(Diffusion):
         shape: tuple[int, int, int] | None = None,
         dtype: torch.dtype | None = None,
         return_states: bool = False,
+        progress: bool | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """The original ancestral sampler over t = T, …, 1 -> (B, C, H, W): x_0 clamped to [0, 1].
 
         steps: must be None or T (the original visits every step). guidance: classifier-free guidance weight
         (1 = none). dtype: autocast dtype. n/shape: for unconditional models / models without ``.config``.
         return_states: also return the unclamped states x_T, …, x_0 stacked (T + 1, B, C, H, W).
+        progress: a bar over the steps (None: only on a terminal).
         """
         if steps is not None and steps != self.timesteps:
             raise ValueError(f"this sampler visits every step: steps must be None or T={self.timesteps}, got {steps}")
@@ -114,7 +117,7 @@ class OkawaDDPM(Diffusion):
         x = torch.randn(full_shape, generator=generator, device=device)
         states = [x] if return_states else None
         with self.autocast(device, dtype):
-            for i in range(self.timesteps, 0, -1):
+            for i in progress_bar(range(self.timesteps, 0, -1), progress=progress, desc="sample", leave=False):
                 t_in = torch.full((bsz,), i / self.timesteps, device=device)
                 eps = self._eps(model, x, t_in, cond, null, guidance)
                 x = (x - eps * betas[i] / (1 - abar[i]).sqrt()) / (1 - betas[i]).sqrt()

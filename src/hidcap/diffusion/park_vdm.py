@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from hidcap.diffusion.base import Diffusion
+from hidcap.progress import progress_bar
 
 __all__ = ["ParkVDMConfig", "ParkVDM"]
 
@@ -147,6 +148,7 @@ class ParkVDM(Diffusion):
         shape: tuple[int, int, int] | None = None,
         dtype: torch.dtype | None = None,
         return_states: bool = False,
+        progress: bool | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Ancestral sampling over t = 1, 1 − 1/S, …, 0 (S = ``steps`` model calls) -> (B, C, H, W): z_0 clamped
         to [0, 1] (the data space; no division by α_0).
@@ -155,6 +157,7 @@ class ParkVDM(Diffusion):
         model call on [cond; null] per step, ``null_cond`` default all ``null_value``). dtype: autocast dtype.
         n/shape: for unconditional models / models without ``.config``. return_states: also return
         z_1, …, z_0 unclamped, stacked (steps + 1, B, C, H, W). Noise comes from ``generator``.
+        progress: a bar over the steps (None: only on a terminal).
         """
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
@@ -164,7 +167,7 @@ class ParkVDM(Diffusion):
         states = [z] if return_states else None
         grid = torch.linspace(1.0, 0.0, steps + 1, device=device)
         with self.autocast(device, dtype):
-            for i in range(steps):
+            for i in progress_bar(range(steps), progress=progress, desc="sample", leave=False):
                 g_t, g_s = self.gamma(grid[i]).float(), self.gamma(grid[i + 1]).float()
                 eps = self._eps(model, z, self.time_input(g_t).expand(bsz), cond, null, guidance)
                 c = -torch.expm1(g_s - g_t)
