@@ -14,7 +14,7 @@ from hidcap.models import presets
 
 
 def test_concept_scales_build_valid_configs():
-    for name in SCALES:
+    for name in (*SCALES, "quick-8px"):
         s = concept_scale(name)
         spec = s.spec(color_separation=0.3)
         cfg = s.train_config(spec, seed=1, device="cpu", steps=s.steps)

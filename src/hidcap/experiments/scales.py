@@ -86,6 +86,16 @@ CONCEPT_SCALES: dict[str, ConceptScale] = {
         images_per_class=256, sample_steps=25, samples_per_class=32,
         probe={"steps": 200, "batch_size": 64, "images_per_class": 256, "heldout_per_class": 128, "width": 8},
     ),
+    # the concept-space probes' CPU scale (measured to learn the held-out class 11 within a few CPU minutes):
+    # 8 x 8 images, channels (16, 32), DDPM T = 100 with beta 1e-3 -> 0.1 (the 16 px "quick" model's beta 1e-3 -> 0.2
+    # leaves off-colour blobs), AdamW lr 2e-3, 2,400 steps at batch 32, 16 linear checkpoints
+    "quick-8px": ConceptScale(
+        "quick-8px", presets.tiny(time_scale=1.0, image_size=8, channels=(16, 32)),
+        DDPMConfig(timesteps=100, beta_start=1e-3, beta_end=0.1), OptimConfig(lr=2e-3),
+        batch_size=32, steps=2400, checkpoints=CheckpointConfig(count=16, spacing="linear"), image_size=8,
+        images_per_class=256, sample_steps=20, samples_per_class=32,
+        probe={"steps": 400, "batch_size": 64, "images_per_class": 256, "heldout_per_class": 128, "width": 8},
+    ),
     # Park et al. 2024, App. B: VDM, channels (64, 128, 256), 20k steps at batch 64, ~60 quadratic checkpoints
     "full": ConceptScale(
         "full", presets.hidden_capabilities(), VDMConfig(), OptimConfig(lr=1e-3, weight_decay=0.01),

@@ -52,3 +52,9 @@ def train_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     sidecar.write_text(json.dumps(record, indent=2) + "\n")
     return train(config, run_dir, data=data, progress=progress)
+
+
+def train_all(args, runs):  # TEMPORARY stand-in until the sweep-based train_all lands (same contract)
+    if not runs:
+        raise ValueError("runs must hold at least one run")
+    return {key: train(cfg, args.run_dir(*key), progress=args.progress) for key, cfg in runs.items()}
