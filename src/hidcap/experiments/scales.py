@@ -209,10 +209,14 @@ TORUS_SCALES: dict[str, TorusScale] = {
     "tiny": TorusScale("tiny", BUMP_SCALES["tiny"], BumpDataSpec(image_size=8, increment=1.0, periodic=True),
                        steps=20, checkpoints=CheckpointConfig(count=3), sample_steps=4, measure_every=1,
                        landmarks=None),
-    # batch 32 at this scale learned clearly less (0.50 accuracy after 1500 steps instead of 0.88)
+    # probes/torus_geometry.py --quick: measured like "example-cpu" (the whole 32 x 32 training lattice, 300
+    # landmarks, the 50-step sampler), at five checkpoints dense early (the participation ratio collapses and peaks
+    # within the first few hundred steps: peak at step 211 in the earlier 1500-step quick run) so that "rises then
+    # falls" can be judged; no step 0. About 9 CPU minutes per seed (train ~220 s, ~60 s per measured checkpoint).
+    # Batch 32 at this scale learned clearly less (0.50 accuracy after 1500 steps instead of 0.88).
     "quick": TorusScale("quick", BUMP_SCALES["quick"], BumpDataSpec(image_size=16, increment=0.5, periodic=True),
-                        steps=1500, checkpoints=CheckpointConfig(count=8), sample_steps=30, measure_every=1,
-                        landmarks=160),
+                        steps=1500, checkpoints=CheckpointConfig(steps=(50, 200, 500, 1000)), sample_steps=50,
+                        measure_every=1, landmarks=300, log_every=50, grid_step=0.5),
     "full": TorusScale("full", BUMP_SCALES["full"], BumpDataSpec(image_size=32, increment=0.1, periodic=True),
                        steps=50000, checkpoints=CheckpointConfig(count=40), sample_steps=1000, measure_every=4,
                        landmarks=400),
