@@ -15,23 +15,25 @@ correctness, concept-space points). Objects sit at the frame centre on a near-wh
 paper's renders (with the library's default position jitter of ±0.5 a *linear* probe reads the shape only
 ~73 % right). Checkpoints are evenly spaced, like the paper's per-epoch evaluation.
 
-Criteria (stated before anything is measured; learning time t* = :func:`hidcap.evaluation.learning_time`
-of the joint accuracy at ``--threshold`` P* = 0.8, trailing 3-point moving average, must stay above):
+Criteria (written in docs/probes.md, "Criterion: multiplicative_emergence", before the runs that judge them):
+onset = learning time t* (:func:`hidcap.evaluation.learning_time` of the joint accuracy at ``--threshold`` P* =
+0.8, trailing 3-point moving average, must stay above) with a 95 % bootstrap interval, per seed and seed-pooled
+(:mod:`hidcap.experiments.level_onsets`; "never" is later than every step).
 
-1. order: in every seed that decides it, max t* over the distance-1 classes ≤ t* of 111 (a class never
-   learned counts as latest; a seed where 111 and a distance-1 class are both never learned is undecided);
-2. suddenness: for a curve a(step), S = (largest increase between two consecutive checkpoints) / (largest
-   total increase, max over i<j of a_j − a_i): 1 for a one-interval jump, ≈ 1/K for a ramp over K
-   intervals. Among held-out (seed, class) curves whose joint accuracy rises by ≥ 0.5, the joint S exceeds
-   the additive S in more than half (exact ties, where the grid cannot tell, are left out);
+0. learned: 111 is learned in every seed;
+1. order: on the seed-pooled onsets, no distance-2 class (111) is earlier than a distance-1 class beyond the
+   intervals, and at least one distance-1 class is earlier than 111 beyond them;
+2. suddenness: for a curve a(step), S = (largest increase between two consecutive checkpoints) / (largest total
+   increase, max over i<j of a_j − a_i): 1 for a one-interval jump, ≈ 1/K for a ramp over K intervals. Among
+   held-out (seed, class) curves whose joint accuracy rises by ≥ 0.5 (exact ties left out), the share where the
+   joint S exceeds the additive S has a 95 % Wilson interval above 1/2;
 3. toy model: with n = the class's concept distance (paper 002: "the number of atomic concepts being
    composed (aka concept distance)"), :func:`hidcap.theory.fit_multiplicative` is fitted to every learned
-   held-out (n, t*) pair; p only sets the time scale, so the *shape* is the prediction: pass when at every
-   n the fit is within 25 % of the mean measured t*. A second fit with n = the number of 1-bits (the
-   alterations of the base class 000 a class needs; training classes then enter with n = 1) is reported.
+   held-out (n, t*) pair; it needs two distances, and p only sets the time scale, so the *shape* is the
+   prediction: it holds when at every n the fit is within 25 % of the mean measured t*. A second fit with n =
+   the number of 1-bits is reported.
 
-Claims 1 and 3 are undecided (``None``) when the held-out classes needed are never learned; the verdict
-passes when every claim passes and fails when any claim fails.
+Pass when 0-3 hold, fail otherwise (never undetermined).
 
 Scales:
 
@@ -68,9 +70,13 @@ import numpy as np
 from hidcap.data import ConceptDataSpec, ConceptGraph
 from hidcap.diffusion import DDPMConfig
 from hidcap.evaluation.concept_space import ConceptSpace
+from hidcap.evaluation.intervals import wilson_interval
 from hidcap.evaluation.learning_time import learning_time
+from hidcap.evaluation.onsets import OnsetInterval, earlier
+from hidcap.evaluation.seeds import seed_spread
 from hidcap.experiments.cli import ProbeArgs, parse_args
 from hidcap.experiments.concepts import concept_probe, measured_concept_space
+from hidcap.experiments.level_onsets import pooled_onset, run_onset
 from hidcap.experiments.emergence import (
     CONCEPTS,
     TEST_CLASSES,
@@ -82,16 +88,27 @@ from hidcap.experiments.emergence import (
     write_rows,
 )
 from hidcap.experiments.scales import ConceptScale, concept_scale
+from hidcap.experiments.training import train_all
 from hidcap.experiments.verdicts import combine_verdicts, write_verdict
 from hidcap.models import presets
 from hidcap.theory import critical_time, fit_multiplicative
-from hidcap.training import CheckpointConfig, OptimConfig, train
+from hidcap.training import CheckpointConfig, OptimConfig
 
 
 NAME = "multiplicative_emergence"
 POSITION_RANGE = 0.0  # objects centred, as in paper 002's renders (a linear probe cannot read a moving shape)
 BACKGROUND = 1.0  # background separation 1: bit 0 = white, U[0.875, 1] per channel (paper 002: a blank background)
 THRESHOLD = 0.8  # P*: learning-time level of the joint accuracy and the toy model's threshold
+CRITERION = (
+    "Onset = learning time (joint accuracy, 3-checkpoint moving average staying above {threshold:g}) with a 95 % "
+    "bootstrap interval, seed-pooled over seeds and samples ('never' later than every step). (0) 111 is learned "
+    "in every seed; (1) order: no distance-2 class is earlier than a distance-1 class beyond the pooled intervals "
+    "and at least one distance-1 class is earlier than 111 beyond them; (2) suddenness: S = largest "
+    "one-checkpoint increase / total increase is larger for joint than for additive accuracy in a share of the "
+    "held-out (seed, class) curves whose joint accuracy rises by >= {min_rise:g} whose 95 % Wilson interval lies "
+    "above 1/2; (3) fit_multiplicative with n = concept distance, fitted to the learned held-out t*, needs two "
+    "distances and is within {rel_tol:.0%} of the mean measured t* at each. Pass iff (0)-(3); otherwise fail."
+)
 MIN_RISE = 0.5  # a joint curve must rise at least this much to be judged for suddenness
 REL_TOL = 0.25  # claim 3: the toy fit within this fraction of the mean measured t* at every n
 #: Seeds without --seeds: three at the paper's scale, one at the CPU scales (CPU minutes).
@@ -241,14 +258,51 @@ def overall(parts: Sequence[bool | None]) -> bool | None:
     return combine_verdicts(parts)
 
 
+def class_onsets(spaces: Mapping[int, ConceptSpace], classes: Sequence[str], threshold: float) -> dict[str, Any]:
+    """Onsets with 95 % bootstrap intervals of every class: per seed (``run_onset``) and seed-pooled
+    (``pooled_onset``: the mean of per-seed curves, bootstrap over seeds and samples), as dicts."""
+    seeds = list(spaces)
+    return {c: {"per_seed": {str(s): run_onset(spaces[s], c, threshold).to_dict() for s in seeds},
+                "pooled": pooled_onset([spaces[s] for s in seeds], c, threshold).to_dict()} for c in classes}
+
+
+def order_beyond_intervals(pooled: Mapping[str, Mapping[str, Any]], dist: Mapping[str, int]) -> dict[str, Any]:
+    """Claim 1 on seed-pooled onset intervals (``OnsetInterval.to_dict`` per held-out class).
+
+    Holds when 111 (every distance-2 class) is learned, no distance-2 class is earlier than any distance-1 class
+    beyond the intervals, and at least one distance-1 class is earlier than every distance-2 class beyond them.
+    Returns ``{"passed", "learned_far", "against", "earlier_near"}`` (``against``: (far, near) pairs where the
+    far class came first beyond the intervals; ``earlier_near``: near classes earlier than every far one)."""
+    near = [c for c in pooled if dist[c] == 1]
+    far = [c for c in pooled if dist[c] == 2]
+    if not near or not far:
+        raise ValueError(f"need held-out classes at distance 1 and 2, got { {c: dist[c] for c in pooled} }")
+    iv = {c: OnsetInterval.from_dict(dict(pooled[c])) for c in pooled}
+    learned = all(iv[c].estimate is not None for c in far)
+    against = [(f, n) for f in far for n in near if earlier(iv[f], iv[n])]
+    first = [n for n in near if all(earlier(iv[n], iv[f]) for f in far)]
+    return {"passed": bool(learned and not against and first), "learned_far": learned, "against": against,
+            "earlier_near": first}
+
+
+def suddenness_share(counts: Mapping[str, int]) -> dict[str, Any]:
+    """Claim 2 beyond the intervals: the share of judged curves whose joint S exceeds the additive S, with its
+    95 % Wilson interval; holds when the interval lies above 0.5 (no judged curve: fails)."""
+    k, n = int(counts["joint_sharper"]), int(counts["joint_sharper"] + counts["additive_sharper"])
+    if n == 0:
+        return {"passed": False, "share": None, "interval": None, "judged": 0}
+    iv = wilson_interval(k, n)
+    return {"passed": bool(iv.low > 0.5), "share": k / n, "interval": iv.to_dict(), "judged": n}
+
+
 # ------------------------------------------------------------------------------------------ running
-def measure_seed(args: ProbeArgs, scale: ConceptScale, spec: ConceptDataSpec, probe: Any, seed: int) -> ConceptSpace:
-    """Train (or reuse) the run of ``seed`` and measure it at every checkpoint (cached beside the run)."""
-    cfg = scale.train_config(spec, seed, args.device)
-    run_dir = args.run_dir("cube", seed)
-    series = train(cfg, run_dir, progress=args.progress)  # loads checkpoints onto cfg.device
-    return measured_concept_space(series, spec, probe, scale, seed, args.out, name=f"concept_space_seed{seed}",
-                                  progress=args.progress)
+def measure_seeds(args: ProbeArgs, scale: ConceptScale, spec: ConceptDataSpec, probe: Any) -> dict[int, ConceptSpace]:
+    """Train (or reuse) the run of every seed as one set (:func:`~hidcap.experiments.training.train_all`), then
+    measure each at every checkpoint (cached in ``args.out`` as ``concept_space_seed{S}.json``)."""
+    series = train_all(args, {("cube", seed): scale.train_config(spec, seed, args.device) for seed in args.seeds})
+    return {seed: measured_concept_space(series[("cube", seed)], spec, probe, scale, seed, args.out,
+                                         name=f"concept_space_seed{seed}", progress=args.progress)
+            for seed in args.seeds}
 
 
 def _threshold(text: str) -> float:
@@ -276,7 +330,7 @@ def main(argv: list[str] | None = None) -> dict:
     probe = concept_probe(spec, scale, args.out / "probe", args.device, seed=0, progress=args.progress)
     print(f"linear probe held-out accuracy: {probe.heldout_accuracy}")
 
-    spaces = {seed: measure_seed(args, scale, spec, probe, seed) for seed in args.seeds}
+    spaces = measure_seeds(args, scale, spec, probe)
     rows: list[dict[str, Any]] = []
     for seed, cs in spaces.items():
         cs.to_csv(args.out / f"accuracy_seed{seed}.csv", table="accuracy")
@@ -298,21 +352,34 @@ def main(argv: list[str] | None = None) -> dict:
             })
     write_rows(args.out / "learning_times.csv", rows)
 
-    # claim 1: order by concept distance
-    order = {seed: order_holds({r["class"]: r["t_joint"] for r in rows if r["seed"] == seed and r["distance"] > 0},
-                               dist)
-             for seed in args.seeds}
-    claim1 = combine_order(list(order.values()))
-    # claim 2: joint accuracy jumps more suddenly than additive accuracy
     held = [r for r in rows if r["distance"] > 0]
-    claim2, votes = suddenness_vote([(r["S_joint"], r["S_additive"], r["rise_joint"]) for r in held])
-    # claim 3: toy model t*(n)
+    held_classes = [c for c in spec.all_classes if dist[c] > 0]
+    onsets = class_onsets(spaces, spec.all_classes, threshold)
+    # claim 0: the distance-2 class is learned in every seed
+    far = [c for c in held_classes if dist[c] == 2]
+    claim0 = all(onsets[c]["per_seed"][str(s)]["estimate"] is not None for c in far for s in args.seeds)
+    # claim 1: order by concept distance, on seed-pooled onset intervals
+    order = order_beyond_intervals({c: onsets[c]["pooled"] for c in held_classes}, dist)
+    claim1 = order["passed"]
+    # claim 2: joint accuracy jumps more suddenly than additive accuracy, in a share of curves above 1/2
+    _, votes = suddenness_vote([(r["S_joint"], r["S_additive"], r["rise_joint"]) for r in held])
+    sudden = suddenness_share(votes)
+    claim2 = sudden["passed"]
+    # claim 3: toy model t*(n) over at least two distances
     learned = [r for r in held if r["t_joint"] is not None and r["t_joint"] > 0]
     fit = toy_fit([r["distance"] for r in learned], [r["t_joint"] for r in learned], threshold)
     learned_bits = [r for r in rows if r["ones"] > 0 and r["t_joint"] is not None and r["t_joint"] > 0]
     fit_bits = toy_fit([r["ones"] for r in learned_bits], [r["t_joint"] for r in learned_bits], threshold)
-    claim3 = fit["passed"]
-    passed = overall([claim1, claim2, claim3])
+    claim3 = bool(fit["passed"])
+    passed = bool(claim0 and claim1 and claim2 and claim3)
+    per_seed_order = {str(s): order_holds({r["class"]: r["t_joint"] for r in rows if r["seed"] == s and r["distance"] > 0},
+                                          dist) for s in args.seeds}
+    by_distance = {}
+    for d in (1, 2):
+        per = [np.mean([r["t_joint"] for r in held if r["seed"] == s and r["distance"] == d and r["t_joint"] is not None])
+               for s in args.seeds
+               if any(r["t_joint"] is not None for r in held if r["seed"] == s and r["distance"] == d)]
+        by_distance[str(d)] = seed_spread(per).to_dict() if per else None
 
     figure_names = figures(args, spaces, spec, dist, rows, fit, threshold)
     measured = {
@@ -321,33 +388,35 @@ def main(argv: list[str] | None = None) -> dict:
         "steps": spaces[args.seeds[0]].steps,
         "learning_times": {str(s): {r["class"]: r["t_joint"] for r in rows if r["seed"] == s} for s in args.seeds},
         "mean_learning_time_by_distance": mean_by_distance(rows),
-        "claim1_order": {"passed": claim1, "per_seed": {str(s): v for s, v in order.items()}},
+        "claim0_far_learned": {"passed": claim0, "classes": far},
+        "claim1_order": {**order, "per_seed_point_estimates": per_seed_order},
         "claim2_suddenness": {
-            "passed": claim2, **votes,
+            **sudden, **votes,
             "per_curve": [{k: r[k] for k in ("seed", "class", "S_joint", "S_additive", "rise_joint", "rise_additive")}
                           for r in held],
             "mean_rmse_joint_vs_product": float(np.mean([r["rmse_joint_vs_product"] for r in held])),
             "mean_rmse_joint_vs_additive": float(np.mean([r["rmse_joint_vs_additive"] for r in held])),
         },
+        "onsets": onsets,
+        "mean_t_by_distance_across_seeds": by_distance,
         "claim3_toy_fit": {**fit, "n_is": "concept distance (held-out classes)"},
         "toy_fit_n_ones": {**fit_bits, "n_is": "number of 1-bits (training and held-out classes)"},
         "final_joint": {str(s): {r["class"]: r["final_joint"] for r in rows if r["seed"] == s} for s in args.seeds},
     }
-    print_table(rows, args.seeds, fit, fit_bits, votes, order)
-    criterion = (
-        f"(1) per seed, max learning time (joint accuracy staying above {threshold:g}) of the distance-1 classes "
-        f"<= that of 111, never learned = latest, in every deciding seed; (2) S = largest one-checkpoint increase / "
-        f"total increase is larger for joint than additive accuracy in more than half of the held-out curves whose "
-        f"joint accuracy rises by >= {MIN_RISE:g}; (3) fit_multiplicative with n = concept distance is within "
-        f"{REL_TOL:.0%} of the mean measured t* at every n. Pass = all three pass."
-    )
+    print_table(rows, args.seeds, fit, fit_bits, votes, per_seed_order)
+    fmt = lambda o: f"{o['estimate']} [{o['low']}, {o['high']}]"  # noqa: E731
+    print("pooled onsets: " + ", ".join(f"{c} {fmt(onsets[c]['pooled'])}" for c in held_classes))
+    print(f"claims: (0) 111 learned in every seed {claim0}; (1) order {claim1} (against {order['against']}, earlier "
+          f"{order['earlier_near']}); (2) suddenness {claim2} (share {sudden['share']}, judged {sudden['judged']}); "
+          f"(3) toy fit {claim3}")
+    criterion = CRITERION.format(threshold=threshold, min_rise=MIN_RISE, rel_tol=REL_TOL)
     notes = (f"scale {args.scale}: {scale.steps} training steps, {len(spaces[args.seeds[0]].steps)} linear "
              "checkpoints (step 0 included), "
              f"{scale.samples_per_class} samples per class, {scale.sample_steps} sampling steps; objects centred "
              f"(position range {POSITION_RANGE}) on a white background so that linear probes read the shape.")
     never = {s: [r["class"] for r in held if r["seed"] == s and r["t_joint"] is None] for s in args.seeds}
     if any(never.values()):
-        notes += (" Held-out classes never learned (counted as latest for claim 1, left out of the toy fit): "
+        notes += (" Held-out classes never learned (left out of the toy fit): "
                   + "; ".join(f"seed {s}: {', '.join(cs)}" for s, cs in never.items() if cs) + ".")
     if args.tiny:
         notes += " Tiny run: exercises the code paths only; its numbers mean nothing."

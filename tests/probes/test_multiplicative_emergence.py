@@ -48,25 +48,26 @@ def test_verdict_file(tiny):
     on_disk = json.loads((out / "verdict.json").read_text())
     assert on_disk == record
     assert record["probe"] == NAME and record["scale"] == "tiny" and record["seeds"] == [0, 1]
-    assert record["passed"] in (True, False, None)
+    assert record["passed"] in (True, False)  # never undetermined
     assert record["verdict"] == {True: "pass", False: "fail", None: "undetermined"}[record["passed"]]
     assert "distance-1" in record["criterion"] and "fit_multiplicative" in record["criterion"]
+    assert "beyond the pooled intervals" in record["criterion"] and "Wilson" in record["criterion"]
     assert "Okawa" in record["paper"]
     assert "multiplicative" in record["claim"]
     m = record["measured"]
-    for key in ("learning_times", "claim1_order", "claim2_suddenness", "claim3_toy_fit", "toy_fit_n_ones",
+    for key in ("learning_times", "claim0_far_learned", "claim1_order", "claim2_suddenness", "claim3_toy_fit",
+                "toy_fit_n_ones", "onsets", "mean_t_by_distance_across_seeds",
                 "probe_heldout_accuracy", "mean_learning_time_by_distance", "final_joint", "steps"):
         assert key in m, key
     assert set(m["probe_heldout_accuracy"]) == {"shape", "color", "size"}
     assert set(m["learning_times"]) == {"0", "1"}
     assert set(m["learning_times"]["0"]) == {"000", "100", "010", "001", "110", "101", "011", "111"}
-    parts = [m["claim1_order"]["passed"], m["claim2_suddenness"]["passed"], m["claim3_toy_fit"]["passed"]]
-    if any(p is False for p in parts):
-        assert record["passed"] is False
-    elif all(p is True for p in parts):
-        assert record["passed"] is True
-    else:
-        assert record["passed"] is None
+    parts = [m["claim0_far_learned"]["passed"], m["claim1_order"]["passed"], m["claim2_suddenness"]["passed"],
+             bool(m["claim3_toy_fit"]["passed"])]
+    assert record["passed"] is all(parts)
+    for cls, o in m["onsets"].items():  # every class: per-seed and pooled onset intervals
+        assert set(o["per_seed"]) == {"0", "1"} and o["pooled"]["n_boot"] == 2000
+        assert o["per_seed"]["0"]["estimate"] == m["learning_times"]["0"][cls]
     assert m["steps"][0] == 0 and m["steps"][-1] == 12  # tiny: 12 training steps, step 0 included
 
 
@@ -115,12 +116,12 @@ def test_tables_match_verdict(me, tiny):
         # claim 1 per seed from the table
         times = {r["class"]: _opt_int(r["t_joint"]) for r in rows if r["seed"] == str(seed) and r["distance"] != "0"}
         dist = {c: (2 if c == "111" else 1) for c in times}
-        assert m["claim1_order"]["per_seed"][str(seed)] == me.order_holds(times, dist)
+        assert m["claim1_order"]["per_seed_point_estimates"][str(seed)] == me.order_holds(times, dist)
     # the suddenness vote from the table's S values
     held = [r for r in rows if r["distance"] != "0"]
-    passed, votes = me.suddenness_vote([(_opt_float(r["S_joint"]), _opt_float(r["S_additive"]), float(r["rise_joint"]))
-                                        for r in held])
-    assert passed == m["claim2_suddenness"]["passed"]
+    _, votes = me.suddenness_vote([(_opt_float(r["S_joint"]), _opt_float(r["S_additive"]), float(r["rise_joint"]))
+                                   for r in held])
+    assert me.suddenness_share(votes)["passed"] == m["claim2_suddenness"]["passed"]
     assert votes["joint_sharper"] == m["claim2_suddenness"]["joint_sharper"]
 
 
@@ -245,6 +246,35 @@ def test_toy_fit_pass_and_fail(me):
     assert single["passed"] is None and single["p"] is None and single["n_levels"] == [1]
     with pytest.raises(ValueError, match="same length"):
         me.toy_fit([1, 2], [100.0])
+
+
+def _iv(estimate, low, high):
+    return {"estimate": estimate, "low": low, "high": high, "never": 0.0, "n": 72, "n_boot": 2000,
+            "method": "bootstrap:seeds+samples", "level": 0.95}
+
+
+def test_order_beyond_intervals(me):
+    ok = {"110": _iv(300, 200, 400), "101": _iv(500, 400, 700), "011": _iv(800, 600, 1000), "111": _iv(900, 800, 1100)}
+    res = me.order_beyond_intervals(ok, DIST)
+    assert res["passed"] is True and res["earlier_near"] == ["110", "101"] and res["against"] == []
+    # 111 overlapping every distance-1 class: no positive evidence of order -> fails
+    flat = {c: _iv(500, 400, 600) for c in DIST}
+    assert me.order_beyond_intervals(flat, DIST)["passed"] is False
+    # 111 earlier than a distance-1 class beyond the intervals: against the order
+    against = dict(ok, **{"011": _iv(None, 1200, None)})
+    res = me.order_beyond_intervals(against, DIST)
+    assert res["passed"] is False and res["against"] == [("111", "011")]
+    # 111 never learned: fails even with everything else in order
+    never = dict(ok, **{"111": _iv(None, None, None)})
+    assert me.order_beyond_intervals(never, DIST)["passed"] is False
+    with pytest.raises(ValueError, match="distance 1 and 2"):
+        me.order_beyond_intervals({"110": ok["110"]}, DIST)
+
+
+@pytest.mark.parametrize("sharper, flatter, passed", [(10, 2, True), (9, 3, False), (6, 6, False), (0, 0, False)])
+def test_suddenness_share_needs_the_interval_above_half(me, sharper, flatter, passed):
+    res = me.suddenness_share({"joint_sharper": sharper, "additive_sharper": flatter, "ties": 1, "not_judged": 0})
+    assert res["passed"] is passed and res["judged"] == sharper + flatter
 
 
 def test_overall(me):
