@@ -14,6 +14,14 @@ def test_parse_args_defaults_and_scales(tmp_path):
     assert quick.scale == "quick" and quick.seeds == (4,)
     full, _ = parse_args("demo", "d", ["--out", str(tmp_path)])
     assert full.scale == "full"
+    assert (args.executor, args.workers, args.address) == ("local", None, None)
+
+
+def test_parse_args_executor_options(tmp_path):
+    args, _ = parse_args("demo", "d", ["--tiny", "--out", str(tmp_path), "--workers", "3"])
+    assert (args.executor, args.workers, args.address) == ("local", 3, None)
+    args, _ = parse_args("demo", "d", ["--out", str(tmp_path), "--executor", "ray", "--address", "10.0.0.1:6379"])
+    assert (args.executor, args.workers, args.address) == ("ray", None, "10.0.0.1:6379")
 
 
 def test_parse_args_seeds_per_scale(tmp_path):
@@ -44,6 +52,10 @@ def test_parse_args_extra_options(tmp_path):
         (["--seeds", "x"], "non-negative"),
         (["--tiny", "--quick"], "not allowed with"),
         (["--seeds", "0"], "at least 2 seeds"),
+        (["--workers", "0"], "workers must be an integer >= 1, got 0"),
+        (["--workers", "two"], "workers must be an integer >= 1, got 'two'"),
+        (["--executor", "slurm"], "invalid choice: 'slurm'"),
+        (["--address", "10.0.0.1:6379"], "--address joins a Ray cluster: it needs --executor ray"),
     ],
 )
 def test_parse_args_rejects_bad_input(tmp_path, capsys, argv, message):
