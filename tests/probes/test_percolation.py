@@ -44,6 +44,9 @@ def test_tiny_verdict_fields(tiny, perc):
     assert len(m["models"]) == len(scale.model_sigmas) * len(scale.model_lambdas)
     for r in m["models"]:
         assert 0.0 <= r["accuracy"] <= 1.0 and r["images"] == round(r["lambda"] * 64)
+    summary = json.loads((out / "runs" / "summary.json").read_text())  # every model in one train_all call
+    assert [(r["run"], r["status"]) for r in summary] == [
+        (f"sigma{s:g}_lambda{lam:g}_seed0", "done") for s in scale.model_sigmas for lam in scale.model_lambdas]
 
 
 def test_tiny_figures(tiny):
