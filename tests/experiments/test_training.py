@@ -114,3 +114,27 @@ def test_an_old_multi_data_run_folder_is_refused_not_misread(tmp_path):
         train_all(args, {("mix", 0): config})
     with pytest.raises(ValueError, match="older hidcap"):
         train_run(replace(config, data=None), run_dir, _specs())
+
+
+def test_train_all_on_ray_from_the_probe_command_line(tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    import os
+    from pathlib import Path
+
+    import hidcap
+    from hidcap.experiments.cli import parse_args
+
+    src = str(Path(hidcap.__file__).resolve().parents[1])  # Ray's workers import this hidcap
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)  # a local instance, never a cluster by accident
+    args, _ = parse_args("demo", "d", ["--tiny", "--out", str(tmp_path / "out"), "--executor", "ray", "--no-progress"])
+    runs = {("lvl", s): _config(s) for s in (0, 1)}
+    try:
+        series = train_all(args, runs)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    assert not ray.is_initialized()  # train_runs shut down the instance it started
+    summary = json.loads((args.out / "runs" / "summary.json").read_text())
+    assert [(r["run"], r["status"], r["group"]) for r in summary] == [("lvl_seed0", "done", 1), ("lvl_seed1", "done", 1)]
+    assert [s.config.seed for s in series.values()] == [0, 1] and all(s.steps[-1] == 2 for s in series.values())
