@@ -69,3 +69,26 @@ def test_parse_args_refuses_cuda_without_a_gpu(tmp_path, capsys):
     with pytest.raises(SystemExit):
         parse_args("demo", "d", ["--device", "cuda", "--out", str(tmp_path)])
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_probe_commands_in_docs_sweeps_parse(tmp_path):
+    """The shared-option probe commands of docs/sweeps.md, "Probes on a cluster", parse (nothing runs)."""
+    import shlex
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "sweeps.md").read_text()
+    section = text.split("## Probes on a cluster", 1)[1].split("\n## ", 1)[0]
+    commands = [shlex.split(line.split("#")[0]) for line in section.splitlines() if line.startswith("python -m probes.")]
+    assert len(commands) >= 3, commands
+    for words in commands:
+        argv = [w for w in words[3:]]
+        if "run_all" in words[2]:
+            continue  # its own parser (tests/probes/test_run_all.py)
+        if "--device" in argv and not torch.cuda.is_available():
+            i = argv.index("--device")
+            argv[i + 1] = "cpu"
+        out = argv.index("--out") + 1 if "--out" in argv else None
+        if out is not None:
+            argv[out] = str(tmp_path / "o")
+        args, _ = parse_args("demo", "d", argv)
+        assert args.executor in ("local", "ray") and (args.address is None or args.executor == "ray")
