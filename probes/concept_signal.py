@@ -15,26 +15,27 @@ place it in concept space with a concept classifier trained on generator data of
 joint accuracy of class 11 stays above the threshold (0.8). The measured colour and size concept signals
 of each level come from ``hidcap.data.concept_signal`` (mean squared pixel change when the concept flips).
 
-Criterion (stated before measuring): the Spearman rank correlation between colour separation and learning
-time over all runs is negative. A run that never learns class 11 within its training steps counts as
-slower than every run that does (all such runs tie at the slowest rank). The verdict is undetermined when
-no run learns class 11 (every run ties) or the correlation is undefined.
-Reported alongside (not part of the verdict): concept memorisation (before its learning time, or through
-the whole run if it never learns, and after the initialisation: is class 11's concept-space point ever
-nearest a training corner, 01 or 10, and which?) and the same learning-time rule applied to class 11's
-colour concept alone (fraction of its samples the probe reads as blue).
+Criterion (written in docs/probes.md, "Criterion: concept_signal", before the runs that judge it): with ``lo``
+and ``hi`` the smallest and largest separation, and onsets = learning times with 95 % bootstrap intervals
+(``hidcap.experiments.level_onsets``; "never" is later than every step):
+
+- (a) learned: class 11 is learned (onset estimate is a step) at ``hi`` in every seed;
+- (b) faster with more signal: the seed-pooled onset at ``hi`` is earlier than at ``lo`` beyond the intervals;
+- (c) no seed against it: in no seed is the onset at ``lo`` earlier than at ``hi`` beyond the intervals.
+
+Pass when (a), (b) and (c) hold, else fail (a comparison the intervals do not decide fails (b)).
+Reported alongside (not part of the verdict): Spearman rho(separation, learning time) over all runs, concept
+memorisation (is class 11's concept-space point ever nearest a training corner before it is learned, and
+which), the per-seed lead of ``hi`` over ``lo`` with its across-seed spread, and the same learning-time rule on
+class 11's colour concept alone.
 
 Scales:
 
 - ``--tiny``: 8 px, 12 steps, levels 0.3 and 0.8, one seed: seconds, exercises every code path (the
   verdict means nothing);
-- ``--quick``: the 16 px DDPM of ``common.concept_scale("quick")`` (channels 8, 16) for its 1,200 steps (12
-  quadratic checkpoints), objects centred (``position_range`` 0) and the size separation raised to 0.5 so
-  that the small model learns size at all; levels 0.2 0.4 0.6 0.8, seed 0 only, only class 11 generated
-  (about 7-8 minutes on one idle CPU thread). What it cannot show: in trial runs this model did not
-  learn class 11 (joint) within 2,000 steps at any separation, so the verdict is likely undetermined; the
-  colour-concept learning time of class 11 and its memorisation corner are reported as what this scale
-  does show;
+- ``--quick``: ``CONCEPT_SCALES["quick-8px"]`` (8 px, channels (16, 32), DDPM T = 100 with β 1e-3 -> 0.1, 2,400
+  steps, 16 linear checkpoints), the paper's data otherwise (size separation 0.3, positions ±0.5), levels 0.4 0.6
+  0.8, seeds 0 1 2, only class 11 generated (32 samples per checkpoint, 20 sampling steps);
 - full (default): the paper's VDM at 32 px, 20k steps, 60 checkpoints, levels 0.1 0.2 0.4 0.6 0.8,
   seeds 0 1 2, every class measured (one run is ~20 min on an A100: ``--device cuda``).
 
@@ -50,19 +51,24 @@ concept-space point of every measured class per checkpoint), the figures ``learn
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from hidcap.data import ConceptDataSpec, concept_signal
+from hidcap.evaluation.seeds import seed_margin
 from hidcap.experiments.concepts import concept_probe
+from hidcap.evaluation.intervals import accuracy_interval
+from hidcap.experiments.level_onsets import compare_onsets, joint_correct, run_onset
 from hidcap.experiments.scales import ConceptScale, concept_scale
 from hidcap.experiments.sweeps import (
     HELD_OUT,
     Run,
+    SweepPoint,
     check_levels,
-    measure_run,
+    measure_sweep,
     plot_accuracy,
     plot_learning_times,
     plot_trajectories,
@@ -82,25 +88,48 @@ CLAIM = ("concept signal sets learning speed: the steps until held-out class 11 
 PAPER = "paper 001 (Park et al. 2024), Sec. 4.1-4.2, Fig. 3 (learning speed vs separation) and Fig. 4 (concept space)"
 THRESHOLD = 0.8
 #: Colour separation levels of each scale (``--levels`` overrides them).
-LEVELS = {"tiny": (0.3, 0.8), "quick": (0.2, 0.4, 0.6, 0.8), "full": (0.1, 0.2, 0.4, 0.6, 0.8)}
-#: Seeds of each scale when ``--seeds`` is not given (the quick scale runs one seed to fit its CPU budget).
-SEEDS = {"tiny": (0,), "quick": (0,), "full": (0, 1, 2)}
-#: Size separation of each scale: the quick model does not learn size at the default 0.3 within its budget.
-SIZE_SEPARATION = {"tiny": 0.3, "quick": 0.5, "full": 0.3}
+LEVELS = {"tiny": (0.3, 0.8), "quick": (0.4, 0.6, 0.8), "full": (0.1, 0.2, 0.4, 0.6, 0.8)}
+#: Seeds of each scale when ``--seeds`` is not given.
+SEEDS = {"tiny": (0,), "quick": (0, 1, 2), "full": (0, 1, 2)}
+#: The concept scale (``hidcap.experiments.scales.CONCEPT_SCALES``) each probe scale runs.
+SCALE = {"tiny": "tiny", "quick": "quick-8px", "full": "full"}
+#: Size separation of each scale (Park et al. 2024's 0.3 everywhere).
+SIZE_SEPARATION = {"tiny": 0.3, "quick": 0.3, "full": 0.3}
 #: Which classes are generated and placed in concept space (the quick scale measures only the held-out one).
 MEASURED = {"tiny": ("00", "01", "10", "11"), "quick": ("11",), "full": ("00", "01", "10", "11")}
-#: Data-spec fields a scale changes from Park et al. 2024. Quick: objects at the frame centre (position_range 0): with
-#: the paper's random positions the 16 px model draws no recognisable object within its CPU budget.
-DATA: dict[str, dict[str, Any]] = {"tiny": {}, "quick": {"position_range": 0.0}, "full": {}}
+#: Data-spec fields a scale changes from Park et al. 2024 (none).
+DATA: dict[str, dict[str, Any]] = {"tiny": {}, "quick": {}, "full": {}}
 #: Training steps per run (None: the scale's own, ``common.concept_scale``).
 STEPS: dict[str, int | None] = {"tiny": None, "quick": None, "full": None}
 
 
 def criterion(threshold: float = THRESHOLD) -> str:
-    return (f"Spearman rho(colour separation, learning time of class {HELD_OUT}) < 0 over all runs, where the "
-            f"learning time is the first checkpoint from which the 3-checkpoint moving average of class "
-            f"{HELD_OUT}'s joint accuracy stays above {threshold:g}; runs that never learn {HELD_OUT} count as "
-            "slowest (tied after every learned run); undetermined if no run learns it or rho is undefined")
+    return (f"Onset = learning time of class {HELD_OUT} (first checkpoint from which the 3-checkpoint moving average "
+            f"of its joint accuracy stays above {threshold:g}) with a 95 % bootstrap interval (never = later than "
+            "every step). With lo/hi the smallest/largest colour separation: (a) class 11 is learned at hi in "
+            "every seed; (b) the seed-pooled onset at hi is earlier than at lo beyond the intervals (two-level "
+            "bootstrap over seeds and samples); (c) in no seed is the onset at lo earlier than at hi beyond the "
+            "intervals. Pass iff (a), (b) and (c); otherwise fail (not decided counts as fail)")
+
+
+def decide(levels: Sequence[float], runs: Sequence[Run], threshold: float = THRESHOLD) -> tuple[bool, dict[str, Any]]:
+    """The verdict of :func:`criterion` from the runs of the lowest and highest level (one per seed each).
+
+    Returns ``(passed, parts)``; parts holds (a), (b), (c) with the onsets behind them
+    (:func:`hidcap.experiments.level_onsets.compare_onsets`, first = highest level)."""
+    lo, hi = min(levels), max(levels)
+    seeds = sorted({r.seed for r in runs})
+    by = {(r.level, r.seed): r.table for r in runs}
+    missing = [(lv, s) for lv in (lo, hi) for s in seeds if (lv, s) not in by]
+    if missing:
+        raise ValueError(f"no run for (level, seed) {missing}")
+    cmp = compare_onsets([by[(hi, s)] for s in seeds], [by[(lo, s)] for s in seeds], HELD_OUT, threshold, seeds=seeds)
+    learned = {str(s): cmp["per_seed"][str(s)]["first"]["estimate"] is not None for s in seeds}
+    a = all(learned.values())
+    b = cmp["pooled"]["order"] == "earlier"
+    c = cmp["counts"]["later"] == 0
+    return bool(a and b and c), {"low_level": lo, "high_level": hi, "a_learned_at_high": a, "learned_at_high": learned,
+                                 "b_pooled_faster": b, "c_no_seed_against": c, "onsets": cmp}
 
 
 def level_spec(scale: ConceptScale, level: float, size_separation: float) -> ConceptDataSpec:
@@ -110,6 +139,24 @@ def level_spec(scale: ConceptScale, level: float, size_separation: float) -> Con
 
 def _fmt(value: float | None) -> str:
     return "undefined" if value is None else f"{value:+.2f}"
+
+
+def _onset(o: dict[str, Any]) -> str:
+    """An onset interval dict as ``step [low, high]`` ("never" for None)."""
+    f = lambda v: "never" if v is None else str(v)  # noqa: E731
+    return f"{f(o['estimate'])} [{f(o['low'])}, {f(o['high'])}]"
+
+
+def _lead(pair: dict[str, Any]) -> int | None:
+    """Onset at the low level minus onset at the high level (steps) of one seed; None if either never came."""
+    hi, lo = pair["first"]["estimate"], pair["second"]["estimate"]
+    return None if hi is None or lo is None else int(lo - hi)
+
+
+def final_interval(run: Run):
+    """95 % Wilson interval of class 11's joint accuracy at the run's last checkpoint."""
+    _, correct = joint_correct(run.table, HELD_OUT)
+    return accuracy_interval(correct[-1])
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -132,13 +179,13 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"--size-separation must be > 0, got {size_sep}")
     if args.device != "cpu":
         torch.backends.cudnn.benchmark = True
-    scale = concept_scale(args.scale)
+    scale = concept_scale(SCALE[args.scale])
     steps = ns.steps or STEPS[args.scale] or scale.steps
     overrides = {"steps": steps, "log_every": max(1, min(50, steps // 10))}
     classes = MEASURED[args.scale]
     n_signal = 64 if args.tiny else 512
 
-    runs, signals, probe_acc = [], {}, {}
+    points, signals, probe_acc = [], {}, {}
     for level in levels:
         spec = level_spec(scale, level, size_sep)
         signals[level] = {"color": concept_signal(spec, "color", n=n_signal, seed=0),
@@ -146,16 +193,24 @@ def main(argv: list[str] | None = None) -> dict:
         probe = concept_probe(spec, scale, args.out / "probes" / f"color{level:g}_size{size_sep:g}", args.device,
                               progress=args.progress)
         probe_acc[level] = dict(probe.heldout_accuracy)
-        for seed in args.seeds:
-            tag = f"color{level:g}_size{size_sep:g}_steps{steps}"
-            run_dir, table, total = measure_run(args, scale, spec, probe, tag, seed, classes, **overrides)
-            runs.append(Run(level, seed, run_dir, table, total))
-            print(f"  color separation {level:g}, seed {seed}: final joint accuracy of {HELD_OUT} "
-                  f"{table.accuracy_curve(HELD_OUT)[1][-1]:.2f}", flush=True)
+        tag = f"color{level:g}_size{size_sep:g}_steps{steps}" + ("" if scale.name == args.scale else f"_{scale.name}")
+        points += [SweepPoint(level, seed, spec, probe, tag) for seed in args.seeds]
+    runs = measure_sweep(args, scale, points, classes, **overrides)
+    for run in runs:
+        print(f"  color separation {run.level:g}, seed {run.seed}: final joint accuracy of {HELD_OUT} "
+              f"{run.curve()[1][-1]:.2f}", flush=True)
 
     rows = [run_summary(r, ns.threshold) for r in runs]
+    for row, run in zip(rows, runs):
+        row["onset"] = run_onset(run.table, HELD_OUT, ns.threshold).to_dict()
+        row["final_accuracy_interval"] = final_interval(run).to_dict()
     times = [r["learning_time"] for r in rows]
-    passed, rho = rank_verdict([r["level"] for r in rows], times, sign=-1)
+    passed, parts = decide(levels, runs, ns.threshold)
+    _, rho = rank_verdict([r["level"] for r in rows], times, sign=-1)
+    lead = {s: v for s, v in ((str(seed), _lead(parts["onsets"]["per_seed"][str(seed)])) for seed in args.seeds)
+            if v is not None}
+    parts["lead_across_seeds"] = (seed_margin(list(lead.values()), 0.0, list(lead)).to_dict() if lead else None)
+    parts["lead_per_seed"] = lead
     color_times = [r["concept_learning_time"]["color"] for r in rows]
     color_faster, rho_color = rank_verdict([r["level"] for r in rows], color_times, sign=-1)
     mem_checked = [r for r in rows if r["memorization"]["memorized"] is not None]
@@ -177,12 +232,14 @@ def main(argv: list[str] | None = None) -> dict:
         }
 
     write_tables(args.out, rows, runs, "color_separation")
-    series = {f"class {HELD_OUT} joint (the verdict)": times, f"class {HELD_OUT} colour only": color_times}
+    joint_label = f"class {HELD_OUT} joint (the verdict)"
+    series = {joint_label: times, f"class {HELD_OUT} colour only": color_times}
     figures = [
         plot_learning_times(args.out / "learning_time.png", rows, levels, steps, "colour separation s", series,
                             f"time to {ns.threshold:.0%} on class {HELD_OUT}: joint rho = {_fmt(rho)}, "
                             f"colour-only rho = {_fmt(rho_color)}",
-                            {lv: signals[lv]["color"] for lv in levels}, "measured colour concept signal (pixel MSE)"),
+                            {lv: signals[lv]["color"] for lv in levels}, "measured colour concept signal (pixel MSE)",
+                            intervals={joint_label: [r["onset"] for r in rows]}),
         plot_accuracy(args.out / "accuracy.png", runs, levels, "s =", ns.threshold),
         plot_trajectories(args.out / "concept_space_levels.png", runs, levels, "s =",
                           ("P(color = blue)", "P(size = small)"),
@@ -197,16 +254,14 @@ def main(argv: list[str] | None = None) -> dict:
                 title=f"colour separation {run.level:g}, seed {first} (hollow: first checkpoint, filled: last)"))
 
     print_table(rows, "color sep")
-    print(f"Spearman rho(separation, learning time) = {_fmt(rho)} over {len(rows)} runs "
-          f"({sum(t is not None for t in times)} learned class {HELD_OUT}); colour concept alone: rho = "
-          f"{_fmt(rho_color)} ({sum(t is not None for t in color_times)} learned its colour)")
+    pooled = parts["onsets"]["pooled"]
+    print(f"pooled onset at s = {parts['high_level']:g}: {_onset(pooled['first'])}, at s = {parts['low_level']:g}: "
+          f"{_onset(pooled['second'])} -> {pooled['order']}; (a) learned at the highest level in every seed: "
+          f"{parts['a_learned_at_high']}, (b) {parts['b_pooled_faster']}, (c) {parts['c_no_seed_against']}; "
+          f"Spearman rho(separation, learning time) = {_fmt(rho)}; colour concept alone: rho = {_fmt(rho_color)}")
     notes = (f"size separation {size_sep:g}; data changes from Park et al. 2024: {DATA[args.scale] or 'none'}; "
-             f"{steps} training steps per run; classes measured: {', '.join(classes)}; "
+             f"concept scale {scale.name}; {steps} training steps per run; classes measured: {', '.join(classes)}; "
              f"{scale.samples_per_class} samples per class and checkpoint, {scale.sample_steps} sampling steps. ")
-    if args.scale == "quick":
-        notes += ("Quick scale: one seed and four levels to fit ~8 CPU minutes; objects centred (position_range 0) "
-                  "and size separation 0.5 so that the 16 px model draws recognisable objects and learns size at "
-                  "all; only class 11 is generated (memorisation is read against the fixed training corners). ")
     if args.tiny:
         notes += "Tiny scale: a smoke run; its verdict means nothing. "
     measured = {
@@ -214,6 +269,7 @@ def main(argv: list[str] | None = None) -> dict:
         "levels": list(levels),
         "size_separation": size_sep,
         "training_steps": steps,
+        "parts": parts,
         "spearman_rho": rho,
         "n_runs": len(rows),
         "n_learned": sum(t is not None for t in times),

@@ -18,20 +18,32 @@ What this probe does:
    nested in λ and identical across σ; every model trains for the same number of steps (the paper's constant
    number of batches); terminal accuracy (``bump_accuracy``) on every lattice point.
 
-Criterion (stated before running; ``passed`` is about the simulation alone when no models were trained):
-- every σ whose connection radius (``overlap_radius(0.005)·σ``) reaches the nearest neighbour percolates:
-  λ_c exists, and the mean mass ratio rises from 0.1 to 0.9 within Δλ ≤ 0.4 (a linear rise would need 0.8);
-- every σ whose radius is below the lattice spacing never percolates (λ_c does not exist);
-- λ_c moves with σ: non-increasing in σ over the percolating σ's, and lower for the widest σ than for the
-  narrowest (at least two σ's must percolate, else undetermined).
-- with models: the model threshold (smallest λ from which accuracy stays ≥ 0.5) is non-increasing in σ and lower
-  for the widest than for the narrowest σ that reaches 0.5 (undetermined when fewer than two σ's reach it).
+Criterion (docs/probes.md, "Criterion: percolation"; written before the run that judges it, issues 12 and 18).
+The simulation runs once per seed (each seed draws its own random site orders, ``repeats`` per σ). λ_c(σ) = the
+smallest λ from which the mean mass ratio stays ≥ 0.5, with a 95 % bootstrap interval: per seed over its repeats,
+pooled over seeds and repeats (two-level bootstrap, 2000 resamples; a resample that never stays ≥ 0.5 has λ_c
+"never", later than every λ). The rise width (Δλ from staying ≥ 0.1 to staying ≥ 0.9) gets the same interval.
+The verdict reads the pooled intervals; anything not decided beyond them FAILS:
+- every σ whose connection radius (``overlap_radius(0.005)·σ``) reaches the nearest neighbour percolates (the
+  interval of λ_c ends at a λ, i.e. < 2.5 % of resamples "never") with a sharp rise (the rise width's interval
+  ends at ≤ 0.4; a linear rise would need 0.8);
+- every σ whose radius is below the lattice spacing never percolates (λ_c's interval starts at "never");
+- λ_c moves with σ: over the percolating σ's, no wider σ has λ_c above its narrower neighbour's beyond the
+  intervals, and λ_c of the widest is below that of the narrowest beyond the intervals (its interval ends before
+  the narrowest's begins); fewer than two percolating σ's fail.
+- with trained models (full scale; tiny for the tests): the model threshold (smallest λ from which accuracy stays
+  ≥ 0.5) with an interval read off the accuracy's 95 % band (Wilson per model; over seeds a bootstrap over seeds
+  and samples): lower for the widest than for the narrowest σ beyond the intervals, and no neighbour pair the other
+  way; fewer than two σ's reaching 0.5 fail.
+Per-seed λ_c values with their intervals and their spread across seeds (mean, sd, min, max) are reported, and
+whether each seed alone would pass.
 
-Scales: ``--tiny`` (seconds; 16×16 lattice, 2 repeats, four 8×8 models of 20 steps: the test suite's),
-``--quick`` (the paper's 32×32 simulation with 5 repeats, about a second per σ; no models), full (the
+Scales: ``--tiny`` (seconds; 16×16 lattice, 2 repeats, seeds 0 and 1, four 8×8 models of 20 steps per seed: the
+test suite's), ``--quick`` (the paper's 32×32 simulation with 5 repeats for each of seeds 0, 1, 2, about a second
+per σ and seed, well under a CPU minute with the bootstrap; no models), full (the
 simulation plus 4 σ × 10 λ models of paper 003's 32×32 U-Net for 20k steps each: a GPU job of many hours).
 
-    python -m probes.percolation --quick
+    python -m probes.percolation --quick                             # seeds 0 1 2, 5 repeats each
     python -m probes.percolation --quick --sigmas 0.2 0.3 0.5 1.0 --threshold 0.05
     python -m probes.percolation --device cuda --seeds 0 1          # full: simulation + trained models
     python -m probes.percolation --tiny --out /tmp/perc              # what the tests run
@@ -44,10 +56,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from hidcap.evaluation.curves import rise_width, stay_crossing
+from hidcap.evaluation.curves import rise_width, stay_crossing  # noqa: F401 (rise_width: part of the probe's helpers)
 from hidcap.experiments.cli import parse_args
+from hidcap.evaluation.seeds import seed_spread
 from hidcap.experiments.percolation import (
+    falls,
+    lambda_interval,
     mean_model_rows,
+    threshold_band,
     pixel_overlaps,
     plot_curves,
     plot_overlap,
@@ -56,7 +72,7 @@ from hidcap.experiments.percolation import (
 )
 from hidcap.experiments.scales import bump_scale
 from hidcap.experiments.verdicts import write_verdict
-from hidcap.percolation import neighbour_overlap_curve, overlap_radius
+from hidcap.percolation import PercolationCurve, neighbour_overlap_curve, overlap_radius
 
 
 NAME = "percolation"
@@ -66,13 +82,19 @@ PAPER = "Liang et al. 2024 (003), Sec. 3.3, Fig. 6(b, c, e), App. D"
 MASS_LEVEL = 0.5  # λ_c: where the mean mass ratio crosses this for good
 SHARP_LOW, SHARP_HIGH, SHARP_WIDTH = 0.1, 0.9, 0.4  # the 10 %–90 % rise must take at most this much λ
 ACCURACY_LEVEL = 0.5  # model threshold: where the terminal accuracy crosses this for good
+#: simulation (and model) seeds per scale: quick runs the simulation for 3 seeds of ``repeats`` each
+DEFAULT_SEEDS = {"tiny": (0, 1), "quick": (0, 1, 2), "full": (0, 1, 2)}
 CRITERION = (
-    f"Simulation: λ_c(σ) = smallest λ from which the mean largest-cluster mass ratio stays ≥ {MASS_LEVEL}. Every σ "
-    f"whose overlap radius reaches the nearest lattice neighbour has a λ_c and a sharp rise (mass ratio from "
-    f"{SHARP_LOW} to {SHARP_HIGH} within Δλ ≤ {SHARP_WIDTH}); every σ whose radius does not never percolates; λ_c is "
-    f"non-increasing in σ and λ_c(widest) < λ_c(narrowest) over ≥ 2 percolating σ's. With trained models also: the "
-    f"smallest λ from which terminal accuracy stays ≥ {ACCURACY_LEVEL} is non-increasing in σ and lower for the "
-    f"widest than for the narrowest σ reaching it (≥ 2 σ's must reach it, else undetermined)."
+    f"Simulation, once per seed (its own site orders, `repeats` per σ): λ_c(σ) = smallest λ from which the mean "
+    f"largest-cluster mass ratio stays >= {MASS_LEVEL}, with a 95 % bootstrap interval over seeds and repeats "
+    f"('never' later than every λ); anything not decided beyond the intervals fails. Every σ whose overlap radius "
+    f"reaches the nearest lattice neighbour percolates (λ_c's interval ends at a λ) with a sharp rise (the interval "
+    f"of the Δλ from staying >= {SHARP_LOW} to staying >= {SHARP_HIGH} ends at <= {SHARP_WIDTH}); every σ whose "
+    f"radius does not never percolates (λ_c's interval starts at 'never'); λ_c moves with σ: no wider σ above its "
+    f"narrower neighbour beyond the intervals, and λ_c(widest) below λ_c(narrowest) beyond the intervals (>= 2 "
+    f"percolating σ's, else fail). With trained models also: the λ from which accuracy stays >= {ACCURACY_LEVEL}, "
+    f"its interval read off the accuracy's 95 % band, is lower for the widest than for the narrowest σ beyond the "
+    f"intervals with no neighbour pair the other way (>= 2 σ's must reach it, else fail)."
 )
 
 
@@ -112,16 +134,30 @@ def percolation_scale(name: str) -> PercolationScale:
 
 
 # ------------------------------------------------------------------------------------------ pure helpers
-def ordered_thresholds(sigmas, thresholds) -> bool | None:
-    """Does the threshold move with σ: non-increasing in σ and lower at the widest than at the narrowest σ?
+def ordered_thresholds(sigmas, intervals) -> tuple[bool, str]:
+    """Does the threshold move with σ, beyond the intervals? ``intervals``: per σ a dict with ``estimate``,
+    ``low``, ``high`` (``None``: "never"; an estimate of ``None`` leaves that σ out).
 
-    Only σ's with a threshold (not None) count; ``None`` (undetermined) when fewer than two have one.
+    True when no wider σ's threshold lies above its narrower neighbour's beyond the intervals and the widest σ's
+    lies below the narrowest's beyond them (:func:`~hidcap.experiments.percolation.falls`); False otherwise,
+    including fewer than two σ's with a threshold. Returns ``(decided, reason)`` (reason empty when True).
     """
-    pairs = sorted((float(s), float(t)) for s, t in zip(sigmas, thresholds) if t is not None)
+    pairs = sorted(((float(s), iv) for s, iv in zip(sigmas, intervals) if iv["estimate"] is not None),
+                   key=lambda p: p[0])
     if len(pairs) < 2:
-        return None
-    ts = [t for _, t in pairs]
-    return bool(all(b <= a + 1e-12 for a, b in zip(ts, ts[1:])) and ts[-1] < ts[0])
+        return False, f"fewer than two σ's have a threshold ({len(pairs)}): whether it moves with σ is not shown"
+    rising = [(a[0], b[0]) for a, b in zip(pairs, pairs[1:]) if falls(a[1], b[1])]  # the narrower below the wider
+    if rising:
+        return False, f"the threshold rises with σ beyond the intervals between σ pairs {rising}"
+    if not falls(pairs[-1][1], pairs[0][1]):
+        return False, (f"λ of the widest σ={pairs[-1][0]:g} {_fmt_iv(pairs[-1][1])} is not below that of the "
+                       f"narrowest σ={pairs[0][0]:g} {_fmt_iv(pairs[0][1])} beyond the intervals")
+    return True, ""
+
+
+def _fmt_iv(iv: dict) -> str:
+    f = lambda x: "never" if x is None else f"{x:.3f}"  # noqa: E731
+    return f"{f(iv['estimate'])} [{f(iv['low'])}, {f(iv['high'])}]"
 
 
 def connects_neighbours(sigma: float, spacing: float = 1.0, threshold: float = 0.005) -> bool:
@@ -130,43 +166,50 @@ def connects_neighbours(sigma: float, spacing: float = 1.0, threshold: float = 0
     return overlap_radius(threshold) * sigma >= spacing
 
 
-def simulation_verdict(rows: list[dict]) -> tuple[bool | None, list[str]]:
-    """Verdict of the simulation rows (σ, connects, lambda_c, rise_width); returns (passed, failure reasons)."""
+def simulation_verdict(rows: list[dict]) -> tuple[bool, list[str]]:
+    """Verdict of the simulation rows (``sigma``, ``connects``, ``lambda_c_interval`` with its ``rise_width``
+    interval); returns ``(passed, failure reasons)``. Never undetermined: what is not decided beyond the intervals
+    fails."""
     reasons = []
     for r in rows:
+        iv = r["lambda_c_interval"]
         if r["connects"]:
-            if r["lambda_c"] is None:
-                reasons.append(f"σ={r['sigma']} connects neighbours but never percolates")
-            elif r["rise_width"] is None or r["rise_width"] > SHARP_WIDTH:
-                reasons.append(f"σ={r['sigma']}: rise from {SHARP_LOW} to {SHARP_HIGH} takes Δλ={r['rise_width']} "
-                               f"> {SHARP_WIDTH}")
-        elif r["lambda_c"] is not None:
-            reasons.append(f"σ={r['sigma']} connects no neighbours yet percolates at λ={r['lambda_c']:.3f}")
-    order = ordered_thresholds([r["sigma"] for r in rows], [r["lambda_c"] for r in rows])
-    if order is False:
-        reasons.append("λ_c does not fall with σ: " + ", ".join(f"σ={r['sigma']}: {r['lambda_c']}" for r in rows))
-    if reasons:
-        return False, reasons
-    if order is None:
-        return None, ["fewer than two σ's percolate: whether λ_c moves with σ cannot be decided"]
-    return True, []
+            if iv["high"] is None:
+                reasons.append(f"σ={r['sigma']} connects neighbours but does not percolate beyond the interval: "
+                               f"λ_c {_fmt_iv(iv)}, never in {iv['never']:.1%} of resamples")
+            elif iv["rise_width"]["high"] is None or iv["rise_width"]["high"] > SHARP_WIDTH:
+                reasons.append(f"σ={r['sigma']}: rise from {SHARP_LOW} to {SHARP_HIGH} takes Δλ "
+                               f"{_fmt_iv(iv['rise_width'])}, not ≤ {SHARP_WIDTH} beyond the interval")
+        elif iv["low"] is not None:
+            reasons.append(f"σ={r['sigma']} connects no neighbours yet may percolate: λ_c {_fmt_iv(iv)}")
+    ordered, why = ordered_thresholds([r["sigma"] for r in rows], [r["lambda_c_interval"] for r in rows])
+    if not ordered:
+        reasons.append("λ_c does not move with σ: " + why)
+    return not reasons, reasons
 
 
-def model_verdict(model_rows: list[dict]) -> tuple[bool | None, list[str]]:
-    """Verdict of the trained models: per σ the λ threshold of the mean accuracy must fall with σ."""
-    if not model_rows:
+def model_thresholds(model_means: list[dict]) -> dict[float, dict]:
+    """Per σ, the model threshold (smallest λ from which mean accuracy stays ≥ ACCURACY_LEVEL) with its interval
+    read off the accuracy band (:func:`~hidcap.experiments.percolation.threshold_band`)."""
+    out = {}
+    for s in sorted({r["sigma"] for r in model_means}):
+        rows = sorted((r for r in model_means if r["sigma"] == s), key=lambda r: r["lambda"])
+        lam = [r["lambda"] for r in rows]
+        acc = [r["accuracy"] for r in rows]
+        low = [r["accuracy"] if r.get("accuracy_low") is None else r["accuracy_low"] for r in rows]
+        high = [r["accuracy"] if r.get("accuracy_high") is None else r["accuracy_high"] for r in rows]
+        out[s] = {"estimate": stay_crossing(lam, acc, ACCURACY_LEVEL), **threshold_band(lam, low, high, ACCURACY_LEVEL)}
+    return out
+
+
+def model_verdict(model_means: list[dict]) -> tuple[bool | None, list[str]]:
+    """Verdict of the trained models: the λ threshold of accuracy must fall with σ beyond the intervals
+    (:func:`ordered_thresholds`); ``None`` only when no models were trained."""
+    if not model_means:
         return None, ["no models were trained"]
-    sig = sorted({r["sigma"] for r in model_rows})
-    thresholds = []
-    for s in sig:
-        rows = sorted((r for r in model_rows if r["sigma"] == s), key=lambda r: r["lambda"])
-        thresholds.append(stay_crossing([r["lambda"] for r in rows], [r["accuracy"] for r in rows], ACCURACY_LEVEL))
-    order = ordered_thresholds(sig, thresholds)
-    if order is None:
-        return None, [f"fewer than two σ's reach accuracy {ACCURACY_LEVEL}: thresholds {dict(zip(sig, thresholds))}"]
-    if not order:
-        return False, [f"model thresholds do not fall with σ: {dict(zip(sig, thresholds))}"]
-    return True, []
+    th = model_thresholds(model_means)
+    ordered, why = ordered_thresholds(list(th), list(th.values()))
+    return (True, []) if ordered else (False, [f"model thresholds: {why}"])
 
 
 # ------------------------------------------------------------------------------------------ measurement
@@ -213,7 +256,7 @@ def _extra(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args, ns = parse_args(NAME, __doc__.split("\n\n")[0], argv, extra=_extra)
+    args, ns = parse_args(NAME, __doc__.split("\n\n")[0], argv, default_seeds=DEFAULT_SEEDS, extra=_extra)
     if ns.repeats is not None and ns.repeats < 1:
         raise ValueError(f"--repeats must be a positive integer, got {ns.repeats}")
     scale = percolation_scale(args.scale)
@@ -232,21 +275,39 @@ def main(argv: list[str] | None = None) -> dict:
     if scale.train_models:  # every model σ gets a simulated curve to compare with
         scale = replace(scale, sigmas=tuple(sorted(set(scale.sigmas) | set(scale.model_sigmas))))
     threshold = float(ns.threshold)
-    seed = args.seeds[0]
 
-    # 1. simulation
-    curves = simulate(scale, threshold, seed, args.progress)
-    sim_rows = []
-    for c in curves:
-        s = float(c.config.sigma)
+    # 1. simulation, once per seed; λ_c per seed (bootstrap over repeats) and pooled (over seeds and repeats)
+    by_seed = {seed: simulate(scale, threshold, seed, args.progress) for seed in args.seeds}
+    rise = (SHARP_LOW, SHARP_HIGH)
+    curves, sim_rows = [], []
+    for i, sigma in enumerate(scale.sigmas):
+        per = [by_seed[seed][i] for seed in args.seeds]
+        mass = np.stack([c.mass_ratio for c in per])  # (S, R, m)
+        pooled = PercolationCurve(per[0].lambdas, per[0].occupied, np.concatenate([c.largest for c in per]),
+                                  mass.reshape(-1, mass.shape[-1]), None, per[0].config, None)
+        curves.append(pooled)
+        s = float(sigma)
+        iv = lambda_interval(scale.lambdas, mass, MASS_LEVEL, rise=rise, rng=i)
+        per_seed = {str(seed): lambda_interval(scale.lambdas, c.mass_ratio, MASS_LEVEL, rise=rise, rng=i)
+                    for seed, c in zip(args.seeds, per)}
+        estimates = [v["estimate"] for v in per_seed.values()]
         sim_rows.append({
             "sigma": s, "connects": connects_neighbours(s, 1.0, threshold),
             "radius": overlap_radius(threshold) * s,
-            "lambda_c": stay_crossing(c.lambdas, c.mean, MASS_LEVEL),
-            "rise_width": rise_width(c.lambdas, c.mean, SHARP_LOW, SHARP_HIGH),
-            "mass_at": {f"{lam:g}": float(np.interp(lam, c.lambdas, c.mean)) for lam in (0.1, 0.25, 0.5, 0.75, 1.0)},
+            "lambda_c": iv["estimate"], "rise_width": iv["rise_width"]["estimate"], "lambda_c_interval": iv,
+            "per_seed": per_seed,
+            "dispersion": (seed_spread(estimates, args.seeds).to_dict() if all(e is not None for e in estimates)
+                           else {"values": estimates, "seeds": list(args.seeds), "percolating_seeds":
+                                 sum(e is not None for e in estimates)}),
+            "mass_at": {f"{lam:g}": float(np.interp(lam, pooled.lambdas, pooled.mean))
+                        for lam in (0.1, 0.25, 0.5, 0.75, 1.0)},
         })
     sim_passed, sim_reasons = simulation_verdict(sim_rows)
+    per_seed_verdicts = {}
+    for seed in args.seeds:
+        rows = [dict(r, lambda_c_interval=r["per_seed"][str(seed)]) for r in sim_rows]
+        ok, why = simulation_verdict(rows)
+        per_seed_verdicts[str(seed)] = {"passed": ok, "failures": why}
 
     # 2. neighbour overlap, analytic and pixelated
     increments = np.round(np.linspace(0.05, 4.0, 80), 4)
@@ -262,16 +323,9 @@ def main(argv: list[str] | None = None) -> dict:
         bscale = bump_scale(args.scale)
         model_rows = train_models(args, scale, bscale)
         model_means = mean_model_rows(model_rows)
+        model_rows = [{k: v for k, v in r.items() if k != "correct"} for r in model_rows]  # per-sample: not in JSON
     mod_passed, mod_reasons = model_verdict(model_means) if scale.train_models else (None, [])
-    if scale.train_models:
-        if sim_passed is False or mod_passed is False:
-            passed = False
-        elif sim_passed is None or mod_passed is None:
-            passed = None
-        else:
-            passed = True
-    else:
-        passed = sim_passed
+    passed = bool(sim_passed and mod_passed) if scale.train_models else sim_passed
 
     figures = ["percolation.png", "overlap.png"]
     plot_curves(args.out / figures[0], curves, sim_rows, model_means, scale.shape, threshold, args.seeds,
@@ -288,16 +342,20 @@ def main(argv: list[str] | None = None) -> dict:
     ) + "\n")
 
     print(f"\npercolation ({args.scale}): {scale.shape[0]}x{scale.shape[1]} lattice, threshold {threshold:g}, "
-          f"{scale.repeats} repeats, seed {seed}")
-    print(f"{'sigma':>6s} {'radius':>7s} {'connects':>8s} {'lambda_c':>9s} {'10-90% width':>13s}")
+          f"{scale.repeats} repeats for each of seeds {list(args.seeds)}; λ_c estimate [95 % interval]")
+    print(f"{'sigma':>6s} {'radius':>7s} {'connects':>8s} {'lambda_c (pooled)':>26s} {'10-90% width':>26s}  per seed")
     for r in sim_rows:
-        lc = "never" if r["lambda_c"] is None else f"{r['lambda_c']:.3f}"
-        w = "-" if r["rise_width"] is None else f"{r['rise_width']:.3f}"
-        print(f"{r['sigma']:6g} {r['radius']:7.2f} {str(r['connects']):>8s} {lc:>9s} {w:>13s}")
+        iv = r["lambda_c_interval"]
+        seeds_txt = " ".join(_fmt_iv(v) for v in r["per_seed"].values())
+        print(f"{r['sigma']:6g} {r['radius']:7.2f} {str(r['connects']):>8s} {_fmt_iv(iv):>26s} "
+              f"{_fmt_iv(iv['rise_width']):>26s}  {seeds_txt}")
+    for why in sim_reasons:
+        print(f"  fails: {why}")
     if model_means:
         print(f"\n{'sigma':>6s} {'lambda':>7s} {'accuracy':>9s}  (mean over seeds {list(args.seeds)})")
         for r in model_means:
             print(f"{r['sigma']:6g} {r['lambda']:7g} {r['accuracy']:9.3f}")
+        print("model thresholds: " + ", ".join(f"σ={s:g}: {_fmt_iv(v)}" for s, v in model_thresholds(model_means).items()))
 
     notes = []
     if not scale.train_models:
@@ -313,14 +371,14 @@ def main(argv: list[str] | None = None) -> dict:
                      "overlap used by the simulation fall on different sides of the threshold (see overlap.png).")
     if args.tiny:
         notes.append("Tiny scale: smoke run only; the verdict means nothing.")
-    if len(args.seeds) > 1:
-        notes.append(f"Simulation uses the first seed ({seed}); models use every seed.")
     measured = {
         "lattice": list(scale.shape), "threshold_overlap": threshold, "repeats": scale.repeats,
-        "mass_level": MASS_LEVEL, "simulation": sim_rows, "simulation_passed": sim_passed,
-        "simulation_failures": sim_reasons,
+        "mass_level": MASS_LEVEL, "simulation_seeds": list(args.seeds), "simulation": sim_rows,
+        "simulation_passed": sim_passed, "simulation_failures": sim_reasons,
+        "simulation_per_seed_verdicts": per_seed_verdicts,
         "models_trained": scale.train_models, "models": model_rows, "model_means": model_means,
         "models_passed": mod_passed, "model_failures": mod_reasons,
+        "model_thresholds": ({f"{k:g}": v for k, v in model_thresholds(model_means).items()} if model_means else {}),
         "model_steps": scale.model_steps if scale.train_models else None,
     }
     return write_verdict(args, claim=CLAIM, paper=PAPER, criterion=CRITERION, passed=passed, measured=measured,

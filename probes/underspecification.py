@@ -17,23 +17,29 @@ first checkpoint from which the 3-checkpoint moving average of class 11's joint 
 End colour: the mean of class 11's colour coordinate P(color = blue) over the last three checkpoints.
 The toy model is ``hidcap.theory.underspecified_dynamics`` (s = 1: full masking moves the target to red).
 
-Criterion (stated before measuring), both parts must hold:
+Criterion (written in docs/probes.md, "Criterion: underspecification", before the runs that judge it): with
+``lo`` and ``hi`` the smallest and largest α, onsets = learning times with 95 % bootstrap intervals
+(``hidcap.experiments.level_onsets``; "never" is later than every step) and the end colour reading = the share
+of class 11's samples the probe reads as blue over the last three checkpoints (Wilson for one seed, a bootstrap
+over seeds and samples for several):
 
-1. delay: Spearman rho(α, learning time of class 11) > 0 over all runs; a run that never learns class 11
-   counts as slower than every run that does (such runs tie at the slowest rank); undetermined when no run
-   learns class 11 or rho is undefined;
-2. bend: Spearman rho(α, end colour coordinate of class 11) < 0 over all runs (undefined rho: undetermined).
+1. learned: class 11 is learned (onset estimate is a step) at ``lo`` in every seed;
+2. delay: the seed-pooled onset at ``lo`` is earlier than at ``hi`` beyond the intervals;
+3. no seed against it: in no seed is the onset at ``hi`` earlier than at ``lo`` beyond the intervals;
+4. bend: the end colour reading at ``hi`` is below that at ``lo`` beyond the intervals.
 
-The verdict is fail if either part fails, undetermined if neither fails but one is undetermined, else pass.
+Pass when all four hold, else fail (a comparison the intervals do not decide fails its part). Reported alongside
+(not part of the verdict): Spearman rho of α against learning time and against the end colour coordinate, the
+fitted line of Eq. 2, the colour-only learning times and the per-seed delay with its across-seed spread.
 
 Scales:
 
 - ``--tiny``: 8 px, 12 steps, α ∈ {0, 1}, one seed: seconds, exercises every code path (meaningless verdict);
-- ``--quick``: the 16 px DDPM of ``hidcap.experiments.scales.CONCEPT_SCALES["quick"]`` for 1,600 steps, objects centred and
-  larger (see ``DATA``), α ∈ {0, 0.5, 1}, seed 0, only class 11 generated (about 7-8 minutes on one idle
-  CPU thread). What it cannot show: the shape concept has ~1/6 of the colour's pixel signal and this
-  model is not expected to learn class 11 (blue triangle) jointly within its budget, so the delay part is
-  likely undetermined; the bend (end colour against α) and the colour-only learning time are measurable;
+- ``--quick``: ``CONCEPT_SCALES["quick-8px"]`` (8 px, channels (16, 32), DDPM T = 100 with β 1e-3 -> 0.1, 2,400
+  steps, 16 linear checkpoints), concepts (color, **size**) instead of (color, shape): at 8 px a triangle and a
+  circle differ by a few pixels, so class 01 is the small red object whose colour is masked and class 11 the small
+  blue one; the paper's data otherwise (size separation 0.3, positions ±0.5); α ∈ {0, 0.5, 1}, seeds 0 1 2, only
+  class 11 generated (32 samples per checkpoint, 20 sampling steps);
 - full (default): the paper's VDM at 32 px, 20k steps, 60 checkpoints, α ∈ {0, .25, .5, .75, 1}, seeds 0 1 2,
   every class generated (one run is ~20 min on an A100: ``--device cuda``).
 
@@ -56,13 +62,17 @@ import numpy as np
 import torch
 
 from hidcap.data import ConceptDataSpec, Masking
+from hidcap.evaluation.intervals import beats
+from hidcap.evaluation.seeds import seed_margin
 from hidcap.experiments.concepts import concept_probe
+from hidcap.experiments.level_onsets import compare_onsets, end_reading, run_onset
 from hidcap.experiments.scales import ConceptScale, concept_scale
 from hidcap.experiments.sweeps import (
     HELD_OUT,
     Run,
+    SweepPoint,
     check_levels,
-    measure_run,
+    measure_sweep,
     plot_accuracy,
     plot_learning_times,
     print_table,
@@ -73,39 +83,69 @@ from hidcap.experiments.sweeps import (
     write_tables,
 )
 from hidcap.experiments.underspecification import plot_trajectories
-from hidcap.experiments.verdicts import combine_verdicts, write_verdict
+from hidcap.experiments.verdicts import write_verdict
 from hidcap.plotting import plot_concept_space
 
 
 NAME = "underspecification"
-CLAIM = ("underspecification delays and bends generalisation: masking the colour of a fraction alpha of the red "
-         "triangles delays class 11 (blue triangle) and pulls its generations towards red")
+CLAIM = ("underspecification delays and bends generalisation: masking the colour of a fraction alpha of class 01 "
+         "(red triangles; small red objects at the quick scale) delays class 11 (blue triangle; small blue) and pulls "
+         "its generations towards red")
 PAPER = "paper 001 (Park et al. 2024), Sec. 5, Fig. 8 (steps to 80 % vs masking) and Fig. 9 (concept space, Eq. 2)"
-CONCEPTS = ("color", "shape")
+#: The two concepts of each scale (quick: size instead of shape, see the module docstring).
+CONCEPTS = {"tiny": ("color", "shape"), "quick": ("color", "size"), "full": ("color", "shape")}
 THRESHOLD = 0.8  # joint-accuracy level of the learning time (as in probes/concept_signal.py)
 MASKED_CLASS = "01"
 END_CHECKPOINTS = 3
-#: The bend is judged only when the least-masked runs draw class 11 blue (mean end P(blue) at least this).
-BLUE_AT_START = 0.5
 FRACTIONS = {"tiny": (0.0, 1.0), "quick": (0.0, 0.5, 1.0), "full": (0.0, 0.25, 0.5, 0.75, 1.0)}
-SEEDS = {"tiny": (0,), "quick": (0,), "full": (0, 1, 2)}
+SEEDS = {"tiny": (0,), "quick": (0, 1, 2), "full": (0, 1, 2)}
+#: The concept scale (``hidcap.experiments.scales.CONCEPT_SCALES``) each probe scale runs.
+SCALE = {"tiny": "tiny", "quick": "quick-8px", "full": "full"}
 MEASURED = {"tiny": ("00", "01", "10", "11"), "quick": ("11",), "full": ("00", "01", "10", "11")}
 #: Training steps per run (None: the scale's own).
-STEPS: dict[str, int | None] = {"tiny": None, "quick": 1600, "full": None}
-CORNERS = {"00": "red circle", "01": "red triangle", "10": "blue circle", "11": "blue triangle"}
-#: Data-spec fields a scale changes from Park et al. 2024, App. B. Quick: objects at the frame centre and larger (size
-#: separation 0.6: large radius 0.75), which gives the shape concept 1.6x the pixel signal of the default.
-DATA: dict[str, dict[str, Any]] = {"tiny": {}, "quick": {"position_range": 0.0, "size_separation": 0.6}, "full": {}}
+STEPS: dict[str, int | None] = {"tiny": None, "quick": None, "full": None}
+#: Names of the corners of each concept pair.
+CORNERS = {("color", "shape"): {"00": "red circle", "01": "red triangle", "10": "blue circle", "11": "blue triangle"},
+           ("color", "size"): {"00": "large red", "01": "small red", "10": "large blue", "11": "small blue"}}
+#: Concept-space axis labels of each concept pair.
+AXES = {("color", "shape"): ("P(color = blue)", "P(shape = triangle)"), ("color", "size"): ("P(color = blue)", "P(size = small)")}
+#: Data-spec fields a scale changes from Park et al. 2024, App. B (none).
+DATA: dict[str, dict[str, Any]] = {"tiny": {}, "quick": {}, "full": {}}
 
 
 def criterion(threshold: float = THRESHOLD) -> str:
-    return (f"(1) delay: Spearman rho(alpha, learning time of class {HELD_OUT}) > 0 over all runs (learning time = "
-            f"first checkpoint from which the 3-checkpoint moving average of its joint accuracy stays above "
-            f"{threshold:g}; never learned = slowest, tied; undetermined if no run learns it or rho is undefined) "
-            f"AND (2) bend: Spearman rho(alpha, end colour coordinate P(color = blue) of class {HELD_OUT}, mean of "
-            f"the last {END_CHECKPOINTS} checkpoints) < 0, judged only if the runs at the smallest alpha end blue "
-            f"(mean end P(blue) >= {BLUE_AT_START:g}; else nothing can bend towards red: undetermined); "
-            "fail if either part fails, undetermined if one is undetermined")
+    return (f"Onset = learning time of class {HELD_OUT} (first checkpoint from which the 3-checkpoint moving average "
+            f"of its joint accuracy stays above {threshold:g}) with a 95 % bootstrap interval (never = later than every "
+            f"step); end colour = share of class {HELD_OUT}'s samples read as blue over the last {END_CHECKPOINTS} "
+            "checkpoints with a 95 % interval. With lo/hi the smallest/largest masked fraction alpha: (1) learned: "
+            "class 11 is learned at lo in every seed; (2) delay: the seed-pooled onset at lo is earlier than at hi "
+            "beyond the intervals; (3) no seed has the onset at hi earlier than at lo beyond the intervals; (4) bend: "
+            "the end colour at hi is below that at lo beyond the intervals. Pass iff all four; otherwise fail "
+            "(not decided counts as fail)")
+
+
+def decide(fractions: Sequence[float], runs: Sequence[Run], threshold: float = THRESHOLD) -> tuple[bool, dict[str, Any]]:
+    """The verdict of :func:`criterion` from the runs of the smallest and largest α (one per seed each).
+
+    Returns ``(passed, parts)`` with parts 1-4 and the onsets (:func:`compare_onsets`, first = smallest α) and
+    end colour readings (:func:`end_reading`) behind them."""
+    lo, hi = min(fractions), max(fractions)
+    seeds = sorted({r.seed for r in runs})
+    by = {(r.level, r.seed): r.table for r in runs}
+    missing = [(a, s) for a in (lo, hi) for s in seeds if (a, s) not in by]
+    if missing:
+        raise ValueError(f"no run for (alpha, seed) {missing}")
+    first, second = [by[(lo, s)] for s in seeds], [by[(hi, s)] for s in seeds]
+    cmp = compare_onsets(first, second, HELD_OUT, threshold, seeds=seeds)
+    learned = {str(s): cmp["per_seed"][str(s)]["first"]["estimate"] is not None for s in seeds}
+    end_lo = end_reading(first, HELD_OUT, "color", END_CHECKPOINTS)
+    end_hi = end_reading(second, HELD_OUT, "color", END_CHECKPOINTS)
+    parts = {"low_alpha": lo, "high_alpha": hi, "1_learned_at_low": all(learned.values()), "learned_at_low": learned,
+             "2_pooled_delay": cmp["pooled"]["order"] == "earlier", "3_no_seed_against": cmp["counts"]["later"] == 0,
+             "4_bend": beats(end_lo, end_hi), "onsets": cmp,
+             "end_color": {"low_alpha": end_lo.to_dict(), "high_alpha": end_hi.to_dict()}}
+    passed = all(parts[k] for k in ("1_learned_at_low", "2_pooled_delay", "3_no_seed_against", "4_bend"))
+    return bool(passed), parts
 
 
 # ------------------------------------------------------------------------------------------ pure helpers
@@ -119,25 +159,6 @@ def end_color(points: Sequence[Sequence[float]], last: int = END_CHECKPOINTS) ->
     return float(pts[-last:, 0].mean())
 
 
-def bend_verdict(fractions: Sequence[float], colors: Sequence[float],
-                 blue_at_start: float = BLUE_AT_START) -> tuple[bool | None, float | None]:
-    """``(passed, rho)`` for "the end colour coordinate falls as α grows".
-
-    ``passed`` is ``None`` when rho is undefined, or when the runs at the smallest α do not end blue (their
-    mean colour coordinate is below ``blue_at_start``): a class that never heads to blue cannot bend to red.
-    """
-    if len(fractions) != len(colors):
-        raise ValueError(f"fractions and colors must have the same length, got {len(fractions)} and {len(colors)}")
-    rho = spearman(fractions, list(colors))
-    if rho is None or not fractions:
-        return None, rho
-    lowest = min(fractions)
-    start = float(np.mean([c for a, c in zip(fractions, colors) if a == lowest]))
-    if start < blue_at_start:
-        return None, rho
-    return bool(rho < 0), rho
-
-
 def fit_line(x: Sequence[float], y: Sequence[float]) -> tuple[float, float] | None:
     """Least-squares ``y ≈ a − s·x``; returns ``(a, s)`` (``None`` if x is constant or too short)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -147,11 +168,11 @@ def fit_line(x: Sequence[float], y: Sequence[float]) -> tuple[float, float] | No
     return float(intercept), float(-slope)
 
 
-def run_spec(scale: ConceptScale, alpha: float) -> ConceptDataSpec:
-    """The data of masked fraction ``alpha`` at ``scale``: concepts (color, shape), class 01's colour slot
-    zeroed for a fraction ``alpha`` of its samples, the scale's ``DATA`` changes applied."""
-    return scale.spec(concepts=CONCEPTS, masks=(Masking(concept="color", class_bits=MASKED_CLASS, fraction=alpha),),
-                      **DATA.get(scale.name, {}))
+def run_spec(scale: ConceptScale, alpha: float, name: str) -> ConceptDataSpec:
+    """The data of masked fraction ``alpha`` at probe scale ``name`` (concepts ``CONCEPTS[name]``), class 01's
+    colour slot zeroed for a fraction ``alpha`` of its samples, the scale's ``DATA`` changes applied."""
+    return scale.spec(concepts=CONCEPTS[name], masks=(Masking(concept="color", class_bits=MASKED_CLASS, fraction=alpha),),
+                      **DATA[name])
 
 
 # ------------------------------------------------------------------------------------------ figure
@@ -172,21 +193,20 @@ def main(argv: list[str] | None = None) -> dict:
                              open_low=False)
     if args.device != "cpu":
         torch.backends.cudnn.benchmark = True
-    scale = concept_scale(args.scale)
+    scale = concept_scale(SCALE[args.scale])
     steps = ns.steps or STEPS[args.scale] or scale.steps
     overrides = {"steps": steps, "log_every": max(1, min(50, steps // 10))}
     classes = MEASURED[args.scale]
-    probe = concept_probe(run_spec(scale, 0.0), scale, args.out / "probe", args.device, progress=args.progress)
-
-    runs = []
-    for a in fractions:
-        spec = run_spec(scale, a)
-        for seed in args.seeds:
-            run_dir, table, total = measure_run(args, scale, spec, probe, f"mask{a:g}_steps{steps}", seed, classes,
-                                                **overrides)
-            runs.append(Run(a, seed, run_dir, table, total))
-            print(f"  alpha {a:g}, seed {seed}: final joint accuracy of {HELD_OUT} "
-                  f"{table.accuracy_curve(HELD_OUT)[1][-1]:.2f}", flush=True)
+    concepts = CONCEPTS[args.scale]
+    probe = concept_probe(run_spec(scale, 0.0, args.scale), scale, args.out / "probe", args.device,
+                          progress=args.progress)
+    suffix = "" if scale.name == args.scale else f"_{scale.name}_{''.join(c[:2] for c in concepts)}"
+    points = [SweepPoint(a, seed, run_spec(scale, a, args.scale), probe, f"mask{a:g}_steps{steps}{suffix}")
+              for a in fractions for seed in args.seeds]
+    runs = measure_sweep(args, scale, points, classes, **overrides)
+    for run in runs:
+        print(f"  alpha {run.level:g}, seed {run.seed}: final joint accuracy of {HELD_OUT} {run.curve()[1][-1]:.2f}",
+              flush=True)
 
     rows = [run_summary(r, ns.threshold) for r in runs]
     for row, run in zip(rows, runs):
@@ -194,12 +214,22 @@ def main(argv: list[str] | None = None) -> dict:
     alphas = [r["level"] for r in rows]
     times = [r["learning_time"] for r in rows]
     ends = [r["end_color"] for r in rows]
-    delay, rho_time = rank_verdict(alphas, times, sign=+1)
+    for row, run in zip(rows, runs):
+        row["onset"] = run_onset(run.table, HELD_OUT, ns.threshold).to_dict()
+        row["end_color_interval"] = end_reading([run.table], HELD_OUT, "color", END_CHECKPOINTS).to_dict()
+    passed, parts = decide(fractions, runs, ns.threshold)
+    delays = {}
+    for seed in args.seeds:
+        pair = parts["onsets"]["per_seed"][str(seed)]
+        if pair["first"]["estimate"] is not None and pair["second"]["estimate"] is not None:
+            delays[str(seed)] = int(pair["second"]["estimate"] - pair["first"]["estimate"])
+    parts["delay_per_seed"] = delays
+    parts["delay_across_seeds"] = seed_margin(list(delays.values()), 0.0, list(delays)).to_dict() if delays else None
+    _, rho_time = rank_verdict(alphas, times, sign=+1)
     color_times = [r["concept_learning_time"]["color"] for r in rows]
     color_delay, rho_ctime = rank_verdict(alphas, color_times, sign=+1)
     fmt = (lambda v: "undefined" if v is None else f"{v:+.3f}")
-    bend, rho_color = bend_verdict(alphas, ends)
-    passed = combine_verdicts([delay, bend])
+    rho_color = spearman(alphas, ends)
     fit = fit_line(alphas, ends)
     per_fraction = {}
     for a in fractions:
@@ -222,11 +252,14 @@ def main(argv: list[str] | None = None) -> dict:
                             {f"class {HELD_OUT} joint (the verdict)": times,
                              f"class {HELD_OUT} colour only": color_times},
                             f"time to {ns.threshold:.0%} on class {HELD_OUT}: joint rho = {fmt(rho_time)}, "
-                            f"colour-only rho = {fmt(rho_ctime)}"),
+                            f"colour-only rho = {fmt(rho_ctime)}",
+                            intervals={f"class {HELD_OUT} joint (the verdict)": [r["onset"] for r in rows]}),
         plot_accuracy(args.out / "accuracy.png", runs, fractions, "alpha =", ns.threshold),
         plot_trajectories(args.out / "trajectories.png", runs, fractions,
-                          {(r["level"], r["seed"]): r["end_color"] for r in rows}, fit, corner_names=CORNERS,
-                          blue_at_start=BLUE_AT_START, end_checkpoints=END_CHECKPOINTS),
+                          {(r["level"], r["seed"]): r["end_color"] for r in rows}, fit,
+                          corner_names=CORNERS[concepts], end_checkpoints=END_CHECKPOINTS,
+                          end_intervals={(r["level"], r["seed"]): r["end_color_interval"] for r in rows},
+                          axis_labels=AXES[concepts]),
     ]
     first = args.seeds[0]
     for run in runs:
@@ -239,27 +272,33 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{'alpha':>10s} {'end P(blue)':>11s}")
     for r in rows:
         print(f"{r['level']:>10g} {r['end_color']:>11.2f}")
-    print(f"Spearman rho(alpha, learning time) = {fmt(rho_time)} -> delay {delay}; "
-          f"rho(alpha, end colour) = {fmt(rho_color)} -> bend {bend}")
-    notes = (f"data changes from Park et al. 2024: {DATA[args.scale] or 'none'}; {steps} training steps per run; "
-             f"classes generated: {', '.join(classes)}; {scale.samples_per_class} "
-             f"samples per class and checkpoint, {scale.sample_steps} sampling steps; masked colour slot value 0. ")
-    if args.scale == "quick":
-        notes += ("Quick scale: one seed and three fractions to fit ~8 CPU minutes; objects centred and larger "
-                  "(position_range 0, size separation 0.6); only class 11 is generated. ")
+    pooled = parts["onsets"]["pooled"]
+    end = parts["end_color"]
+    print(f"pooled onset at alpha = {parts['low_alpha']:g}: {pooled['first']['estimate']} "
+          f"[{pooled['first']['low']}, {pooled['first']['high']}], at alpha = {parts['high_alpha']:g}: "
+          f"{pooled['second']['estimate']} [{pooled['second']['low']}, {pooled['second']['high']}] -> {pooled['order']}; "
+          f"end P(blue read) {end['low_alpha']['estimate']:.2f} [{end['low_alpha']['low']:.2f}, "
+          f"{end['low_alpha']['high']:.2f}] -> {end['high_alpha']['estimate']:.2f} [{end['high_alpha']['low']:.2f}, "
+          f"{end['high_alpha']['high']:.2f}]; parts 1-4: {parts['1_learned_at_low']}, {parts['2_pooled_delay']}, "
+          f"{parts['3_no_seed_against']}, {parts['4_bend']}; Spearman rho(alpha, learning time) = {fmt(rho_time)}, "
+          f"rho(alpha, end colour) = {fmt(rho_color)}")
+    notes = (f"concepts {concepts}; data changes from Park et al. 2024: {DATA[args.scale] or 'none'}; concept scale "
+             f"{scale.name}; {steps} training steps per run; classes generated: {', '.join(classes)}; "
+             f"{scale.samples_per_class} samples per class and checkpoint, {scale.sample_steps} sampling steps; "
+             "masked colour slot value 0. ")
     if args.tiny:
         notes += "Tiny scale: a smoke run; its verdict means nothing. "
     measured = {
         "threshold": ns.threshold,
         "fractions": list(fractions),
         "training_steps": steps,
-        "delay": {"passed": delay, "spearman_rho": rho_time, "n_runs": len(rows),
-                  "n_learned": sum(t is not None for t in times)},
+        "concepts": list(concepts),
+        "parts": parts,
+        "delay": {"spearman_rho": rho_time, "n_runs": len(rows), "n_learned": sum(t is not None for t in times)},
         "color_concept_delay": {"note": "secondary, not the verdict: the delay rule on class 11's colour alone",
                                 "passed": color_delay, "spearman_rho": rho_ctime,
                                 "n_learned": sum(t is not None for t in color_times)},
-        "bend": {"passed": bend, "spearman_rho": rho_color, "end_checkpoints": END_CHECKPOINTS,
-                 "blue_at_start_required": BLUE_AT_START,
+        "bend": {"spearman_rho": rho_color, "end_checkpoints": END_CHECKPOINTS,
                  "end_color_at_smallest_alpha": float(np.mean([e for a, e in zip(alphas, ends) if a == min(alphas)])),
                  "fit_intercept": None if fit is None else fit[0], "fit_s": None if fit is None else fit[1]},
         "per_fraction": per_fraction,

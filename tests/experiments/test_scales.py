@@ -14,7 +14,7 @@ from hidcap.models import presets
 
 
 def test_concept_scales_build_valid_configs():
-    for name in SCALES:
+    for name in (*SCALES, "quick-8px"):
         s = concept_scale(name)
         spec = s.spec(color_separation=0.3)
         cfg = s.train_config(spec, seed=1, device="cpu", steps=s.steps)
@@ -47,6 +47,12 @@ def test_torus_scales_full_quick_and_the_example_entries():
     qcfg = quick.train_config(3, "cpu")
     assert qcfg.seed == 3 and qcfg.model.image_size == 16 and quick.data.lattice().shape == (1024, 2)
     assert qcfg.model == bump_scale("quick").model  # referenced, not copied
+    # the probe's quick scale measures like the example: the whole 32 x 32 lattice, 300 landmarks, 50 steps
+    assert quick.labels().shape == (1024, 2) and quick.landmarks == torus_scale("example-cpu").landmarks == 300
+    assert quick.sample_steps == 50 and quick.measure_every == 1
+    from hidcap.training import _schedule
+
+    assert _schedule(qcfg) == (50, 200, 500, 1000, 1500)  # five measured trained checkpoints, dense early
     cpu = torus_scale("example-cpu").train_config(0, "cpu")
     assert cpu.steps == 2000 and cpu.log_every == 50 and cpu.optimizer == bump_scale("quick").optimizer
     tiny = torus_scale("example-tiny")

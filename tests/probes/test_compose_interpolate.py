@@ -12,7 +12,7 @@ from hidcap.experiments import composition
 from .conftest import assert_png
 
 NAME = "compose_interpolate"
-FIGURES = ("accuracy_maps.png", "sections.png", "data_and_samples.png")
+FIGURES = ("accuracy_maps.png", "sections.png", "data_and_samples.png", "parts.png")
 
 
 
@@ -33,8 +33,8 @@ def tiny(ci, tmp_path_factory):
 def test_tiny_verdict_fields(tiny, ci):
     out, record = tiny
     assert json.loads((out / "verdict.json").read_text()) == record
-    assert record["probe"] == NAME and record["scale"] == "tiny" and record["seeds"] == [0]
-    assert record["passed"] in (True, False, None)
+    assert record["probe"] == NAME and record["scale"] == "tiny" and record["seeds"] == [0, 1]
+    assert record["passed"] in (True, False)  # every data set run: never undetermined
     assert record["verdict"] == {True: "pass", False: "fail", None: "undetermined"}[record["passed"]]
     assert record["criterion"] == ci.CRITERION
     m = record["measured"]
@@ -70,21 +70,42 @@ def test_tiny_tables_are_consistent(tiny, ci):
     n = m["image_size"]
     for d in m["datasets"]:
         t = m["sections"][d]
-        assert sum(t[s]["n"] for s in ci.SECTIONS) == t["all"]["n"] == n * n
+        assert sum(t[s]["n"] for s in ci.SECTIONS) == t["all"]["n"] == n * n * len(record["seeds"])
         assert t["held_out"]["n"] == t["vertical"]["n"] + t["horizontal"]["n"] + t["intersection"]["n"]
-        # the pooled table of one seed is that seed's table
-        assert t == m["per_seed"][d]["0"]["table"]
+        # the pooled table is the sample-weighted mean of the seeds' tables
+        for sec in ci.SECTIONS:
+            seeds = [m["per_seed"][d][s]["table"][sec] for s in ("0", "1")]
+            assert t[sec]["joint"] == pytest.approx(np.mean([x["joint"] for x in seeds]))
         for s in t.values():
             assert s["joint"] <= min(s["x"], s["y"]) + 1e-12 and max(s["x"], s["y"]) <= s["either"] + 1e-12
             assert 0 <= s["crossing"] <= s["joint"] + 1e-12
         held = sum(t[s]["joint"] * t[s]["n"] for s in composition.HELD_OUT) / t["held_out"]["n"]
         assert t["held_out"]["joint"] == pytest.approx(held)
+    # the judged quantities: pooled intervals, per-seed Wilson intervals and their dispersion
+    from hidcap.evaluation.intervals import Interval
+
     t2 = m["sections"]["2d"]
-    nums = m["parts"]["numbers"]
-    assert nums["composed_2d"] == pytest.approx((t2["vertical"]["y"] + t2["horizontal"]["x"]) / 2)
-    assert nums["interpolated_2d"] == pytest.approx((t2["vertical"]["x"] + t2["horizontal"]["y"]) / 2)
-    passed, parts = ci.compose_verdict(m["sections"])
+    iv = m["intervals"]["2d"]
+    assert iv["composed"]["pooled"]["estimate"] == pytest.approx((t2["vertical"]["y"] + t2["horizontal"]["x"]) / 2)
+    assert iv["interpolated"]["pooled"]["estimate"] == pytest.approx((t2["vertical"]["x"] + t2["horizontal"]["y"]) / 2)
+    for d in m["datasets"]:
+        for q, entry in m["intervals"][d].items():
+            pooled = entry["pooled"]
+            assert pooled["method"] == "bootstrap:seeds+samples" and pooled["low"] <= pooled["estimate"] <= pooled["high"]
+            assert set(entry["per_seed"]) == {"0", "1"}
+            assert all(e["method"] == "wilson" for e in entry["per_seed"].values())
+            disp = entry["dispersion"]
+            assert disp["n"] == 2 and disp["values"] == [entry["per_seed"][s]["estimate"] for s in ("0", "1")]
+            assert disp["std"] == pytest.approx(np.std(disp["values"], ddof=1))
+        assert m["intervals"][d]["held_joint"]["pooled"]["estimate"] == pytest.approx(m["sections"][d]["held_out"]["joint"])
+        for sec, ivs in m["section_intervals"][d].items():
+            assert ivs["joint"]["estimate"] == pytest.approx(m["sections"][d][sec]["joint"])
+    q = {d: {k: Interval.from_dict(v["pooled"]) for k, v in m["intervals"][d].items()} for d in m["datasets"]}
+    passed, parts = ci.compose_verdict(q)
     assert passed == record["passed"] and parts == m["parts"]
+    margins = m["seed_margins"]
+    assert margins["composed_2d"]["spread"]["values"] == iv["composed"]["dispersion"]["values"]
+    assert margins["held_joint_2d1d_minus_2d"]["threshold"] == ci.MARGIN
 
 
 @pytest.mark.parametrize(
@@ -163,65 +184,109 @@ def torch_tensor(a):
     return torch.as_tensor(a, dtype=torch.float32)
 
 
-def _table(train, vertical, horizontal, intersection, either=1.0, crossing=None):
-    """A section table from (x, y) accuracies; joint = x·y (independent errors), n = 10 per section; held-out
-    crossing = held-out joint unless given."""
-    sec = {"train": train, "vertical": vertical, "horizontal": horizontal, "intersection": intersection}
-    out = {k: {"n": 10, "x": x, "y": y, "joint": x * y, "either": max(x, y), "crossing": x * y}
-           for k, (x, y) in sec.items()}
-    held = float(np.mean([out[k]["joint"] for k in ("vertical", "horizontal", "intersection")]))
-    out["held_out"] = {"n": 30, "x": 0, "y": 0, "joint": held, "either": 0,
-                       "crossing": held if crossing is None else crossing}
-    out["all"] = {"n": 40, "x": 0, "y": 0, "joint": 0, "either": either, "crossing": 0}
-    return out
+def _iv(p, half=0.05):
+    """An interval around ``p`` (clipped to [0, 1])."""
+    from hidcap.evaluation.intervals import Interval
+
+    return Interval(p, max(0.0, p - half), min(1.0, p + half), 100, "bootstrap:seeds+samples")
 
 
-PAPER_LIKE = {
-    "2d": _table((1, 1), (0.1, 0.9), (0.9, 0.1), (0.1, 0.1)),
-    "2d+1d": _table((1, 1), (0.9, 0.9), (0.9, 0.9), (0.8, 0.8)),
-    "1d": _table((0.5, 0.5), (0.9, 0.1), (0.1, 0.9), (0.5, 0.5), either=0.9, crossing=0.0),
-}
+def _q(train=0.9, composed=0.9, interpolated=0.1, held=0.05, crossing=None, either=0.9, half=0.05):
+    return {"train_joint": _iv(train, half), "composed": _iv(composed, half), "interpolated": _iv(interpolated, half),
+            "held_joint": _iv(held, half), "held_crossing": _iv(held if crossing is None else crossing, half),
+            "all_either": _iv(either, half)}
+
+
+PAPER_LIKE = {"2d": _q(), "2d+1d": _q(held=0.8), "1d": _q(train=0.0, composed=0.5, interpolated=0.5, held=0.1,
+                                                           crossing=0.0)}
 
 
 def test_compose_verdict_paper_like_passes(ci):
     passed, parts = ci.compose_verdict(PAPER_LIKE)
     assert passed is True
-    assert parts["numbers"]["composed_2d"] == pytest.approx(0.9)
-    assert parts["numbers"]["interpolated_2d"] == pytest.approx(0.1)
-    assert parts["evaluated"] == ["i_2d_composes", "ii_2d_no_interpolation", "iii_2d1d_beats_2d",
-                                  "iv_1d_no_composition"]
+    assert parts["evaluated"] == ["i_2d_composes", "ii_2d_no_interpolation", "iii_2d1d_beats_2d"]
+    rep = parts["reported_not_judged"]  # (iv) is reported only
+    assert rep == {"iv_stripes_learned_1d": True, "iv_1d_no_composition_crossing": True,
+                   "iv_1d_no_composition_joint_original": True}
 
 
-def test_compose_verdict_failures(ci):
-    interpolates = dict(PAPER_LIKE, **{"2d": _table((1, 1), (0.9, 0.9), (0.9, 0.9), (0.9, 0.9))})
+def test_compose_verdict_margin_inside_the_intervals_fails(ci):
+    # (iii): 2D+1D − 2D = 0.35 > 0.3 in the point estimates, but the intervals (± 0.05) leave 0.25 < 0.3
+    close = dict(PAPER_LIKE, **{"2d+1d": _q(held=0.4), "2d": _q(held=0.05)})
+    passed, parts = ci.compose_verdict(close)
+    assert passed is False and parts["iii_2d1d_beats_2d"] is False
+    # the same point estimates with tight intervals decide it
+    tight = {"2d": _q(held=0.05, half=0.01), "2d+1d": _q(held=0.4, half=0.01)}
+    assert ci.compose_verdict(tight)[0] is True
+    # (i): composed 0.52 with an interval reaching below 0.5 is not decided -> fail
+    low = dict(PAPER_LIKE, **{"2d": _q(composed=0.52, interpolated=0.0)})
+    passed, parts = ci.compose_verdict(low)
+    assert passed is False and parts["i_2d_composes"] is False and parts["ii_2d_no_interpolation"] is True
+
+
+def test_compose_verdict_control_equal_to_the_protocol_fails(ci):
+    # the 2D model is 2D+1D's control in (iii): equal held-out accuracy fails
+    same = dict(PAPER_LIKE, **{"2d+1d": _q(held=0.05)})
+    passed, parts = ci.compose_verdict(same)
+    assert passed is False and parts["iii_2d1d_beats_2d"] is False
+    interpolates = dict(PAPER_LIKE, **{"2d": _q(composed=0.9, interpolated=0.9)})
     passed, parts = ci.compose_verdict(interpolates)
-    assert passed is False and parts["ii_2d_no_interpolation"] is False and parts["iii_2d1d_beats_2d"] is False
-    no_compose = dict(PAPER_LIKE, **{"2d": _table((1, 1), (0.1, 0.2), (0.2, 0.1), (0.1, 0.1))})
-    passed, parts = ci.compose_verdict(no_compose)
-    assert passed is False and parts["i_2d_composes"] is False
-    one_d_composes = dict(PAPER_LIKE, **{"1d": _table((1, 1), (0.9, 0.9), (0.9, 0.9), (0.9, 0.9))})
-    passed, parts = ci.compose_verdict(one_d_composes)
-    assert passed is False and parts["iv_1d_no_composition"] is False
-    # (iv) reads the crossing accuracy: a high joint from centroid-decoded lone stripes does not count ...
-    lone_stripes = dict(PAPER_LIKE, **{"1d": _table((0, 0), (0.9, 0.9), (0.9, 0.9), (0.9, 0.9), crossing=0.05)})
-    assert ci.compose_verdict(lone_stripes)[1]["iv_1d_no_composition"] is True
-    # ... but real crossings do
-    crossings = dict(PAPER_LIKE, **{"1d": _table((0, 0), (0.2, 0.2), (0.2, 0.2), (0.2, 0.2), crossing=0.6)})
-    assert ci.compose_verdict(crossings)[1]["iv_1d_no_composition"] is False
+    assert passed is False and parts["ii_2d_no_interpolation"] is False
 
 
-def test_compose_verdict_undetermined(ci):
-    unlearned = dict(PAPER_LIKE, **{"2d+1d": _table((0.3, 0.3), (0.9, 0.9), (0.9, 0.9), (0.8, 0.8))})
+def test_compose_verdict_unlearned_fails_and_iv_never_judges(ci):
+    unlearned = dict(PAPER_LIKE, **{"2d+1d": _q(train=0.3, held=0.8)})
     passed, parts = ci.compose_verdict(unlearned)
-    assert passed is None and parts["precondition_learned"] is False
-    no_stripes = dict(PAPER_LIKE, **{"1d": _table((0, 0), (0, 0), (0, 0), (0, 0), either=0.1)})
-    passed, parts = ci.compose_verdict(no_stripes)
-    assert passed is None and parts["iv_1d_no_composition"] is None
-    # the 1D data set left out: parts (i)-(iii) decide alone
+    assert passed is False and parts["precondition_learned"] is False
+    borderline = dict(PAPER_LIKE, **{"2d": _q(train=0.52)})  # 0.52 ± 0.05 is not decided ≥ 0.5
+    assert ci.compose_verdict(borderline)[0] is False
+    # 1D composing would fail (iv), which is reported only: the verdict stands on (i)-(iii)
+    one_d_composes = dict(PAPER_LIKE, **{"1d": _q(held=0.8, crossing=0.8)})
+    passed, parts = ci.compose_verdict(one_d_composes)
+    assert passed is True and parts["reported_not_judged"]["iv_1d_no_composition_crossing"] is False
+
+
+def test_compose_verdict_subsets(ci):
     without_1d = {k: v for k, v in PAPER_LIKE.items() if k != "1d"}
     passed, parts = ci.compose_verdict(without_1d)
-    assert passed is True and "iv_1d_no_composition" not in parts["evaluated"]
-    assert ci.compose_verdict({"1d": PAPER_LIKE["1d"]})[0] is None
+    assert passed is True and parts["reported_not_judged"] == {}
+    assert ci.compose_verdict({"1d": PAPER_LIKE["1d"]})[0] is None  # nothing to judge
+    with pytest.raises(ValueError, match="unknown data sets"):
+        ci.compose_verdict({"3d": PAPER_LIKE["1d"]})
+
+
+def test_quantity_samples_and_intervals():
+    frame = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [4.0, 4.0]])  # train, vertical, horizontal, intersection
+    masks = composition.section_masks(frame, (3.0, 5.0))
+    ok = np.array([[True, True], [False, True], [True, False], [True, True]])
+    blob = np.array([True, True, True, False])
+    q = composition.quantity_samples(ok, blob, masks)
+    assert q["composed"].tolist() == [1.0, 1.0] and q["interpolated"].tolist() == [0.0, 0.0]
+    assert q["held_joint"].tolist() == [0.0, 0.0, 1.0] and q["held_crossing"].tolist() == [0.0, 0.0, 0.0]
+    assert q["train_joint"].tolist() == [1.0] and q["all_either"].tolist() == [1.0] * 4
+    other = composition.quantity_samples(~ok, blob, masks)
+    out = composition.quantity_intervals({0: q, 1: other})
+    c = out["composed"]
+    assert c["pooled"].estimate == pytest.approx(0.5) and c["pooled"].method == "bootstrap:seeds+samples"
+    assert c["per_seed"][0].estimate == 1.0 and c["per_seed"][0].method == "wilson"
+    assert c["spread"].values == (1.0, 0.0) and c["spread"].std == pytest.approx(np.sqrt(0.5))
+    one = composition.quantity_intervals({3: q})
+    assert one["composed"]["pooled"].method == "wilson" and one["composed"]["spread"].std is None
+    with pytest.raises(ValueError, match="no seed"):
+        composition.quantity_intervals({})
+    with pytest.raises(ValueError, match=r"\(K, 2\)"):
+        composition.quantity_samples(ok[:, 0], blob, masks)
+
+
+def test_seed_margins():
+    per_seed = {s: {"2d": {"composed": c, "interpolated": 0.1, "held_joint": 0.05},
+                    "2d+1d": {"held_joint": h, "held_crossing": 0.5}, "1d": {"held_crossing": 0.0}}
+                for s, c, h in ((0, 0.9, 0.5), (1, 0.8, 0.4), (2, 0.85, 0.3))}
+    m = composition.compose_seed_margins(per_seed)
+    assert m["composed_2d"]["margin"] == pytest.approx(0.35) and m["composed_2d"]["decided"] is True
+    d = m["held_joint_2d1d_minus_2d"]  # mean 0.35 − 0.3 = 0.05 < sd 0.1: not decided
+    assert d["margin"] == pytest.approx(0.05) and d["side"] == "not decided"
+    assert composition.compose_seed_margins({0: {"2d": per_seed[0]["2d"]}})["held_crossing_2d1d_minus_1d"] is None
 
 
 # ------------------------------------------------------------------------------------------ configs

@@ -34,7 +34,8 @@ def test_tiny_verdict_fields(cs, tiny):
     assert record["probe"] == "concept_signal" and record["scale"] == "tiny" and record["seeds"] == [0]
     assert record["passed"] in (True, False, None)
     assert record["verdict"] == {True: "pass", False: "fail", None: "undetermined"}[record["passed"]]
-    assert "Spearman" in record["criterion"] and "slowest" in record["criterion"]
+    assert "beyond the intervals" in record["criterion"] and "not decided counts as fail" in record["criterion"]
+    assert record["passed"] in (True, False)  # the new criterion always decides
     assert "Fig. 3" in record["paper"]
     m = record["measured"]
     assert m["levels"] == list(cs.LEVELS["tiny"]) and m["threshold"] == 0.8
@@ -60,9 +61,49 @@ def test_tiny_verdict_follows_its_numbers(cs, tiny):
     m = record["measured"]
     levels = [r["level"] for r in m["runs"]]
     times = [r["learning_time"] for r in m["runs"]]
-    passed, rho = sweeps.rank_verdict(levels, times, sign=-1)
-    assert record["passed"] == passed
+    _, rho = sweeps.rank_verdict(levels, times, sign=-1)
     assert m["spearman_rho"] == (None if rho is None else pytest.approx(rho))
+    p = m["parts"]
+    assert record["passed"] == (p["a_learned_at_high"] and p["b_pooled_faster"] and p["c_no_seed_against"])
+    assert p["low_level"] == min(levels) and p["high_level"] == max(levels)
+    for r in m["runs"]:  # every run carries its onset interval and a Wilson interval of its final accuracy
+        assert r["onset"]["estimate"] == r["learning_time"] and r["onset"]["n_boot"] == 2000
+        iv = r["final_accuracy_interval"]
+        assert iv["method"] == "wilson" and iv["low"] <= r["final_accuracy"] <= iv["high"]
+
+
+def _table(onset, seed):
+    """A synthetic class-11 table learned (both concepts right) from step ``onset`` on (None: never)."""
+    from hidcap.evaluation.concept_space import ConceptSpace
+
+    steps, n, rng = list(range(0, 1100, 100)), 32, np.random.default_rng(seed)
+    correct = {(s, "11"): np.ones((n, 2), bool) if onset is not None and s >= onset
+               else rng.random((n, 2)) < 0.2 for s in steps}
+    acc = [{"step": s, "class": "11", "joint": float(correct[(s, "11")].all(1).mean()), "additive": 0.0,
+            "n_samples": n} for s in steps]
+    return ConceptSpace(("color", "size"), [], acc, correct)
+
+
+@pytest.mark.parametrize(
+    "onsets, passed, part",
+    [
+        ({0.4: (800, 800, 900), 0.8: (200, 300, 200)}, True, None),             # faster with more signal
+        ({0.4: (None, None, None), 0.8: (300, 300, 400)}, True, None),          # never at the low level: later
+        ({0.4: (300, 300, 300), 0.8: (300, 300, 300)}, False, "b_pooled_faster"),  # equal: not decided -> fail
+        ({0.4: (200, 200, 300), 0.8: (800, 800, 900)}, False, "b_pooled_faster"),  # slower with more signal
+        ({0.4: (None, None, None), 0.8: (300, None, 300)}, False, "a_learned_at_high"),  # a seed never learns
+        ({0.4: (900, 900, 200), 0.8: (200, 200, 800)}, False, "c_no_seed_against"),  # one seed contradicts
+    ],
+)
+def test_decide_on_synthetic_runs(cs, onsets, passed, part):
+    runs = [sweeps.Run(lv, seed, None, _table(t, 10 * seed + int(10 * lv)), 1000)
+            for lv, ts in onsets.items() for seed, t in enumerate(ts)]
+    got, parts = cs.decide(sorted(onsets), runs)
+    assert got is passed
+    if part is not None:
+        assert parts[part] is False
+    with pytest.raises(ValueError, match="no run for"):
+        cs.decide([0.2, 0.8], runs)
 
 
 def test_concept_signal_grows_with_separation(tiny):
@@ -159,7 +200,8 @@ def test_full_configs_are_valid(cs):
         cfg = scale.train_config(spec, 2, "cuda", steps=scale.steps)
         assert cfg.steps == 20000 and cfg.model.image_size == spec.image_size == 32
         assert cfg.data.color_separation == level and cfg.data.test_classes == ("11",)
-    quick = concept_scale("quick")
+    quick = concept_scale(cs.SCALE["quick"])
+    assert quick.image_size == 8 and len(cs.SEEDS["quick"]) >= 3
     for level in cs.LEVELS["quick"]:
         spec = cs.level_spec(quick, level, cs.SIZE_SEPARATION["quick"])
         cfg = quick.train_config(spec, 0, "cpu")

@@ -32,8 +32,8 @@ def test_tiny_verdict_fields(tiny, perc):
     out, record = tiny
     on_disk = json.loads((out / "verdict.json").read_text())
     assert on_disk == record
-    assert record["probe"] == NAME and record["scale"] == "tiny" and record["seeds"] == [0]
-    assert record["passed"] in (True, False, None)
+    assert record["probe"] == NAME and record["scale"] == "tiny" and record["seeds"] == [0, 1]
+    assert record["passed"] in (True, False)  # never undetermined
     assert record["verdict"] == {True: "pass", False: "fail", None: "undetermined"}[record["passed"]]
     assert record["criterion"] == perc.CRITERION and "0.5" in record["criterion"]
     assert "smoke run" in record["notes"]
@@ -41,12 +41,29 @@ def test_tiny_verdict_fields(tiny, perc):
     scale = perc.percolation_scale("tiny")
     assert [r["sigma"] for r in m["simulation"]] == list(scale.sigmas)
     assert m["models_trained"] is True
-    assert len(m["models"]) == len(scale.model_sigmas) * len(scale.model_lambdas)
+    assert len(m["models"]) == 2 * len(scale.model_sigmas) * len(scale.model_lambdas)
     for r in m["models"]:
         assert 0.0 <= r["accuracy"] <= 1.0 and r["images"] == round(r["lambda"] * 64)
+        assert r["accuracy_low"] <= r["accuracy"] <= r["accuracy_high"] and "correct" not in r
+    for r in m["model_means"]:
+        assert r["interval_method"] == "bootstrap:seeds+samples" and r["accuracy_low"] <= r["accuracy"] <= r["accuracy_high"]
+    # λ_c: pooled interval, per-seed intervals and their dispersion
+    assert m["simulation_seeds"] == [0, 1]
+    for row in m["simulation"]:
+        iv = row["lambda_c_interval"]
+        assert iv["estimate"] == row["lambda_c"] and iv["method"] == "bootstrap:seeds+repeats" and iv["n"] == 2 * 2
+        assert set(row["per_seed"]) == {"0", "1"}
+        assert all(v["method"] == "bootstrap:repeats" for v in row["per_seed"].values())
+        if row["lambda_c"] is not None and iv["low"] is not None and iv["high"] is not None:
+            assert iv["low"] <= iv["estimate"] <= iv["high"]
+        if all(v["estimate"] is not None for v in row["per_seed"].values()):
+            assert row["dispersion"]["values"] == [row["per_seed"][s]["estimate"] for s in ("0", "1")]
+            assert row["dispersion"]["std"] is not None
+    assert set(m["simulation_per_seed_verdicts"]) == {"0", "1"}
     summary = json.loads((out / "runs" / "summary.json").read_text())  # every model in one train_all call
     assert [(r["run"], r["status"]) for r in summary] == [
-        (f"sigma{s:g}_lambda{lam:g}_seed0", "done") for s in scale.model_sigmas for lam in scale.model_lambdas]
+        (f"sigma{s:g}_lambda{lam:g}_seed{seed}", "done") for seed in (0, 1) for s in scale.model_sigmas
+        for lam in scale.model_lambdas]
 
 
 def test_tiny_figures(tiny):
@@ -61,9 +78,9 @@ def test_tiny_numbers_match_tables(tiny, perc):
     m = record["measured"]
     curves = json.loads((out / "curves.json").read_text())
     for row in m["simulation"]:
-        mean = curves["mass_ratio_mean"][f"{row['sigma']:g}"]
+        mean = curves["mass_ratio_mean"][f"{row['sigma']:g}"]  # pooled over seeds and repeats
         assert len(mean) == len(curves["lambdas"])
-        assert row["lambda_c"] == perc.stay_crossing(curves["lambdas"], mean, perc.MASS_LEVEL)
+        assert row["lambda_c"] == pytest.approx(perc.stay_crossing(curves["lambdas"], mean, perc.MASS_LEVEL))
         assert row["connects"] == perc.connects_neighbours(row["sigma"])
     assert m["simulation"][0]["sigma"] == 0.1 and m["simulation"][0]["lambda_c"] is None  # σ=0.1 never connects
     passed, reasons = perc.simulation_verdict(m["simulation"])
@@ -73,6 +90,7 @@ def test_tiny_numbers_match_tables(tiny, perc):
                 if r["sigma"] == mean_row["sigma"] and r["lambda"] == mean_row["lambda"]]
         assert mean_row["accuracy"] == pytest.approx(np.mean(accs))
     assert perc.model_verdict(m["model_means"])[0] == m["models_passed"]
+    assert record["passed"] == (m["simulation_passed"] and m["models_passed"])
 
 
 @pytest.mark.parametrize(
@@ -103,16 +121,29 @@ def test_rise_width_and_ordering(perc):
     assert p.rise_width(xs, sharp, p.SHARP_LOW, p.SHARP_HIGH) == pytest.approx(0.0, abs=0.011)
     assert p.rise_width(xs, ramp, p.SHARP_LOW, p.SHARP_HIGH) == pytest.approx(0.8, abs=0.011)
     assert p.rise_width(xs, np.zeros_like(xs), p.SHARP_LOW, p.SHARP_HIGH) is None
-    assert p.ordered_thresholds([0.2, 0.5, 1.0], [0.6, 0.2, 0.05]) is True
-    assert p.ordered_thresholds([1.0, 0.2, 0.5], [0.05, 0.6, 0.2]) is True  # order of input does not matter
-    assert p.ordered_thresholds([0.2, 0.5, 1.0], [0.6, 0.7, 0.05]) is False  # not monotone
-    assert p.ordered_thresholds([0.2, 0.5], [0.3, 0.3]) is False  # no overall fall
-    assert p.ordered_thresholds([0.2, 0.5, 1.0], [None, None, 0.1]) is None
+    iv = lambda e, h=0.02: {"estimate": e, "low": e - h, "high": e + h}  # noqa: E731
+    assert p.ordered_thresholds([0.2, 0.5, 1.0], [iv(0.6), iv(0.2), iv(0.05)]) == (True, "")
+    assert p.ordered_thresholds([1.0, 0.2, 0.5], [iv(0.05), iv(0.6), iv(0.2)])[0] is True  # input order is free
+    ok, why = p.ordered_thresholds([0.2, 0.5, 1.0], [iv(0.6), iv(0.7), iv(0.05)])  # rises beyond the intervals
+    assert ok is False and "rises" in why
+    assert p.ordered_thresholds([0.2, 0.5, 1.0], [iv(0.6), iv(0.61), iv(0.05)])[0] is True  # a tie is not a rise
+    ok, why = p.ordered_thresholds([0.2, 0.5], [iv(0.3), iv(0.3)])  # equal thresholds: no fall
+    assert ok is False and "not below" in why
+    # a fall inside the intervals is not decided, so it fails
+    assert p.ordered_thresholds([0.2, 1.0], [iv(0.30, 0.05), iv(0.25, 0.05)])[0] is False
+    assert p.ordered_thresholds([0.2, 1.0], [iv(0.30, 0.01), iv(0.25, 0.01)])[0] is True
+    none = {"estimate": None, "low": None, "high": None}
+    ok, why = p.ordered_thresholds([0.2, 0.5, 1.0], [none, none, iv(0.1)])
+    assert ok is False and "fewer than two" in why
     assert p.connects_neighbours(0.1) is False and p.connects_neighbours(0.2) is True
 
 
-def _row(sigma, lam, width, connects=True):
-    return {"sigma": sigma, "connects": connects, "lambda_c": lam, "rise_width": width}
+def _row(sigma, lam, width, connects=True, h=0.02, never=0.0):
+    """A simulation row whose λ_c and rise width have intervals ± h (None: never)."""
+    iv = {"estimate": lam, "low": None if lam is None else lam - h, "high": None if lam is None else lam + h,
+          "never": never, "rise_width": {"estimate": width, "low": None if width is None else width - h,
+                                         "high": None if width is None else width + h}}
+    return {"sigma": sigma, "connects": connects, "lambda_c": lam, "lambda_c_interval": iv}
 
 
 def test_simulation_verdict_pass_and_fail(perc):
@@ -121,32 +152,76 @@ def test_simulation_verdict_pass_and_fail(perc):
     assert p.simulation_verdict(good) == (True, [])
     smooth = [_row(0.2, 0.59, 0.7), _row(1.0, 0.03, 0.05)]
     passed, reasons = p.simulation_verdict(smooth)
-    assert passed is False and "Δλ=0.7" in reasons[0]
+    assert passed is False and "0.700" in reasons[0]
+    borderline = [_row(0.2, 0.59, 0.39), _row(1.0, 0.03, 0.05)]  # width 0.39 ± 0.02 is not decided ≤ 0.4
+    assert p.simulation_verdict(borderline)[0] is False
     wrong_order = [_row(0.2, 0.1, 0.2), _row(1.0, 0.5, 0.2)]
     passed, reasons = p.simulation_verdict(wrong_order)
-    assert passed is False and "does not fall" in reasons[-1]
+    assert passed is False and "does not move" in reasons[-1]
     never = [_row(0.2, None, None), _row(1.0, 0.03, 0.05)]
     assert p.simulation_verdict(never)[0] is False
+    open_ended = _row(0.2, 0.59, 0.2)  # estimate exists but > 2.5 % of resamples never percolate
+    open_ended["lambda_c_interval"]["high"] = None
+    assert p.simulation_verdict([open_ended, _row(1.0, 0.03, 0.05)])[0] is False
     spurious = [_row(0.1, 0.9, 0.1, connects=False), _row(0.2, 0.59, 0.2), _row(1.0, 0.03, 0.05)]
     assert p.simulation_verdict(spurious)[0] is False
     one = [_row(0.1, None, None, connects=False), _row(1.0, 0.03, 0.05)]
     passed, reasons = p.simulation_verdict(one)
-    assert passed is None and "cannot be decided" in reasons[0]
+    assert passed is False and "fewer than two" in reasons[0]  # never undetermined
 
 
-def _models(table):
-    return [{"sigma": s, "lambda": lam, "accuracy": a} for s, rows in table.items() for lam, a in rows]
+def test_lambda_interval_on_known_curves():
+    from hidcap.experiments.percolation import falls, lambda_interval
+
+    lam = np.linspace(0.01, 1.0, 100)
+    steps = np.array([(lam >= c).astype(float) for c in (0.40, 0.42, 0.44, 0.46, 0.48)])  # 5 repeats, jumps
+    iv = lambda_interval(lam, steps, 0.5, rise=(0.1, 0.9))
+    assert iv["method"] == "bootstrap:repeats" and iv["n"] == 5 and iv["never"] == 0.0
+    assert 0.39 <= iv["low"] < iv["estimate"] < iv["high"] <= 0.48  # interpolation starts at the grid point before
+    assert iv["estimate"] == pytest.approx(0.44, abs=0.011)
+    assert iv["rise_width"]["high"] <= 0.09
+    flat = lambda_interval(lam, np.zeros((5, 100)), 0.5)
+    assert flat["estimate"] is None and flat["low"] is None and flat["never"] == 1.0
+    two = lambda_interval(lam, np.stack([steps, steps[::-1]]), 0.5)
+    assert two["method"] == "bootstrap:seeds+repeats" and two["n"] == 10
+    assert falls({"high": 0.1}, {"low": 0.2}) and not falls({"high": 0.3}, {"low": 0.2})
+    assert not falls({"high": None}, {"low": None}) and falls({"high": 0.9}, {"low": None})
+    with pytest.raises(ValueError, match="mass must be"):
+        lambda_interval(lam, np.zeros((5, 99)), 0.5)
+
+
+def _models(table, h=0.05):
+    return [{"sigma": s, "lambda": lam, "accuracy": a, "accuracy_low": max(0.0, a - h), "accuracy_high": min(1.0, a + h)}
+            for s, rows in table.items() for lam, a in rows]
 
 
 def test_model_verdict(perc):
     p = perc
     good = _models({0.3: [(0.2, 0.0), (0.6, 0.2), (1.0, 0.9)], 1.0: [(0.2, 0.1), (0.6, 0.8), (1.0, 0.95)]})
     assert p.model_verdict(good) == (True, [])
+    th = p.model_thresholds(good)
+    assert th[1.0]["low"] <= th[1.0]["estimate"] <= th[1.0]["high"] < th[0.3]["low"]
     bad = _models({0.3: [(0.2, 0.7), (0.6, 0.8), (1.0, 0.9)], 1.0: [(0.2, 0.1), (0.6, 0.2), (1.0, 0.95)]})
     assert p.model_verdict(bad)[0] is False
+    # the same point estimates but wide accuracy bands: the thresholds' intervals overlap, not decided -> fail
+    wide = _models({0.3: [(0.2, 0.0), (0.6, 0.45), (1.0, 0.9)], 1.0: [(0.2, 0.1), (0.6, 0.55), (1.0, 0.95)]}, h=0.2)
+    assert p.model_verdict(wide)[0] is False
     unlearned = _models({0.3: [(0.2, 0.0), (1.0, 0.1)], 1.0: [(0.2, 0.1), (1.0, 0.9)]})
-    assert p.model_verdict(unlearned)[0] is None
+    assert p.model_verdict(unlearned)[0] is False
     assert p.model_verdict([])[0] is None
+
+
+def test_mean_model_rows_intervals():
+    from hidcap.experiments.percolation import mean_model_rows
+
+    rows = [{"sigma": 0.3, "lambda": 1.0, "accuracy": a, "correct": np.arange(20) < 20 * a} for a in (0.5, 0.7)]
+    (m,) = mean_model_rows(rows)
+    assert m["accuracy"] == pytest.approx(0.6) and m["interval_method"] == "bootstrap:seeds+samples"
+    assert m["accuracy_low"] < 0.6 < m["accuracy_high"] and m["accuracy_std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    (one,) = mean_model_rows(rows[:1])
+    assert one["interval_method"] == "wilson" and one["accuracy_std"] == 0.0
+    (bare,) = mean_model_rows([{k: v for k, v in r.items() if k != "correct"} for r in rows])
+    assert bare["accuracy_low"] is None
 
 
 # ------------------------------------------------------------------------------------------ configs

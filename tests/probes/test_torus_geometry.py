@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 
 from hidcap.evaluation.curves import rise_then_fall
@@ -32,17 +34,31 @@ def tiny(torus, tmp_path_factory):
 def test_tiny_verdict_fields(tiny, torus):
     out, record = tiny
     assert json.loads((out / "verdict.json").read_text()) == record
-    assert record["probe"] == NAME and record["scale"] == "tiny" and record["seeds"] == [0]
-    assert record["passed"] in (True, False, None)
+    assert record["probe"] == NAME and record["scale"] == "tiny" and record["seeds"] == [0, 1]
+    assert record["passed"] in (True, False)  # never undetermined
     assert record["verdict"] == {True: "pass", False: "fail", None: "undetermined"}[record["passed"]]
     assert record["criterion"] == torus.CRITERION and "(1, 2, 1)" in record["criterion"]
     m = record["measured"]
     assert m["layer"] == "ups.0.resample" and m["image_size"] == 8
-    (seed,) = m["per_seed"]
-    assert seed["seed"] == 0 and len(seed["betti"]) == 3
+    seed, seed1 = m["per_seed"]
+    assert seed["seed"] == 0 and seed1["seed"] == 1 and len(seed["betti"]) == 3
     assert set(seed["parts"]) == {"learned", "rise_then_fall", "betti_121", "x_on_y_clifford",
-                                  "within_variable_not_parallel"}
+                                  "within_variable_not_parallel", "as_measured"}
     assert (out / "runs" / "torus_seed0" / "config.json").is_file()
+    # intervals, per-seed values and their dispersion
+    iv = seed["final_accuracy_interval"]
+    assert iv["method"] == "wilson" and iv["n"] == 64 and iv["low"] <= seed["final_accuracy"] <= iv["high"]
+    for row in seed["checkpoints"]:
+        assert row["accuracy_low"] <= row["accuracy"] <= row["accuracy_high"]
+    disp = m["dispersion"]["final_accuracy"]
+    assert disp["values"] == [s["final_accuracy"] for s in m["per_seed"]] and disp["n"] == 2
+    assert m["final_accuracy_pooled"]["method"] == "bootstrap:seeds+samples"
+    assert m["final_accuracy_pooled"]["estimate"] == pytest.approx(np.mean(disp["values"]))
+    assert set(m["seed_margins"]) == {"final_over_peak_pr", "median_residual_x_on_x", "median_residual_y_on_y"}
+    assert {"h1", "h2", "rule"} <= set(seed["loop_bars"]) and "gap" in seed["loop_bars"]["h1"]
+    passed, majority = torus.majority_verdict({s["seed"]: {k: v for k, v in s["parts"].items() if k != "as_measured"}
+                                               for s in m["per_seed"]})
+    assert passed == record["passed"] and majority == m["majority"]
 
 
 def test_tiny_figures(tiny):
@@ -54,7 +70,7 @@ def test_tiny_figures(tiny):
 
 def test_tiny_numbers_are_consistent(tiny, torus):
     _, record = tiny
-    (seed,) = record["measured"]["per_seed"]
+    seed = record["measured"]["per_seed"][0]
     rows = seed["checkpoints"]
     steps = [r["step"] for r in rows]
     assert steps[0] == 0 and steps == sorted(steps) and steps[-1] == 20
@@ -72,8 +88,11 @@ def test_tiny_numbers_are_consistent(tiny, torus):
         if tt["closer"][t] == "clifford":
             assert total_c < total_s
     assert tt["x_on_y_clifford"] == (tt["closer"]["x_on_y"] == "clifford")
-    passed, parts = torus.seed_verdict(seed["final_accuracy"], seed["rise_then_fall"], seed["betti"], tt)
-    assert passed == seed["passed"] == record["passed"] and parts == seed["parts"]
+    from hidcap.evaluation.intervals import Interval
+
+    acc = Interval.from_dict(seed["final_accuracy_interval"])
+    passed, parts = torus.seed_verdict(acc, seed["rise_then_fall"], seed["betti"], tt)
+    assert passed == seed["passed"] and parts == seed["parts"]
 
 
 @pytest.mark.parametrize(
@@ -91,16 +110,48 @@ def _torus(clifford=True, parallel=False):
     return {"x_on_y_clifford": clifford, "within_variable_not_parallel": not parallel}
 
 
+def _acc(p, n=1024):
+    from hidcap.evaluation.intervals import wilson_interval
+
+    return wilson_interval(round(p * n), n)
+
+
 def test_seed_verdict(torus):
     rise_ok = {"passed": True}
-    assert torus.seed_verdict(0.9, rise_ok, (1, 2, 1), _torus())[0] is True
-    assert torus.seed_verdict(0.9, rise_ok, (1, 0, 1), _torus())[0] is False
-    assert torus.seed_verdict(0.9, {"passed": False}, (1, 2, 1), _torus())[0] is False
-    assert torus.seed_verdict(0.9, rise_ok, (1, 2, 1), _torus(clifford=False))[0] is False
-    assert torus.seed_verdict(0.9, rise_ok, (1, 2, 1), _torus(parallel=True))[0] is False
-    assert torus.seed_verdict(0.9, {"passed": None}, (1, 2, 1), _torus())[0] is None
-    passed, parts = torus.seed_verdict(0.2, rise_ok, (1, 2, 1), _torus())  # not learned: undetermined
-    assert passed is None and parts["learned"] is False
+    assert torus.seed_verdict(_acc(0.9), rise_ok, (1, 2, 1), _torus())[0] is True
+    assert torus.seed_verdict(_acc(0.9), rise_ok, (1, 0, 1), _torus())[0] is False
+    assert torus.seed_verdict(_acc(0.9), {"passed": False}, (1, 2, 1), _torus())[0] is False
+    assert torus.seed_verdict(_acc(0.9), rise_ok, (1, 2, 1), _torus(clifford=False))[0] is False
+    assert torus.seed_verdict(_acc(0.9), rise_ok, (1, 2, 1), _torus(parallel=True))[0] is False
+    passed, parts = torus.seed_verdict(_acc(0.9), {"passed": None}, (1, 2, 1), _torus())  # not judgeable: fails
+    assert passed is False and parts["rise_then_fall"] is False
+    # not learned beyond the interval: 0.52 of 100 samples (Wilson low 0.42) fails every part
+    passed, parts = torus.seed_verdict(_acc(0.52, 100), rise_ok, (1, 2, 1), _torus())
+    assert passed is False and not any(v for k, v in parts.items() if k != "as_measured")
+    assert parts["as_measured"]["betti_121"] is True  # the geometry itself is still reported
+    assert torus.seed_verdict(_acc(0.52, 10000), rise_ok, (1, 2, 1), _torus())[0] is True  # decided with n = 10^4
+    with pytest.raises(ValueError, match="Interval"):
+        torus.seed_verdict(0.9, rise_ok, (1, 2, 1), _torus())
+
+
+def _parts(**fails):
+    p = {k: True for k in ("learned", "rise_then_fall", "betti_121", "x_on_y_clifford", "within_variable_not_parallel")}
+    return {**p, **{k: False for k in fails}}
+
+
+def test_majority_rule(torus):
+    # Betti (1, 2, 1) in 2 of 3 seeds: holds; in 1 of 3: fails
+    passed, m = torus.majority_verdict({0: _parts(), 1: _parts(betti_121=1), 2: _parts()})
+    assert passed is True and m["betti_121"] == {"seeds_holding": [0, 2], "of": 3, "holds": True}
+    passed, m = torus.majority_verdict({0: _parts(), 1: _parts(betti_121=1), 2: _parts(betti_121=1)})
+    assert passed is False and m["betti_121"]["holds"] is False and m["learned"]["holds"] is True
+    # two seeds: a strict majority is both; one seed: that seed
+    assert torus.majority_verdict({0: _parts(), 1: _parts(rise_then_fall=1)})[0] is False
+    assert torus.majority_verdict({5: _parts()})[0] is True
+    # different parts failing in different seeds: each part still holds in 2 of 3
+    assert torus.majority_verdict({0: _parts(betti_121=1), 1: _parts(x_on_y_clifford=1), 2: _parts()})[0] is True
+    with pytest.raises(ValueError, match="no seed"):
+        torus.majority_verdict({})
 
 
 def test_torus_test_summary_on_an_ideal_clifford_torus(torus):

@@ -4,8 +4,6 @@ import csv
 import numpy as np
 import pytest
 
-from hidcap.experiments.verdicts import combine_verdicts
-
 from .conftest import read_verdict
 from .test_concept_signal import png_ok
 
@@ -30,6 +28,7 @@ def test_tiny_verdict_fields(us, tiny):
     assert record["passed"] in (True, False, None)
     assert record["verdict"] == {True: "pass", False: "fail", None: "undetermined"}[record["passed"]]
     assert "delay" in record["criterion"] and "bend" in record["criterion"]
+    assert "not decided counts as fail" in record["criterion"] and record["passed"] in (True, False)
     assert "Fig. 8" in record["paper"]
     m = record["measured"]
     assert m["fractions"] == list(us.FRACTIONS["tiny"])
@@ -45,17 +44,58 @@ def test_tiny_verdict_follows_its_numbers(us, tiny):
     _, record = tiny
     m = record["measured"]
     alphas = [r["level"] for r in m["runs"]]
-    delay, rho_t = us.rank_verdict(alphas, [r["learning_time"] for r in m["runs"]], sign=+1)
-    bend, rho_c = us.bend_verdict(alphas, [r["end_color"] for r in m["runs"]])
     assert m["bend"]["end_color_at_smallest_alpha"] == pytest.approx(
         np.mean([r["end_color"] for r in m["runs"] if r["level"] == min(alphas)]))
-    assert m["delay"]["passed"] == delay and m["bend"]["passed"] == bend
-    assert record["passed"] == combine_verdicts([delay, bend])
-    assert m["bend"]["spearman_rho"] == (None if rho_c is None else pytest.approx(rho_c))
+    p = m["parts"]
+    assert record["passed"] is all(p[k] for k in ("1_learned_at_low", "2_pooled_delay", "3_no_seed_against", "4_bend"))
+    assert p["low_alpha"] == min(alphas) and p["high_alpha"] == max(alphas)
     color_delay, _ = us.rank_verdict(alphas, [r["concept_learning_time"]["color"] for r in m["runs"]], sign=+1)
     assert m["color_concept_delay"]["passed"] == color_delay
     for a in m["fractions"]:
         assert m["per_fraction"][f"{a:g}"]["toy_target_color"] == pytest.approx(1 - a)
+    for r in m["runs"]:  # onset and end-colour intervals per run
+        assert r["onset"]["estimate"] == r["learning_time"]
+        iv = r["end_color_interval"]
+        assert iv["method"] == "wilson" and 0.0 <= iv["low"] <= iv["estimate"] <= iv["high"] <= 1.0
+
+
+def _table(onset, blue_end, seed, n=32):
+    """Synthetic class-11 table: learned from ``onset`` (None: never); the last 3 checkpoints have a share
+    ``blue_end`` of samples read blue."""
+    from hidcap.evaluation.concept_space import ConceptSpace
+
+    steps, rng = list(range(0, 1100, 100)), np.random.default_rng(seed)
+    correct = {}
+    for i, s in enumerate(steps):
+        c = np.ones((n, 2), bool) if onset is not None and s >= onset else rng.random((n, 2)) < 0.2
+        if i >= len(steps) - 3:
+            c[:, 0] = np.arange(n) < round(blue_end * n)
+        correct[(s, "11")] = c
+    acc = [{"step": s, "class": "11", "joint": float(correct[(s, "11")].all(1).mean()), "additive": 0.0,
+            "n_samples": n} for s in steps]
+    return ConceptSpace(("color", "size"), [], acc, correct)
+
+
+@pytest.mark.parametrize(
+    "lo, hi, passed, failing",
+    [
+        (((200, 1.0),) * 3, ((None, 0.1),) * 3, True, []),                            # delayed and red
+        (((200, 1.0),) * 3, ((200, 1.0),) * 3, False, ["2_pooled_delay", "4_bend"]),  # masking changes nothing
+        (((200, 1.0),) * 3, ((800, 1.0),) * 3, False, ["4_bend"]),                     # delayed, not bent
+        (((None, 0.1),) * 3, ((None, 0.1),) * 3, False, ["1_learned_at_low", "2_pooled_delay", "4_bend"]),
+        # one seed the other way round: the pooled delay is not decided and that seed is against it
+        (((200, 1.0), (200, 1.0), (700, 1.0)), ((700, 1.0), (700, 1.0), (200, 1.0)), False,
+         ["2_pooled_delay", "3_no_seed_against", "4_bend"]),
+    ],
+)
+def test_decide_on_synthetic_runs(us, lo, hi, passed, failing):
+    runs = [us.Run(a, seed, None, _table(t, b, 100 * seed + int(10 * a)), 1000)
+            for a, pairs in ((0.0, lo), (1.0, hi)) for seed, (t, b) in enumerate(pairs)]
+    got, parts = us.decide([0.0, 1.0], runs)
+    assert got is passed
+    assert [k for k in ("1_learned_at_low", "2_pooled_delay", "3_no_seed_against", "4_bend") if not parts[k]] == failing
+    with pytest.raises(ValueError, match="no run for"):
+        us.decide([0.0, 0.5], runs)
 
 
 def test_tables_match_verdict(tiny):
@@ -140,15 +180,16 @@ def test_full_configs_are_valid(us):
     assert us.FRACTIONS["full"] == (0.0, 0.25, 0.5, 0.75, 1.0) and len(us.SEEDS["full"]) >= 3
     scale = us.concept_scale("full")
     for a in us.FRACTIONS["full"]:
-        spec = us.run_spec(scale, a)
+        spec = us.run_spec(scale, a, "full")
         assert spec.masks == (Masking(concept="color", class_bits="01", fraction=a),)
         cfg = scale.train_config(spec, 1, "cuda", steps=us.STEPS["full"] or scale.steps)
         assert cfg.steps == 20000 and cfg.model.image_size == spec.image_size == 32
         assert spec.concepts == ("color", "shape") and spec.test_classes == ("11",)
-    quick = us.concept_scale("quick")
+    quick = us.concept_scale(us.SCALE["quick"])
+    assert len(us.SEEDS["quick"]) >= 3 and quick.image_size == 8
     for a in us.FRACTIONS["quick"]:
-        cfg = quick.train_config(us.run_spec(quick, a), 0, "cpu")
-        assert cfg.data.masks[0].fraction == a
+        cfg = quick.train_config(us.run_spec(quick, a, "quick"), 0, "cpu")
+        assert cfg.data.masks[0].fraction == a and cfg.data.concepts == ("color", "size")
 
 
 # ------------------------------------------------------------------------------------------ pure helpers
@@ -161,32 +202,6 @@ def test_end_color(us):
         us.end_color([])
     with pytest.raises(ValueError, match="last"):
         us.end_color(traj, last=0)
-
-
-@pytest.mark.parametrize(
-    "colors, passed",
-    [
-        ([0.9, 0.6, 0.2], True),     # bluer without masking, redder with: bends
-        ([0.6, 0.7, 0.9], False),    # bluer with more masking
-        ([0.7, 0.7, 0.7], None),     # rho undefined
-        ([0.9, 0.2, 0.5], True),
-        ([0.3, 0.2, 0.1], None),     # never blue, even unmasked: nothing to bend
-    ],
-)
-def test_bend_verdict(us, colors, passed):
-    got, rho = us.bend_verdict([0.0, 0.5, 1.0], colors)
-    assert got is passed
-    if passed is not None:
-        assert (rho < 0) is passed
-
-
-def test_bend_verdict_uses_the_smallest_fraction_over_seeds(us):
-    # two seeds at alpha 0 (mean 0.55 >= 0.5) and at alpha 1
-    assert us.bend_verdict([0.0, 0.0, 1.0, 1.0], [0.7, 0.4, 0.3, 0.2])[0] is True
-    assert us.bend_verdict([0.0, 0.0, 1.0, 1.0], [0.5, 0.4, 0.3, 0.2])[0] is None
-    assert us.bend_verdict([0.0, 1.0], [0.9, 0.2], blue_at_start=0.95)[0] is None
-    with pytest.raises(ValueError, match="same length"):
-        us.bend_verdict([0.0, 1.0], [0.5])
 
 
 def test_fit_line(us):

@@ -11,6 +11,8 @@ from matplotlib.patches import Rectangle
 
 from hidcap.data import BumpDataSpec
 from hidcap.evaluation import centre_errors, decode_centres
+from hidcap.evaluation.intervals import Interval, accuracy_interval, beats, wilson_interval
+from hidcap.evaluation.seeds import seed_margin, seed_spread
 from hidcap.plotting import figure
 
 
@@ -74,6 +76,181 @@ def section_table(ok: np.ndarray, masks: dict[str, np.ndarray], blob: np.ndarray
     return out
 
 
+#: the quantities the compose/interpolate criterion reads, per data set (see :func:`quantity_samples`)
+QUANTITIES = ("train_joint", "composed", "interpolated", "held_joint", "held_crossing", "all_either")
+
+
+def quantity_samples(ok: np.ndarray, blob: np.ndarray, masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-sample 0/1 values of each judged quantity of one seed, from ``ok`` ``(K, 2)``, ``blob`` ``(K,)`` and
+    :func:`section_masks` ``masks``:
+
+    - ``train_joint``: joint correctness in the training section;
+    - ``composed``: μy correct in the vertical section, then μx correct in the horizontal section (the seen
+      coordinate; one array of 2·n values, so its mean is the mean of the two section accuracies when, as for a
+      band centred on a square frame, both sections have n samples);
+    - ``interpolated``: μx correct in the vertical section, then μy in the horizontal one (the held-out coordinate);
+    - ``held_joint``: joint correctness in the held-out region (vertical + horizontal + intersection);
+    - ``held_crossing``: joint correct and a single blob in the held-out region;
+    - ``all_either``: at least one coordinate right, every sample.
+    """
+    ok = np.asarray(ok, dtype=bool)
+    blob = np.asarray(blob, dtype=bool)
+    if ok.ndim != 2 or ok.shape[1] != 2 or blob.shape != (ok.shape[0],):
+        raise ValueError(f"ok must be (K, 2) and blob (K,), got {ok.shape} and {blob.shape}")
+    v, h = masks["vertical"], masks["horizontal"]
+    held = masks["vertical"] | masks["horizontal"] | masks["intersection"]
+    joint = ok.all(axis=1)
+    out = {"train_joint": joint[masks["train"]],
+           "composed": np.concatenate([ok[v, 1], ok[h, 0]]),
+           "interpolated": np.concatenate([ok[v, 0], ok[h, 1]]),
+           "held_joint": joint[held], "held_crossing": (joint & blob)[held], "all_either": ok.any(axis=1)}
+    return {k: a.astype(float) for k, a in out.items()}
+
+
+def quantity_intervals(per_seed: dict[int, dict[str, np.ndarray]], *, rng: int = 0) -> dict[str, dict[str, Any]]:
+    """Intervals of every quantity over seeds: ``per_seed`` maps seed -> :func:`quantity_samples`.
+
+    Returns ``{quantity: {"pooled": Interval, "per_seed": {seed: Interval}, "spread": SeedSpread}}``: pooled =
+    :func:`~hidcap.evaluation.accuracy_interval` of the (n_seeds, n) values (bootstrap over seeds and samples,
+    2000 resamples; Wilson for one seed), per seed a Wilson interval, spread = the per-seed accuracies' mean, sd,
+    min and max. Quantities without samples are left out.
+    """
+    if not per_seed:
+        raise ValueError("per_seed holds no seed")
+    seeds = list(per_seed)
+    out: dict[str, dict[str, Any]] = {}
+    for q in QUANTITIES:
+        rows = [np.asarray(per_seed[s][q]) for s in seeds]
+        if any(r.size == 0 for r in rows):
+            continue
+        if len({r.size for r in rows}) != 1:
+            raise ValueError(f"quantity {q!r} has a different number of samples per seed: {[r.size for r in rows]}")
+        stacked = np.stack(rows)
+        out[q] = {"pooled": accuracy_interval(stacked, rng=rng),
+                  "per_seed": {s: wilson_interval(int(r.sum()), r.size) for s, r in zip(seeds, rows)},
+                  "spread": seed_spread(stacked.mean(axis=1), seeds)}
+    return out
+
+
+def section_intervals(oks: list[np.ndarray], blobs: list[np.ndarray], masks: dict[str, np.ndarray], *,
+                      rng: int = 0) -> dict[str, dict[str, Interval]]:
+    """Per section (and ``held_out``), the interval of μx, μy, joint and crossing accuracy over seeds (lists of
+    per-seed ``ok`` ``(K, 2)`` and ``blob`` ``(K,)``; see :func:`quantity_intervals` for the method); empty
+    sections are left out. For the figures' error bars."""
+    held = masks["vertical"] | masks["horizontal"] | masks["intersection"]
+    out: dict[str, dict[str, Interval]] = {}
+    for name, m in list(masks.items()) + [("held_out", held)]:
+        if not m.any():
+            continue
+        ok = np.stack([np.asarray(o, dtype=bool)[m] for o in oks])  # (S, n, 2)
+        bl = np.stack([np.asarray(b, dtype=bool)[m] for b in blobs])
+        values = {"x": ok[..., 0], "y": ok[..., 1], "joint": ok.all(axis=-1), "crossing": ok.all(axis=-1) & bl}
+        out[name] = {k: accuracy_interval(v.astype(float), rng=rng) for k, v in values.items()}
+    return out
+
+
+def at_least(interval: Interval, level: float) -> bool:
+    """``True`` when ``interval`` lies at or above ``level`` (its low end ≥ level): "≥ level" decided beyond the
+    interval; ``False`` means not decided, or below."""
+    if not isinstance(interval, Interval):
+        raise ValueError(f"interval must be an Interval, got {type(interval).__name__}")
+    return bool(interval.low >= level)
+
+
+def compose_verdict(q: dict[str, dict[str, Interval]], *, learned: float = 0.5, composed: float = 0.5,
+                    margin: float = 0.3) -> tuple[bool | None, dict[str, Any]]:
+    """The compose/interpolate criterion (docs/probes.md, "Criterion: compose_interpolate") on pooled intervals.
+
+    q: ``{dataset: {quantity: Interval}}`` for the data sets run ('2d', '1d', '2d+1d'; quantities of
+    :data:`QUANTITIES`). Every comparison is decided beyond the intervals (``at_least``, :func:`beats`); a part
+    not decided fails. Parts: ``precondition_learned`` (2D and 2D+1D train joint ≥ ``learned``),
+    ``i_2d_composes`` (composed ≥ ``composed``), ``ii_2d_no_interpolation`` (composed beats interpolated by
+    ``margin``), ``iii_2d1d_beats_2d`` (2D+1D held-out joint beats 2D's by ``margin``). Part (iv) (1D does not
+    compose) is reported in ``reported``, not judged (its definition was chosen after a first run).
+    Returns ``(passed, parts)``: False if the precondition or an evaluated part fails; True if all evaluated parts
+    pass; None only when no part can be evaluated (a data set left out with ``--datasets``).
+    """
+    unknown = set(q) - set(DATASETS)
+    if unknown:
+        raise ValueError(f"unknown data sets {sorted(unknown)}; use {DATASETS}")
+    t2, t21, t1 = q.get("2d"), q.get("2d+1d"), q.get("1d")
+    parts: dict[str, Any] = {}
+    learned_parts = [at_least(t["train_joint"], learned) for t in (t2, t21) if t is not None]
+    parts["precondition_learned"] = all(learned_parts) if learned_parts else None
+    parts["i_2d_composes"] = None if t2 is None else at_least(t2["composed"], composed)
+    parts["ii_2d_no_interpolation"] = None if t2 is None else beats(t2["composed"], t2["interpolated"], margin)
+    parts["iii_2d1d_beats_2d"] = (None if t2 is None or t21 is None
+                                  else beats(t21["held_joint"], t2["held_joint"], margin))
+    evaluated = [k for k in ("i_2d_composes", "ii_2d_no_interpolation", "iii_2d1d_beats_2d") if parts[k] is not None]
+    parts["evaluated"] = evaluated
+    reported: dict[str, Any] = {}
+    if t1 is not None and t21 is not None:
+        reported = {"iv_stripes_learned_1d": at_least(t1["all_either"], learned),
+                    "iv_1d_no_composition_crossing": beats(t21["held_crossing"], t1["held_crossing"], margin),
+                    "iv_1d_no_composition_joint_original": beats(t21["held_joint"], t1["held_joint"], margin)}
+    parts["reported_not_judged"] = reported
+    if not evaluated:
+        return None, parts
+    if parts["precondition_learned"] is False or any(parts[k] is False for k in evaluated):
+        return False, parts
+    return True, parts
+
+
+def compose_seed_margins(per_seed: dict[int, dict[str, dict[str, float]]], *, composed: float = 0.5,
+                         margin: float = 0.3) -> dict[str, Any]:
+    """Across-seed margins (reported, rule 6) from ``{seed: {dataset: {quantity: accuracy}}}``: composed − its
+    threshold, composed − interpolated − margin, 2D+1D − 2D held-out joint − margin, 2D+1D − 1D held-out crossing −
+    margin; each with per-seed values, spread and whether the spread decides it. Parts whose data sets are
+    missing are ``None``."""
+    seeds = list(per_seed)
+    if not seeds:
+        raise ValueError("per_seed holds no seed")
+
+    def values(fn):
+        try:
+            return [fn(per_seed[s]) for s in seeds]
+        except KeyError:
+            return None
+
+    out: dict[str, Any] = {}
+    for name, fn, thr in (
+        ("composed_2d", lambda d: d["2d"]["composed"], composed),
+        ("composed_minus_interpolated_2d", lambda d: d["2d"]["composed"] - d["2d"]["interpolated"], margin),
+        ("held_joint_2d1d_minus_2d", lambda d: d["2d+1d"]["held_joint"] - d["2d"]["held_joint"], margin),
+        ("held_crossing_2d1d_minus_1d", lambda d: d["2d+1d"]["held_crossing"] - d["1d"]["held_crossing"], margin),
+    ):
+        v = values(fn)
+        out[name] = None if v is None else seed_margin(v, thr, seeds).to_dict()
+    return out
+
+
+def plot_parts(path: Path, q: dict[str, dict[str, dict[str, Any]]], *, composed: float, margin: float) -> None:
+    """The judged quantities with their 95 % intervals (pooled over seeds: bar + error bar) and per-seed values
+    (dots): 2D composed vs interpolated, held-out joint of each data set, held-out crossing of 1D and 2D+1D."""
+    items = []
+    if "2d" in q:
+        items += [("2D composed", q["2d"]["composed"]), ("2D interpolated", q["2d"]["interpolated"])]
+    items += [(f"{d.upper()} held-out joint", q[d]["held_joint"]) for d in DATASETS if d in q]
+    items += [(f"{d.upper()} held-out crossing", q[d]["held_crossing"]) for d in ("1d", "2d+1d") if d in q]
+    fig = figure((max(6.0, 1.1 * len(items) + 1.5), 4.4))
+    ax = fig.subplots()
+    for i, (label, entry) in enumerate(items):
+        iv = entry["pooled"]
+        ax.bar(i, iv.estimate, 0.6, color="lightsteelblue")
+        ax.errorbar(i, iv.estimate, yerr=[[iv.estimate - iv.low], [iv.high - iv.estimate]], color="k", capsize=4)
+        vals = [p.estimate for p in entry["per_seed"].values()]
+        ax.plot(np.full(len(vals), i) + np.linspace(-0.15, 0.15, len(vals)), vals, "o", color="tab:red", ms=4,
+                label="per seed" if i == 0 else None)
+    ax.axhline(composed, color="grey", ls=":", lw=1)
+    ax.set_xticks(range(len(items)), [label for label, _ in items], rotation=30, ha="right", fontsize=8)
+    ax.set(ylim=(0, 1.05), ylabel="accuracy (95 % interval)")
+    ax.set_title(f"judged quantities, pooled over seeds (bootstrap over seeds and samples); parts (ii), (iii) need "
+                 f"A.low − B.high > {margin}", fontsize=9)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def plot_maps(path: Path, maps: dict[str, np.ndarray], n: int, band, kind: str, seeds) -> None:
     """Per data set (rows): μx, μy and joint accuracy over (x, y), the band's sections outlined."""
     fig = figure((10.5, 3.1 * len(maps) + 0.6))
@@ -99,8 +276,10 @@ def plot_maps(path: Path, maps: dict[str, np.ndarray], n: int, band, kind: str, 
     fig.savefig(path, dpi=110)
 
 
-def plot_sections(path: Path, tables: dict[str, dict], kind: str) -> None:
-    """Bars per section (vertical, horizontal, intersection, train) of μx / μy / joint accuracy per data set."""
+def plot_sections(path: Path, tables: dict[str, dict], kind: str,
+                  intervals: dict[str, dict[str, dict[str, Interval]]] | None = None) -> None:
+    """Bars per section (vertical, horizontal, intersection, train) of μx / μy / joint accuracy per data set;
+    ``intervals`` (``{dataset: section_intervals(...)}``) adds 95 % error bars."""
     names = list(tables)
     colours = {"2d": "tab:green", "1d": "tab:blue", "2d+1d": "tab:orange"}
     fig = figure((14, 3.6))
@@ -110,15 +289,20 @@ def plot_sections(path: Path, tables: dict[str, dict], kind: str) -> None:
         for i, name in enumerate(names):
             t = tables[name][section]
             vals = [t[k] if t.get(k) is not None else 0 for k in ("x", "y", "joint", "crossing")]
-            ax.bar(np.arange(4) + (i - (len(names) - 1) / 2) * width, vals, width, color=colours.get(name, "grey"),
-                   label=name.upper())
+            xs = np.arange(4) + (i - (len(names) - 1) / 2) * width
+            ax.bar(xs, vals, width, color=colours.get(name, "grey"), label=name.upper())
+            ivs = (intervals or {}).get(name, {}).get(section)
+            if ivs:
+                lo = [max(0.0, v - ivs[k].low) for v, k in zip(vals, ("x", "y", "joint", "crossing"))]
+                hi = [max(0.0, ivs[k].high - v) for v, k in zip(vals, ("x", "y", "joint", "crossing"))]
+                ax.errorbar(xs, vals, yerr=[lo, hi], fmt="none", color="k", capsize=2, lw=0.8)
         ax.set_xticks(range(4), ["μx", "μy", "joint", "crossing"])
         ax.set_title(f"{section} (n={tables[names[0]][section]['n']})")
         ax.set_ylim(0, 1.05)
     axes[0].set_ylabel("accuracy (|error| < 1 px)")
     axes[0].legend(frameon=False, fontsize=8)
     fig.suptitle(f"per-section accuracy, 2D data = {kind} (paper 003 Fig. 4(c-e)); crossing = joint with a single "
-                 "blob (a 2D image, not a lone stripe)", fontsize=10)
+                 "blob (a 2D image, not a lone stripe); error bars: 95 % intervals", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

@@ -13,7 +13,8 @@ import torch
 from hidcap.data import BumpDataSpec
 from hidcap.data import render_bumps
 from hidcap.evaluation import bump_accuracy
-from hidcap.evaluation.curves import stay_crossing
+from hidcap.evaluation.curves import rise_width, stay_crossing
+from hidcap.evaluation.intervals import N_BOOT, accuracy_interval, check_level, resampled_means, wilson_interval
 from hidcap.experiments.recording import frame_grid, record_samples
 from hidcap.experiments.scales import BumpScale
 from hidcap.experiments.training import train_all
@@ -38,14 +39,74 @@ def pixel_overlaps(sigmas, increments, image_size: int = 32) -> np.ndarray:
 
 
 def mean_model_rows(rows: list[dict]) -> list[dict]:
-    """Accuracy averaged over seeds per (σ, λ)."""
+    """Accuracy averaged over seeds per (σ, λ), with its 95 % interval (``accuracy_low``, ``accuracy_high``):
+    from the rows' per-sample correctness ``correct`` (K,) when every row has it (bootstrap over seeds and samples;
+    Wilson for one seed), else ``None``; ``accuracy_std``: across-seed standard deviation (ddof = 1; 0 for one)."""
     keys = sorted({(r["sigma"], r["lambda"]) for r in rows})
     out = []
     for s, lam in keys:
-        sel = [r["accuracy"] for r in rows if r["sigma"] == s and r["lambda"] == lam]
-        out.append({"sigma": s, "lambda": lam, "accuracy": float(np.mean(sel)), "accuracy_std": float(np.std(sel)),
-                    "seeds": len(sel)})
+        sel = [r for r in rows if r["sigma"] == s and r["lambda"] == lam]
+        accs = [r["accuracy"] for r in sel]
+        row = {"sigma": s, "lambda": lam, "accuracy": float(np.mean(accs)),
+               "accuracy_std": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0, "seeds": len(sel),
+               "accuracy_low": None, "accuracy_high": None}
+        if all("correct" in r for r in sel):
+            iv = accuracy_interval(np.stack([np.asarray(r["correct"], dtype=float) for r in sel]))
+            row.update(accuracy_low=iv.low, accuracy_high=iv.high, interval_method=iv.method)
+        out.append(row)
     return out
+
+
+def lambda_interval(lambdas, mass: np.ndarray, level: float, *, rise: tuple[float, float] | None = None,
+                    ci: float = 0.95, n_boot: int = N_BOOT, rng: int | np.random.Generator = 0) -> dict[str, Any]:
+    """Bootstrap interval of the threshold λ_c where the mean mass-ratio curve stays ≥ ``level``
+    (:func:`~hidcap.evaluation.curves.stay_crossing`), and with ``rise = (low, high)`` of the rise width between
+    staying above ``low`` and above ``high``.
+
+    lambdas (m,): increasing; mass (R, m) mass ratios of R repeats, or (S, R, m) for S simulation seeds (then
+    seeds and repeats are both resampled: two-level bootstrap). A resample whose mean curve never stays ≥ level has
+    λ_c "never", ordered after every λ (and an infinite rise width); the interval is the ``(1 ∓ ci)/2`` quantiles,
+    ``None`` for "never". Returns ``{"estimate", "low", "high", "never", "n", "n_boot", "method", "level"}`` (and
+    ``"rise_width"``, the same for the rise width, when ``rise`` is given); estimate from the mean of all repeats.
+    """
+    ci = check_level(ci)
+    lam = np.asarray(lambdas, dtype=float)
+    m = np.asarray(mass, dtype=float)
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim != 3 or m.shape[-1] != lam.size or m.shape[1] < 1:
+        raise ValueError(f"mass must be (R, m) or (S, R, m) with m = {lam.size} λ values, got {np.shape(mass)}")
+    curves = resampled_means(np.swapaxes(m, 1, 2), n_boot=n_boot, rng=rng)  # (B, m)
+    mean = m.mean(axis=1).mean(axis=0)
+
+    def summarise(fn) -> dict[str, Any]:
+        est = fn(mean)
+        vals = np.array([np.inf if (v := fn(c)) is None else v for c in curves])
+        low = np.quantile(vals, 0.5 - ci / 2, method="lower")
+        high = np.quantile(vals, 0.5 + ci / 2, method="higher")
+        fin = lambda x: None if np.isinf(x) else float(x)  # noqa: E731
+        return {"estimate": None if est is None else float(est), "low": fin(low), "high": fin(high), "never": float(np.mean(np.isinf(vals))), "n": int(m.shape[0] * m.shape[1]),
+                "n_boot": int(n_boot), "level": float(ci),
+                "method": "bootstrap:seeds+repeats" if m.shape[0] > 1 else "bootstrap:repeats"}
+
+    out = summarise(lambda c: stay_crossing(lam, c, level))
+    if rise is not None:
+        out["rise_width"] = summarise(lambda c: rise_width(lam, c, *rise))
+    return out
+
+
+def falls(wide: dict[str, Any], narrow: dict[str, Any]) -> bool:
+    """The wider σ's λ_c is below the narrower σ's beyond the intervals: ``wide["high"] < narrow["low"]``
+    ("never" is after every λ, so an open-ended ``wide`` falls below nothing)."""
+    if wide["high"] is None:
+        return False
+    return narrow["low"] is None or wide["high"] < narrow["low"]
+
+
+def threshold_band(lambdas, low, high, level: float) -> dict[str, Any]:
+    """Interval of the λ from which an accuracy curve stays ≥ ``level``, read off its interval band: the early
+    end from the upper curve ``high``, the late end from the lower curve ``low`` (``None``: "never")."""
+    return {"low": stay_crossing(lambdas, high, level), "high": stay_crossing(lambdas, low, level)}
 
 
 def _colours(sigmas) -> dict[float, tuple]:
@@ -78,15 +139,33 @@ def plot_curves(path: Path, curves, sim_rows, model_means, shape, threshold: flo
         tw = ax.twinx()
         for s in sorted({r["sigma"] for r in model_means}):
             rows = sorted((r for r in model_means if r["sigma"] == s), key=lambda r: r["lambda"])
-            tw.errorbar([r["lambda"] for r in rows], [r["accuracy"] for r in rows],
-                        yerr=[r["accuracy_std"] for r in rows], color=colour.get(s, "k"), marker="s", ms=5, ls="--",
-                        lw=1.2, capsize=2, label=f"model σ={s:g}")
-        tw.set(ylabel=f"trained-model accuracy (squares, dashed; seeds {list(seeds)})", ylim=(-0.02, 1.02))
+            acc = np.array([r["accuracy"] for r in rows])
+            if all(r.get("accuracy_low") is not None for r in rows):
+                yerr = [acc - np.array([r["accuracy_low"] for r in rows]),
+                        np.array([r["accuracy_high"] for r in rows]) - acc]
+            else:
+                yerr = [r["accuracy_std"] for r in rows]
+            tw.errorbar([r["lambda"] for r in rows], acc, yerr=yerr, color=colour.get(s, "k"), marker="s", ms=5,
+                        ls="--", lw=1.2, capsize=2, label=f"model σ={s:g}")
+        tw.set(ylabel=f"trained-model accuracy, 95 % interval (squares, dashed; seeds {list(seeds)})",
+               ylim=(-0.02, 1.02))
         tw.legend(frameon=False, fontsize=7, loc="center right")
     ax.legend(frameon=False, fontsize=8, loc="lower right")
 
     conn = [r for r in sim_rows if r["lambda_c"] is not None]
-    ax2.plot([r["sigma"] for r in conn], [r["lambda_c"] for r in conn], "o-", color="k", label="simulation λc")
+    for r in conn:
+        iv = r.get("lambda_c_interval")
+        if iv is not None:
+            lo = iv["low"] if iv["low"] is not None else r["lambda_c"]
+            hi = iv["high"] if iv["high"] is not None else 1.0
+            ax2.errorbar([r["sigma"]], [r["lambda_c"]], yerr=[[r["lambda_c"] - lo], [hi - r["lambda_c"]]], fmt="none",
+                         color="k", capsize=4)
+        for k, v in enumerate((r.get("per_seed") or {}).values()):
+            if v["estimate"] is not None:
+                ax2.plot([r["sigma"] * (1 + 0.03 * (k - 1))], [v["estimate"]], ".", color="tab:blue", ms=5,
+                         label="per seed" if (r is conn[0] and k == 0) else None)
+    ax2.plot([r["sigma"] for r in conn], [r["lambda_c"] for r in conn], "o-", color="k",
+             label="simulation λc (95 % bootstrap interval)")
     never = [r["sigma"] for r in sim_rows if r["lambda_c"] is None]
     if never:
         ax2.plot(never, [1.02] * len(never), "x", color="tab:red", ms=9, label="never percolates")
@@ -159,8 +238,10 @@ def train_models(args, scale: Any, bscale: BumpScale) -> list[dict]:
                 images, _ = record_samples(series, -1, grid, sample_steps=bscale.sample_steps, seed=seed,
                                            batch=bscale.sample_batch)
                 acc = bump_accuracy(images, grid)
+                wil = wilson_interval(int(acc.correct.sum()), int(acc.correct.size))
                 rows.append({"seed": seed, "sigma": float(sigma), "lambda": float(lam), "images": n_images,
-                             "accuracy": acc.joint, "accuracy_x": acc.x, "accuracy_y": acc.y,
+                             "accuracy": acc.joint, "accuracy_low": wil.low, "accuracy_high": wil.high,
+                             "accuracy_x": acc.x, "accuracy_y": acc.y, "correct": acc.correct,
                              "final_loss": series.metrics()[-1]["loss"]})
                 print(f"  model σ={sigma:g} λ={lam:g} seed {seed}: {n_images} images, accuracy {acc.joint:.3f}")
     return rows

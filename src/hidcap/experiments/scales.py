@@ -86,6 +86,16 @@ CONCEPT_SCALES: dict[str, ConceptScale] = {
         images_per_class=256, sample_steps=25, samples_per_class=32,
         probe={"steps": 200, "batch_size": 64, "images_per_class": 256, "heldout_per_class": 128, "width": 8},
     ),
+    # the concept-space probes' CPU scale (measured to learn the held-out class 11 within a few CPU minutes):
+    # 8 x 8 images, channels (16, 32), DDPM T = 100 with beta 1e-3 -> 0.1 (the 16 px "quick" model's beta 1e-3 -> 0.2
+    # leaves off-colour blobs), AdamW lr 2e-3, 2,400 steps at batch 32, 16 linear checkpoints
+    "quick-8px": ConceptScale(
+        "quick-8px", presets.tiny(time_scale=1.0, image_size=8, channels=(16, 32)),
+        DDPMConfig(timesteps=100, beta_start=1e-3, beta_end=0.1), OptimConfig(lr=2e-3),
+        batch_size=32, steps=2400, checkpoints=CheckpointConfig(count=16, spacing="linear"), image_size=8,
+        images_per_class=256, sample_steps=20, samples_per_class=32,
+        probe={"steps": 400, "batch_size": 64, "images_per_class": 256, "heldout_per_class": 128, "width": 8},
+    ),
     # Park et al. 2024, App. B: VDM, channels (64, 128, 256), 20k steps at batch 64, ~60 quadratic checkpoints
     "full": ConceptScale(
         "full", presets.hidden_capabilities(), VDMConfig(), OptimConfig(lr=1e-3, weight_decay=0.01),
@@ -199,10 +209,14 @@ TORUS_SCALES: dict[str, TorusScale] = {
     "tiny": TorusScale("tiny", BUMP_SCALES["tiny"], BumpDataSpec(image_size=8, increment=1.0, periodic=True),
                        steps=20, checkpoints=CheckpointConfig(count=3), sample_steps=4, measure_every=1,
                        landmarks=None),
-    # batch 32 at this scale learned clearly less (0.50 accuracy after 1500 steps instead of 0.88)
+    # probes/torus_geometry.py --quick: measured like "example-cpu" (the whole 32 x 32 training lattice, 300
+    # landmarks, the 50-step sampler), at five checkpoints dense early (the participation ratio collapses and peaks
+    # within the first few hundred steps: peak at step 211 in the earlier 1500-step quick run) so that "rises then
+    # falls" can be judged; no step 0. About 9 CPU minutes per seed (train ~220 s, ~60 s per measured checkpoint).
+    # Batch 32 at this scale learned clearly less (0.50 accuracy after 1500 steps instead of 0.88).
     "quick": TorusScale("quick", BUMP_SCALES["quick"], BumpDataSpec(image_size=16, increment=0.5, periodic=True),
-                        steps=1500, checkpoints=CheckpointConfig(count=8), sample_steps=30, measure_every=1,
-                        landmarks=160),
+                        steps=1500, checkpoints=CheckpointConfig(steps=(50, 200, 500, 1000)), sample_steps=50,
+                        measure_every=1, landmarks=300, log_every=50, grid_step=0.5),
     "full": TorusScale("full", BUMP_SCALES["full"], BumpDataSpec(image_size=32, increment=0.1, periodic=True),
                        steps=50000, checkpoints=CheckpointConfig(count=40), sample_steps=1000, measure_every=4,
                        landmarks=400),

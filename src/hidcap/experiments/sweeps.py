@@ -24,16 +24,18 @@ from hidcap.data import ConceptDataSpec
 from hidcap.evaluation.classifiers import ConceptProbe
 from hidcap.evaluation.concept_space import ConceptSpace
 from hidcap.evaluation.curves import first_crossing, memorization
+from hidcap.evaluation.intervals import wilson_bounds
 from hidcap.evaluation.learning_time import learning_time
 from hidcap.experiments.cli import ProbeArgs, parse_args
 from hidcap.experiments.concepts import measured_concept_space
+from hidcap.experiments.level_onsets import joint_correct
 from hidcap.experiments.scales import ConceptScale
+from hidcap.experiments.training import train_all
 from hidcap.plotting import figure
-from hidcap.training import train
 
 __all__ = [
     "HELD_OUT", "TRAINING_CORNERS", "Run", "average_ranks", "check_levels", "concept_accuracy", "level_colors",
-    "measure_run", "plot_accuracy", "plot_learning_times", "plot_trajectories", "print_table", "rank_verdict",
+    "SweepPoint", "measure_sweep", "plot_accuracy", "plot_learning_times", "plot_trajectories", "print_table", "rank_verdict",
     "resolve", "run_summary", "spearman", "write_tables",
 ]
 
@@ -116,15 +118,39 @@ class Run:
         return self.table.trajectory(cls)
 
 
-def measure_run(args: ProbeArgs, scale: ConceptScale, spec: ConceptDataSpec, probe: ConceptProbe, tag: str,
-                seed: int, classes: Sequence[str], **overrides: Any) -> tuple[Path, ConceptSpace, int]:
-    """Train (or reuse) the run ``tag`` of ``seed`` and measure ``classes`` in concept space at every
-    checkpoint (cached beside the run as ``concept_space.json``). Returns ``(run_dir, table, steps)``."""
-    config = scale.train_config(spec, seed, args.device, **overrides)
-    run_dir = args.run_dir(tag, seed)
-    series = train(config, run_dir, progress=args.progress)
-    table = measured_concept_space(series, spec, probe, scale, seed, run_dir, classes=classes, progress=args.progress)
-    return run_dir, table, config.steps
+@dataclass(frozen=True)
+class SweepPoint:
+    """One run of a sweep before training: its ``level``, ``seed``, data ``spec``, concept ``probe`` and run
+    folder ``tag`` (the run lives at ``args.run_dir(tag, seed)``)."""
+
+    level: float
+    seed: int
+    spec: ConceptDataSpec
+    probe: ConceptProbe
+    tag: str
+
+
+def measure_sweep(args: ProbeArgs, scale: ConceptScale, points: Sequence[SweepPoint], classes: Sequence[str],
+                  **overrides: Any) -> list[Run]:
+    """Train (or reuse) every point's run as one sweep (:func:`hidcap.experiments.training.train_all`: grouped into
+    ``train_many`` calls, on ``args.executor``), then measure ``classes`` in concept space at every checkpoint of
+    each (cached beside the run as ``concept_space.json``). ``overrides``: TrainConfig fields (e.g. ``steps``).
+    Returns one :class:`Run` per point, in order."""
+    if not points:
+        raise ValueError("points must hold at least one sweep point")
+    keys = [(p.tag, p.seed) for p in points]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"sweep points must have distinct (tag, seed), got {keys}")
+    configs = {(p.tag, p.seed): scale.train_config(p.spec, p.seed, args.device, **overrides) for p in points}
+    series = train_all(args, configs)
+    runs = []
+    for p in points:
+        s = series[(p.tag, p.seed)]
+        run_dir = args.run_dir(p.tag, p.seed)
+        table = measured_concept_space(s, p.spec, p.probe, scale, p.seed, run_dir, classes=classes,
+                                       progress=args.progress)
+        runs.append(Run(p.level, p.seed, run_dir, table, configs[(p.tag, p.seed)].steps))
+    return runs
 
 
 def concept_accuracy(table: ConceptSpace, cls: str, concept: str) -> tuple[np.ndarray, np.ndarray]:
@@ -196,12 +222,15 @@ def level_colors(levels: Sequence[float]) -> dict[float, Any]:
 
 def plot_learning_times(path: Path, rows: list[dict[str, Any]], levels: Sequence[float], total_steps: int,
                         xlabel: str, series: dict[str, Sequence[int | None]], title: str,
-                        signals: dict[float, float] | None = None, signal_label: str = "") -> Path:
+                        signals: dict[float, float] | None = None, signal_label: str = "",
+                        intervals: dict[str, Sequence[dict[str, Any]]] | None = None) -> Path:
     """Learning times against the level (and, if ``signals`` is given, against the measured concept signal).
 
     series: label -> one learning time per row (``None``: never learned), e.g. the joint accuracy of class 11
     and its colour concept alone. Each series gets its own colour and marker, its mean over learned runs a
     line; runs that never learned sit above the end-of-training line, marked x in the series' colour.
+    intervals: label -> one onset interval per row (:meth:`OnsetInterval.to_dict`), drawn as error bars (an
+    open-ended interval reaches the "never" band above the end of training).
     """
     panels = [("level", xlabel)] + ([("signal", signal_label)] if signals else [])
     fig = figure((5.4 * len(panels), 4.0))
@@ -224,6 +253,11 @@ def plot_learning_times(path: Path, rows: list[dict[str, Any]], levels: Sequence
             xs = [xof(r["level"]) for r, t in zip(rows, times) if t is not None]
             ax.scatter(xs, [t for t in times if t is not None], marker=marker, color=col, s=36, zorder=3,
                        alpha=0.8, label=name)
+            for j, (r, iv) in enumerate(zip(rows, (intervals or {}).get(name, ()))):
+                lo = never_y if iv["low"] is None else iv["low"]
+                hi = never_y if iv["high"] is None else iv["high"]
+                x = xof(r["level"]) + 0.004 * (k - 0.5) * (1 + j % 3)  # small offsets keep overlapping bars apart
+                ax.plot([x, x], [lo, hi], "-", color=col, lw=1.0, alpha=0.6)
             xn = [xof(r["level"]) for r, t in zip(rows, times) if t is None]
             ax.scatter(xn, [never_y + 0.03 * total_steps * k] * len(xn), marker="x", color=col, s=40, zorder=3,
                        label=f"{name}: never" if xn else None)
@@ -252,6 +286,9 @@ def plot_accuracy(path: Path, runs: list[Run], levels: Sequence[float], level_la
         steps, acc = run.curve()
         ax.plot(steps, acc, styles[seeds.index(run.seed) % len(styles)], marker="o", ms=2.5, lw=1.4,
                 color=colors[run.level], label=f"{level_label} {run.level:g}, seed {run.seed}")
+        _, correct = joint_correct(run.table, HELD_OUT)  # 95 % Wilson band of every checkpoint's accuracy
+        low, high = wilson_bounds(correct.sum(axis=1), correct.shape[1])
+        ax.fill_between(steps, low, high, color=colors[run.level], alpha=0.12, lw=0)
         t_learn = learning_time(steps, acc, threshold)
         if t_learn is not None:  # the run's learning time (smoothed accuracy stays above the threshold)
             ax.axvline(t_learn, color=colors[run.level], ls=":", lw=1.0)
@@ -259,7 +296,7 @@ def plot_accuracy(path: Path, runs: list[Run], levels: Sequence[float], level_la
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("training step")
     ax.set_ylabel(f"joint accuracy of class {HELD_OUT}")
-    ax.set_title(f"class {HELD_OUT} generated from its own prompt (dotted verticals: learning times)", fontsize=10)
+    ax.set_title(f"class {HELD_OUT} from its own prompt (bands: 95 % Wilson; dotted: learning times)", fontsize=10)
     ax.legend(fontsize=7, ncol=2 if len(runs) > 6 else 1, loc="upper left")
     fig.tight_layout()
     fig.savefig(path)

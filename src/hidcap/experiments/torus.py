@@ -18,6 +18,7 @@ import torch
 
 from hidcap import geometry
 from hidcap.evaluation.bumps import bump_accuracy
+from hidcap.evaluation.intervals import wilson_interval
 from hidcap.experiments.recording import measured_steps, record_samples
 from hidcap.experiments.scales import TorusScale
 from hidcap.plotting import figure, save
@@ -31,9 +32,10 @@ __all__ = ["TorusMeasurement", "measure_torus", "measure_torus_scale", "torus_fi
 class TorusMeasurement:
     """One run's torus measurement.
 
-    rows: one dict per measured checkpoint (``step``, ``accuracy``, ``accuracy_x``, ``accuracy_y``,
-    ``participation_ratio``, ``top4_explained``, ``eigenvalues`` (top 15)); the rest is the last measured
-    checkpoint: ``labels`` (K, 2), ``images`` (K, 1, N, N), ``acts`` (K, D), its PCA ``spectrum``, persistence
+    rows: one dict per measured checkpoint (``step``, ``accuracy`` with its 95 % Wilson interval ``accuracy_low``,
+    ``accuracy_high`` over the K samples, ``accuracy_x``, ``accuracy_y``, ``participation_ratio``,
+    ``top4_explained``, ``eigenvalues`` (top 15)); ``correct``: per-sample joint correctness ``(n_measured, K)``
+    bool; the rest is the last measured checkpoint: ``labels`` (K, 2), ``images`` (K, 1, N, N), ``acts`` (K, D), its PCA ``spectrum``, persistence
     diagrams ``ph``, ``betti`` and the torus-test ``verdict``.
     """
 
@@ -49,6 +51,7 @@ class TorusMeasurement:
     ph: geometry.PersistenceResult
     betti: geometry.BettiResult
     verdict: geometry.TorusVerdict
+    correct: np.ndarray | None = None
 
 
 def measure_torus(
@@ -78,6 +81,7 @@ def measure_torus(
     if labels.ndim != 2 or labels.shape[1] != 2 or len(labels) < 2:
         raise ValueError(f"labels must be (K >= 2, 2) centres (x, y), got shape {labels.shape}")
     rows: list[dict[str, Any]] = []
+    correct: list[np.ndarray] = []
     images = acts = spectrum = None
     steps = measured_steps(series.steps, every)
     for step in progress_bar(steps, progress=progress, desc="measure"):
@@ -86,7 +90,10 @@ def measure_torus(
         acc = bump_accuracy(images, torch.as_tensor(labels, dtype=torch.float32), periodic=True)
         acts = recorded.numpy()
         spectrum = geometry.pca_spectrum(acts)
-        rows.append({"step": step, "accuracy": acc.joint, "accuracy_x": acc.x, "accuracy_y": acc.y,
+        correct.append(np.asarray(acc.correct, dtype=bool))
+        wil = wilson_interval(int(acc.correct.sum()), int(acc.correct.size))
+        rows.append({"step": step, "accuracy": acc.joint, "accuracy_low": wil.low, "accuracy_high": wil.high,
+                     "accuracy_x": acc.x, "accuracy_y": acc.y,
                      "participation_ratio": spectrum.participation_ratio,
                      "top4_explained": spectrum.explained_variance(4),
                      "eigenvalues": spectrum.eigenvalues[:15].tolist()})
@@ -94,7 +101,8 @@ def measure_torus(
     betti = geometry.betti_numbers(ph)
     verdict = geometry.torus_tests(acts, labels, period=float(period))
     return TorusMeasurement(seed=seed, layer=layer, series=series, rows=rows, step=steps[-1], labels=labels,
-                            images=images, acts=acts, spectrum=spectrum, ph=ph, betti=betti, verdict=verdict)
+                            images=images, acts=acts, spectrum=spectrum, ph=ph, betti=betti, verdict=verdict,
+                            correct=np.stack(correct))
 
 
 def measure_torus_scale(series: SeriesLike, scale: TorusScale, seed: int,
@@ -135,7 +143,13 @@ def torus_figures(out: str | Path, results: Sequence[TorusMeasurement], *, accur
         label = f"seed {r.seed}"
         axes[0].plot([m["step"] for m in metrics], [m["loss"] for m in metrics], label=label)
         steps = [row["step"] for row in r.rows]
-        axes[1].plot(steps, [row["accuracy"] for row in r.rows], "o-", ms=4, label=f"{label}, joint")
+        acc = np.array([row["accuracy"] for row in r.rows])
+        if all("accuracy_low" in row for row in r.rows):
+            err = [acc - np.array([row["accuracy_low"] for row in r.rows]),
+                   np.array([row["accuracy_high"] for row in r.rows]) - acc]
+            axes[1].errorbar(steps, acc, yerr=err, fmt="o-", ms=4, capsize=3, label=f"{label}, joint (95 % Wilson)")
+        else:
+            axes[1].plot(steps, acc, "o-", ms=4, label=f"{label}, joint")
         if len(results) == 1:
             axes[1].plot(steps, [row["accuracy_x"] for row in r.rows], ".--", label="x")
             axes[1].plot(steps, [row["accuracy_y"] for row in r.rows], ".--", label="y")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,11 +15,14 @@ from hidcap.theory import underspecified_dynamics
 
 
 def plot_trajectories(path: Path, runs: list[Run], fractions: Sequence[float], ends: dict[tuple[float, int], float],
-                      fit: tuple[float, float] | None, *, corner_names: dict[str, str], blue_at_start: float,
-                      end_checkpoints: int) -> Path:
+                      fit: tuple[float, float] | None, *, corner_names: dict[str, str], end_checkpoints: int,
+                      end_intervals: dict[tuple[float, int], dict[str, Any]] | None = None,
+                      axis_labels: tuple[str, str] = ("P(color = blue)", "P(shape = triangle)")) -> Path:
     """Three panels: measured class-11 trajectories by α, the toy model of Eq. 2, end colour against α.
 
-    corner_names: class bits -> label; blue_at_start / end_checkpoints: the criterion's numbers, drawn."""
+    ends: (α, seed) -> end colour coordinate; end_intervals: (α, seed) -> 95 % interval (``Interval.to_dict``) of
+    the share of samples read as blue over the last ``end_checkpoints`` checkpoints, drawn as error bars beside
+    the point; corner_names: class bits -> label; axis_labels: the concept-space axes."""
     colors = level_colors(fractions)
     fig = figure((15.0, 4.9))
     axes = fig.subplots(1, 3)
@@ -35,8 +39,8 @@ def plot_trajectories(path: Path, runs: list[Run], fractions: Sequence[float], e
         ax.set_xlim(-0.35, 1.4)
         ax.set_ylim(-0.2, 1.22)
         ax.set_aspect("equal")
-        ax.set_xlabel("P(color = blue)" if k == 0 else "z1 (colour)")
-        ax.set_ylabel("P(shape = triangle)" if k == 0 else "z2 (shape)")
+        ax.set_xlabel(axis_labels[0] if k == 0 else "z1 (colour)")
+        ax.set_ylabel(axis_labels[1] if k == 0 else "z2 (the other concept)")
     for run in runs:
         _, pts = run.trajectory()
         col = colors[run.level]
@@ -55,12 +59,16 @@ def plot_trajectories(path: Path, runs: list[Run], fractions: Sequence[float], e
     axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
     ax = axes[2]
     for (a, seed), c in sorted(ends.items()):
-        ax.scatter(a, c, color=colors[a], s=40, marker="osD^v"[seeds.index(seed) % 5], zorder=3,
+        k = seeds.index(seed)
+        ax.scatter(a, c, color=colors[a], s=40, marker="osD^v"[k % 5], zorder=3,
                    label=f"seed {seed}" if a == fractions[0] else None)
+        iv = (end_intervals or {}).get((a, seed))
+        if iv is not None:  # share read as blue, 95 % interval, just right of the point
+            x = a + 0.012 * (k + 1)
+            ax.plot([x, x], [iv["low"], iv["high"]], "-", color=colors[a], lw=1.0)
+            ax.scatter(x, iv["estimate"], color=colors[a], s=10, marker="_")
     xs = np.linspace(0, 1, 50)
     ax.plot(xs, 1 - xs, ":", color="0.4", label="toy target 1 - alpha (s = 1)")
-    ax.axhline(blue_at_start, ls="--", lw=0.8, color="0.7",
-               label=f"smallest alpha must end above {blue_at_start:g} to judge the bend")
     if fit is not None:
         ax.plot(xs, fit[0] - fit[1] * xs, "-", color="tab:red", lw=1.2,
                 label=f"least squares: {fit[0]:.2f} - {fit[1]:.2f} alpha")
@@ -68,7 +76,7 @@ def plot_trajectories(path: Path, runs: list[Run], fractions: Sequence[float], e
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("masked fraction alpha of red triangles")
     ax.set_ylabel(f"end P(color = blue) of class {HELD_OUT}")
-    ax.set_title(f"end colour (mean of last {end_checkpoints} checkpoints)", fontsize=9)
+    ax.set_title(f"end colour, last {end_checkpoints} checkpoints (bars: share read blue, 95 %)", fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     fig.savefig(path)
