@@ -9,8 +9,8 @@ can already make 11: linear latent interventions in the conditioning embeddings,
 colour than any training prompt) and patching in the final checkpoint's conditioning MLPs elicit it
 (~6k steps in the paper, in every one of 5 seeds), while the naive prompt succeeds later or never.
 
-**Protocol.** For each seed: train a run (checkpoints spaced linearly at --quick), then at every checkpoint
-generate class 11 under four protocols (``hidcap.evaluation.capability``): the naive prompt (behaviour),
+**Protocol.** Train every seed's run (checkpoints spaced linearly at --quick; one ``train_all`` call, so
+``--executor ray`` spreads the seeds over a cluster), then for each seed at every checkpoint generate class 11 under four protocols (``hidcap.evaluation.capability``): the naive prompt (behaviour),
 overprompting, the paper's linear latent intervention ``e' = e + α(e·b̂)b̂, e'' = e' − β(e'·l̂)l̂`` in every
 ``*.cond_embed`` output over an (α, β) grid, and embedding patching from the final checkpoint; and under
 their negative controls (``hidcap.evaluation.control_protocols``): an off-concept colour (the green channel
@@ -98,6 +98,7 @@ from hidcap.experiments.capability import (
     plot_fig6,
     plot_per_seed,
     plot_trajectories,
+    train_seeds,
 )
 from hidcap.experiments.cli import ProbeArgs, parse_args
 from hidcap.experiments.concepts import concept_probe
@@ -360,8 +361,9 @@ def main(argv: list[str] | None = None) -> dict:
     probe = concept_probe(spec, st.scale, args.out / "probe", args.device, progress=args.progress)
 
     per_seed, measured_runs = {}, {}
+    series = train_seeds(args, st, spec)  # every seed first (--executor spreads them), then the measurements
     for seed in args.seeds:
-        m = measure_seed(args, st, spec, probe, seed, all_classes=seed == args.seeds[0])
+        m = measure_seed(args, st, spec, probe, seed, all_classes=seed == args.seeds[0], series=series[seed])
         measured_runs[seed] = m
         per_seed[seed] = analyse_seed(st, spec, m, seed)
 

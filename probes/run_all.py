@@ -3,6 +3,7 @@
     python -m probes.run_all --quick                          # every probe, CPU scale
     python -m probes.run_all --quick percolation torus_geometry
     python -m probes.run_all --device cuda concept_signal     # full scale on a GPU
+    python -m probes.run_all --quick --executor ray --address HEAD_IP:6379   # each probe's runs on a Ray cluster
 
 Each probe writes into ``--out/NAME`` (default ``out/probes/NAME/SCALE``); this script then writes
 ``summary.json`` and ``summary.md`` (claim, verdict, wall time, command per probe) into ``--out``
@@ -55,13 +56,23 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=Path("out/probes"))
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="where each probe's training runs go (docs/probes.md, 'Running a probe')")
+    parser.add_argument("--workers", type=int, default=None, help="local worker processes per probe")
+    parser.add_argument("--address", default=None, help="Ray cluster to join (with --executor ray)")
     args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers must be an integer >= 1, got {args.workers}")
+    if args.address is not None and args.executor != "ray":
+        parser.error("--address joins a Ray cluster: it needs --executor ray")
     unknown = [p for p in args.probes if p not in PROBES]
     if unknown:
         parser.error(f"unknown probe(s) {unknown}; known: {' '.join(PROBES)}")
     scale = "tiny" if args.tiny else "quick" if args.quick else "full"
     flags = [f"--{scale}"] if scale != "full" else []
     flags += ["--device", args.device] + (["--no-progress"] if args.no_progress else [])
+    flags += ["--executor", args.executor] + ([] if args.workers is None else ["--workers", str(args.workers)])
+    flags += [] if args.address is None else ["--address", args.address]
     rows = []
     for name in args.probes or PROBES:
         out = args.out / name / scale

@@ -15,7 +15,7 @@ import pytest
 
 import hidcap
 from hidcap.cli import main
-from hidcap.sweep import expand_grid, group_runs, parse_grid, run_name, run_sweep, set_field
+from hidcap.sweep import expand_grid, group_runs, parse_grid, run_name, run_sweep, set_field, train_runs
 from hidcap.training import run_preset
 
 
@@ -224,3 +224,44 @@ def test_a_grouped_sweep_trains_with_train_many_and_retries_a_failed_group_run_b
     assert "exceeds the number of training images" in results[1].error
     with pytest.raises(ValueError, match="group must be >= 1"):
         run_sweep(_base(), None, out, group=0)
+
+
+def test_train_runs_trains_named_runs_isolates_a_failure_and_skips_finished_runs_on_rerun(tmp_path):
+    out = tmp_path / "runs"
+    good, bad = _base(), replace(_base(), batch_size=1000)  # 1000 > the 32 training images: fails alone
+    runs = {"good_seed0": good, "level/bad": bad, "good_seed1": replace(good, seed=1)}
+    results = train_runs(runs, out, workers=1, progress=False)
+    assert [(r.run, r.status) for r in results] == [("good_seed0", "done"), ("level/bad", "failed"),
+                                                    ("good_seed1", "done")]
+    assert "batch_size=1000 exceeds" in results[1].error and all(r.params == {} for r in results)
+    assert json.loads((out / "good_seed1" / "config.json").read_text())["seed"] == 1
+    assert (out / "good_seed0" / "checkpoints" / "step_0000002.safetensors").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(r["run"], r["status"]) for r in summary] == [(r.run, r.status) for r in results]
+    assert not (out / "index.json").exists()  # names say what a run is; no grid index
+    before = {n: _files(out / n) for n in ("good_seed0", "good_seed1")}
+    again = train_runs(runs, out, workers=1, progress=False)
+    assert [r.status for r in again] == ["skipped", "failed", "skipped"]
+    assert {n: _files(out / n) for n in before} == before  # nothing trained again
+
+
+@pytest.mark.parametrize("names, match", [
+    ([""], "non-empty"), (["/abs/run"], "relative directory name"), (["a/../b"], "must not contain '..'"),
+    (["a", "a/"], "name the same directory"), (["a", "a/b"], "lies inside run 'a'"), (["."], "not a usable"),
+    (["summary.json"], "reserved"),
+])
+def test_train_runs_names_a_bad_run_name(tmp_path, names, match):
+    with pytest.raises(ValueError, match=match):
+        train_runs({n: _base() for n in names}, tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_runs_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="runs is empty"):
+        train_runs({}, tmp_path)
+    with pytest.raises(ValueError, match="run 'a': expected a TrainConfig"):
+        train_runs({"a": "tiny"}, tmp_path)
+    with pytest.raises(ValueError, match="workers must be an int >= 1"):
+        train_runs({"a": _base()}, tmp_path, workers=0)
+    with pytest.raises(ValueError, match="executor must be one of"):
+        train_runs({"a": _base()}, tmp_path, executor="slurm")

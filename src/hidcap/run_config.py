@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hidcap.data import BumpDataSpec, ConceptDataSpec
+from hidcap.data import BumpDataSpec, ConcatSpec, ConceptDataSpec
 from hidcap.diffusion import DDPMConfig, OkawaDDPMConfig, ParkVDMConfig, VDMConfig
 from hidcap.models import ContextUNetConfig, CUNetConfig, UNetConfig, presets
 
@@ -85,7 +85,8 @@ class CheckpointConfig:
 class TrainConfig:
     """Everything a training run depends on (saved as ``run_dir/config.json``).
 
-    data: the data spec (``build(seed)``); may be ``None`` when tensors are passed to :func:`train`.
+    data: the data spec (``build(seed)``; several bump data sets at once: :class:`~hidcap.data.ConcatSpec`); may
+        be ``None`` when tensors are passed to :func:`train`.
     data_seed: seed for ``data.build`` (default: ``seed``). seed: model init, dropout, noise and batch order.
     dtype: ``'float32'`` or an autocast dtype (``'bfloat16'``); channels_last / compile: speed options.
     log_every: write a ``metrics.jsonl`` row every this many steps (and at every checkpoint).
@@ -93,7 +94,7 @@ class TrainConfig:
 
     model: UNetConfig | CUNetConfig | ContextUNetConfig = field(default_factory=presets.tiny)
     diffusion: DDPMConfig | VDMConfig | ParkVDMConfig | OkawaDDPMConfig = field(default_factory=VDMConfig)
-    data: ConceptDataSpec | BumpDataSpec | None = None
+    data: ConceptDataSpec | BumpDataSpec | ConcatSpec | None = None
     optimizer: OptimConfig = field(default_factory=OptimConfig)
     checkpoints: CheckpointConfig = field(default_factory=CheckpointConfig)
     batch_size: int = 64

@@ -14,7 +14,7 @@ this invocation's outcome (run, grid point, status, wall time, final loss, error
   the summary) and the others go on. A second trainer on one directory is refused by the run lock
   (:mod:`hidcap.runlock`), so two sweeps over one ``out`` never write into the same run.
 - Executors: ``'local'`` (a pool of spawned processes, one per core, or one per GPU when the runs are on
-  ``'cuda'``; no server) and ``'ray'`` (``ray.init()`` starts a local instance, ``address=`` joins a cluster;
+  ``'cuda'``; no server; a single group of runs trains in the calling process) and ``'ray'`` (``ray.init()`` starts a local instance, ``address=`` joins a cluster;
   each run asks for ``num_cpus`` / ``num_gpus``; ``out`` must be a path every worker sees).
 
 - Grouping: runs that differ only in what leaves shapes alone (seed, data_seed, data, optimizer, checkpoints,
@@ -23,6 +23,9 @@ this invocation's outcome (run, grid point, status, wall time, final loss, error
   most 8 runs a group), on Ray only when ``group`` asks for it. If a grouped call fails, each of its runs is
   retried alone with :func:`~hidcap.training.train` (which resumes from what the group wrote), so every run gets
   its own status and error.
+
+:func:`train_runs` trains an explicit ``{name: config}`` set the same way, each into ``out/<name>`` (the
+probes train their seeds and levels with it, :func:`hidcap.experiments.training.train_all`).
 See docs/sweeps.md.
 """
 from __future__ import annotations
@@ -44,7 +47,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from hidcap.checkpoints import checkpoint_path
@@ -64,6 +67,7 @@ __all__ = [
     "run_sweep",
     "set_field",
     "shape_key",
+    "train_runs",
 ]
 
 EXECUTORS = ("local", "ray")
@@ -394,6 +398,9 @@ def _local(groups: list[list[SweepRun]], out: Path, workers: int | None) -> Iter
     workers = workers or len(gpus) or os.cpu_count() or 1
     workers = max(1, min(workers, len(groups)))
     threads = 1 if gpus else max(1, (os.cpu_count() or 1) // workers)
+    if len(groups) == 1:  # nothing to run beside it: train in this process (no worker start-up)
+        yield _run_group(groups[0], str(out))
+        return
 
     def new_pool() -> ProcessPoolExecutor:
         devices = None
@@ -493,6 +500,121 @@ def _write_summary(out: Path, results: list[RunResult], keys: list[str]) -> None
     _write_atomic(out / "summary.csv", _csv(flat, columns))
 
 
+def _check_names(names: Sequence[Any]) -> list[str]:
+    """``names`` as normalised relative directory names (``'a/b'``); ValueError names a bad or repeated one."""
+    reserved = {"index.json", "index.csv", "summary.json", "summary.csv"}
+    seen: dict[str, str] = {}
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"run names must be non-empty strings, got {name!r}")
+        path = PurePosixPath(name.replace(os.sep, "/"))
+        if path.is_absolute() or PureWindowsPath(name).drive:
+            raise ValueError(f"run name {name!r} must be a relative directory name, not an absolute path")
+        if ".." in path.parts:
+            raise ValueError(f"run name {name!r} must not contain '..'")
+        norm = path.as_posix()
+        if norm in ("", ".") or norm in reserved:
+            raise ValueError(f"run name {name!r} is not a usable directory name" +
+                             (f" (reserved for the sweep's own files {sorted(reserved)})" if norm in reserved else ""))
+        if norm in seen:
+            raise ValueError(f"run names {seen[norm]!r} and {name!r} name the same directory")
+        seen[norm] = name
+    for norm, name in seen.items():  # a run directory inside another would mix two runs' files
+        for parent in PurePosixPath(norm).parents:
+            if parent.as_posix() in seen:
+                raise ValueError(f"run name {name!r} lies inside run {seen[parent.as_posix()]!r}")
+    return list(seen)
+
+
+def _check_options(executor: str, workers: int | None, group: int | None, num_cpus: float, num_gpus: float) -> None:
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    if group is not None and group < 1:
+        raise ValueError(f"group must be >= 1 (or None for automatic grouping), got {group}")
+    if num_cpus < 0 or num_gpus < 0:
+        raise ValueError(f"num_cpus and num_gpus must be >= 0, got {num_cpus}, {num_gpus}")
+
+
+def _check_ray_gpus(runs: list[SweepRun], executor: str, num_gpus: float) -> None:
+    if executor == "ray" and num_gpus == 0 and any(r.config.device.startswith("cuda") for r in runs):
+        raise ValueError("runs on device 'cuda' need num_gpus > 0 with the ray executor (Ray hides GPUs from "
+                         "tasks that ask for none)")
+
+
+def _execute(runs: list[SweepRun], out: Path, keys: list[str], *, executor: str, workers: int | None,
+             address: str | None, num_cpus: float, num_gpus: float, group: int | None,
+             progress: bool | None, desc: str) -> list[RunResult]:
+    """The one code path of :func:`run_sweep` and :func:`train_runs`: skip finished runs, group the others,
+    run the groups on the executor, keep ``out/summary.*`` current; one :class:`RunResult` per run, in order."""
+    results: dict[str, RunResult] = {}
+    todo = []
+    for run in runs:
+        if _finished(run, out):
+            results[run.name] = RunResult(run.name, run.params, "skipped", final_loss=_final_loss(out / run.name),
+                                          from_step=run.config.steps)
+        else:
+            todo.append(run)
+    bar = progress_bar(total=len(runs), progress=progress, desc=desc, unit="run", initial=len(results))
+    try:
+        if todo:
+            groups = _auto_groups(todo, executor, workers, group)
+            batches = (_local(groups, out, workers) if executor == "local"
+                       else _ray(groups, out, address, num_cpus, num_gpus))
+            for batch in batches:
+                for result in batch:
+                    results[result.run] = result
+                    bar.update(1)
+                failed = sum(r.status == "failed" for r in results.values())
+                bar.set_postfix(failed=failed)
+                _write_summary(out, [results[r.name] for r in runs if r.name in results], keys)
+    finally:
+        bar.close()
+    ordered = [results[r.name] for r in runs]
+    _write_summary(out, ordered, keys)
+    return ordered
+
+
+def train_runs(
+    runs: Mapping[str, TrainConfig],
+    out: str | Path,
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    num_cpus: float = 1,
+    num_gpus: float = 0,
+    group: int | None = None,
+    progress: bool | None = None,
+) -> list[RunResult]:
+    """Train an explicit set of runs, ``{name: config}``, each into ``out/<name>``, as :func:`run_sweep` does.
+
+    name: a relative directory name (``'lr0.01_seed0'``, ``'sigma1/seed0'``); ValueError for an empty,
+    absolute or ``..`` name, two names of one directory, or a run inside another. A run finished before (same
+    config.json, final checkpoint there) is skipped; an interrupted one resumes; a failing one fails alone.
+    Same-shape runs are grouped into :func:`~hidcap.training.train_many` calls; executor, workers, address,
+    num_cpus, num_gpus, group: as in :func:`run_sweep`. Returns one :class:`RunResult` per run, in the order
+    of ``runs`` (``run``: the name; ``params``: ``{}``; ``status``: ``'done'``, ``'skipped'`` or
+    ``'failed'`` with ``error``), also written to ``out/summary.json`` / ``summary.csv``.
+    """
+    _check_options(executor, workers, group, num_cpus, num_gpus)
+    if not isinstance(runs, Mapping):
+        raise ValueError(f"runs must be a mapping name -> TrainConfig, got {type(runs).__name__}")
+    if not runs:
+        raise ValueError("runs is empty: give at least one name -> TrainConfig")
+    names = _check_names(list(runs))
+    for name, config in runs.items():
+        if not isinstance(config, TrainConfig):
+            raise ValueError(f"run {name!r}: expected a TrainConfig, got {type(config).__name__}")
+    todo = [SweepRun(norm, config, {}) for norm, config in zip(names, runs.values())]
+    _check_ray_gpus(todo, executor, num_gpus)
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    return _execute(todo, out, [], executor=executor, workers=workers, address=address, num_cpus=num_cpus,
+                    num_gpus=num_gpus, group=group, progress=progress, desc="runs")
+
+
 def run_sweep(
     base: TrainConfig,
     grid: Mapping[str, Sequence[Any]] | None,
@@ -516,50 +638,16 @@ def run_sweep(
     :func:`~hidcap.training.train_many` call (1: never grouped; ``None``: automatic, see :func:`_auto_groups`).
     Returns one :class:`RunResult` per run, in grid order,
     also written to ``out/summary.json`` / ``summary.csv``; a failed run does not stop the others.
+    The runs are trained as :func:`train_runs` trains them, plus ``out/index.json`` / ``index.csv``.
     """
-    if executor not in EXECUTORS:
-        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if group is not None and group < 1:
-        raise ValueError(f"group must be >= 1 (or None for automatic grouping), got {group}")
-    if num_cpus < 0 or num_gpus < 0:
-        raise ValueError(f"num_cpus and num_gpus must be >= 0, got {num_cpus}, {num_gpus}")
+    _check_options(executor, workers, group, num_cpus, num_gpus)
     runs = expand_grid(base, grid, seeds)
-    if executor == "ray" and num_gpus == 0 and any(r.config.device.startswith("cuda") for r in runs):
-        raise ValueError("runs on device 'cuda' need num_gpus > 0 with the ray executor (Ray hides GPUs from "
-                         "tasks that ask for none)")
+    _check_ray_gpus(runs, executor, num_gpus)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     _write_index(out, runs)
-    keys = list(runs[0].params)
-
-    results: dict[str, RunResult] = {}
-    todo = []
-    for run in runs:
-        if _finished(run, out):
-            results[run.name] = RunResult(run.name, run.params, "skipped", final_loss=_final_loss(out / run.name),
-                                          from_step=run.config.steps)
-        else:
-            todo.append(run)
-    bar = progress_bar(total=len(runs), progress=progress, desc="sweep", unit="run", initial=len(results))
-    try:
-        if todo:
-            groups = _auto_groups(todo, executor, workers, group)
-            batches = (_local(groups, out, workers) if executor == "local"
-                       else _ray(groups, out, address, num_cpus, num_gpus))
-            for batch in batches:
-                for result in batch:
-                    results[result.run] = result
-                    bar.update(1)
-                failed = sum(r.status == "failed" for r in results.values())
-                bar.set_postfix(failed=failed)
-                _write_summary(out, [results[r.name] for r in runs if r.name in results], keys)
-    finally:
-        bar.close()
-    ordered = [results[r.name] for r in runs]
-    _write_summary(out, ordered, keys)
-    return ordered
+    return _execute(runs, out, list(runs[0].params), executor=executor, workers=workers, address=address,
+                    num_cpus=num_cpus, num_gpus=num_gpus, group=group, progress=progress, desc="sweep")
 
 
 def format_table(results: Sequence[RunResult]) -> str:

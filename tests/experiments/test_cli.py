@@ -14,6 +14,14 @@ def test_parse_args_defaults_and_scales(tmp_path):
     assert quick.scale == "quick" and quick.seeds == (4,)
     full, _ = parse_args("demo", "d", ["--out", str(tmp_path)])
     assert full.scale == "full"
+    assert (args.executor, args.workers, args.address) == ("local", None, None)
+
+
+def test_parse_args_executor_options(tmp_path):
+    args, _ = parse_args("demo", "d", ["--tiny", "--out", str(tmp_path), "--workers", "3"])
+    assert (args.executor, args.workers, args.address) == ("local", 3, None)
+    args, _ = parse_args("demo", "d", ["--out", str(tmp_path), "--executor", "ray", "--address", "10.0.0.1:6379"])
+    assert (args.executor, args.workers, args.address) == ("ray", None, "10.0.0.1:6379")
 
 
 def test_parse_args_seeds_per_scale(tmp_path):
@@ -44,6 +52,10 @@ def test_parse_args_extra_options(tmp_path):
         (["--seeds", "x"], "non-negative"),
         (["--tiny", "--quick"], "not allowed with"),
         (["--seeds", "0"], "at least 2 seeds"),
+        (["--workers", "0"], "workers must be an integer >= 1, got 0"),
+        (["--workers", "two"], "workers must be an integer >= 1, got 'two'"),
+        (["--executor", "slurm"], "invalid choice: 'slurm'"),
+        (["--address", "10.0.0.1:6379"], "--address joins a Ray cluster: it needs --executor ray"),
     ],
 )
 def test_parse_args_rejects_bad_input(tmp_path, capsys, argv, message):
@@ -57,3 +69,26 @@ def test_parse_args_refuses_cuda_without_a_gpu(tmp_path, capsys):
     with pytest.raises(SystemExit):
         parse_args("demo", "d", ["--device", "cuda", "--out", str(tmp_path)])
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_probe_commands_in_docs_sweeps_parse(tmp_path):
+    """The shared-option probe commands of docs/sweeps.md, "Probes on a cluster", parse (nothing runs)."""
+    import shlex
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "sweeps.md").read_text()
+    section = text.split("## Probes on a cluster", 1)[1].split("\n## ", 1)[0]
+    commands = [shlex.split(line.split("#")[0]) for line in section.splitlines() if line.startswith("python -m probes.")]
+    assert len(commands) >= 3, commands
+    for words in commands:
+        argv = [w for w in words[3:]]
+        if "run_all" in words[2]:
+            continue  # its own parser (tests/probes/test_run_all.py)
+        if "--device" in argv and not torch.cuda.is_available():
+            i = argv.index("--device")
+            argv[i + 1] = "cpu"
+        out = argv.index("--out") + 1 if "--out" in argv else None
+        if out is not None:
+            argv[out] = str(tmp_path / "o")
+        args, _ = parse_args("demo", "d", argv)
+        assert args.executor in ("local", "ray") and (args.address is None or args.executor == "ray")

@@ -41,7 +41,9 @@ def test_tiny_verdict_fields(tiny, ci):
     assert m["kind_2d"] == "sos" and m["datasets"] == ["2d", "1d", "2d+1d"] and m["band"] == [3.0, 5.0]
     assert m["decode_threshold"] == ci.DECODE_THRESHOLD["sos"] == 0.25
     for d in m["datasets"]:
-        assert (out / "runs" / f"sos_{d.replace('+', 'p')}_seed0" / "datasets.json").is_file()
+        data = json.loads((out / "runs" / f"sos_{d.replace('+', 'p')}_seed0" / "config.json").read_text())["data"]
+        assert data["@kind"] == "ConcatSpec"  # the data sets it trained on, in its config
+        assert len(data["specs"]) == len(ci.compose_scale("tiny").specs(d, "sos"))
     # the data sets: 2D has no centre in the band, the stripes cover it
     per = m["per_seed"]
     assert per["2d"]["0"]["training_images"] < per["2d+1d"]["0"]["training_images"]

@@ -148,8 +148,13 @@ def test_figures_are_real_pngs(tiny_run):
 
 def test_rerun_reuses_the_runs(hc, tiny_run):
     out, record = tiny_run
+    first = json.loads((out / "runs" / "summary.json").read_text())  # both seeds in one train_all call
+    assert [r["run"].rsplit("_", 1)[1] for r in first] == ["seed0", "seed1"]
+    assert all(r["run"].startswith("sep0.4_") and r["status"] in ("done", "skipped") for r in first)
     again = hc.main(["--tiny", "--out", str(out), "--no-progress", "--seeds", "0", "1"])
     assert again["measured"] == record["measured"] and again["figures"] == record["figures"]
+    summary = json.loads((out / "runs" / "summary.json").read_text())
+    assert [(r["run"], r["status"]) for r in summary] == [(r["run"], "skipped") for r in first]  # nothing trained
 
 
 # ------------------------------------------------------------------------------------------ bad input

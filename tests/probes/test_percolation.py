@@ -60,6 +60,10 @@ def test_tiny_verdict_fields(tiny, perc):
             assert row["dispersion"]["values"] == [row["per_seed"][s]["estimate"] for s in ("0", "1")]
             assert row["dispersion"]["std"] is not None
     assert set(m["simulation_per_seed_verdicts"]) == {"0", "1"}
+    summary = json.loads((out / "runs" / "summary.json").read_text())  # every model in one train_all call
+    assert [(r["run"], r["status"]) for r in summary] == [
+        (f"sigma{s:g}_lambda{lam:g}_seed{seed}", "done") for seed in (0, 1) for s in scale.model_sigmas
+        for lam in scale.model_lambdas]
 
 
 def test_tiny_figures(tiny):

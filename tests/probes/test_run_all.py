@@ -35,3 +35,23 @@ def test_every_listed_probe_exists_and_unknown_names_are_refused(tmp_path, capsy
     assert "unknown probe(s) ['nope']" in capsys.readouterr().err
     with pytest.raises(KeyError, match="unknown probe"):
         run_all.load("nope")
+
+
+def test_executor_options_reach_every_probe(tmp_path, monkeypatch, capsys):
+    seen = []
+
+    class Fake:
+        @staticmethod
+        def main(argv):
+            seen.append(argv)
+            return {"probe": "percolation", "verdict": "pass", "claim": "c", "wall_s": 0.0}
+
+    monkeypatch.setattr(run_all, "load", lambda name: Fake)
+    run_all.main(["--tiny", "--out", str(tmp_path), "--executor", "ray", "--address", "h:1", "--workers", "2",
+                  "percolation"])
+    assert seen == [["--tiny", "--device", "cpu", "--executor", "ray", "--workers", "2", "--address", "h:1",
+                     "--out", str(tmp_path / "percolation" / "tiny")]]
+    for argv, message in [(["--address", "h:1"], "needs --executor ray"), (["--workers", "0"], "--workers must be")]:
+        with pytest.raises(SystemExit):
+            run_all.main(["--tiny", "--out", str(tmp_path), *argv, "percolation"])
+        assert message in capsys.readouterr().err

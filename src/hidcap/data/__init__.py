@@ -1,9 +1,9 @@
 """Synthetic data generators: concept-space shapes, the concept graph, Gaussian bumps and stripes.
 
 Every data set is described by a frozen spec (saved with :mod:`hidcap.config_io`) whose ``build(seed)``
-returns a :class:`LabelledImages`.
+returns a :class:`LabelledImages`; :class:`ConcatSpec` holds several bump specs trained on together.
 """
-from hidcap.data.bumps import KINDS, REGIONS, BumpDataSpec, HeldOutRegion, render_bumps
+from hidcap.data.bumps import KINDS, REGIONS, BumpDataSpec, ConcatSpec, HeldOutRegion, render_bumps
 from hidcap.data.concepts import (
     COND_DIM,
     COND_LAYOUT,
@@ -25,6 +25,7 @@ __all__ = [
     "COND_DIM",
     "COND_LAYOUT",
     "CONCEPTS",
+    "ConcatSpec",
     "ConceptDataSpec",
     "ConceptGraph",
     "HeldOutRegion",

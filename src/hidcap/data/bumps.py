@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hidcap.data.dataset import LabelledImages
+from hidcap.data.dataset import LabelledImages, concat
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
 
@@ -281,3 +281,45 @@ class BumpDataSpec:
                 periodic=self.periodic, offset=float(self.offset), out=images[sl],
             )
         return LabelledImages(images, centres.clone(), centres)
+
+
+@dataclass(frozen=True)
+class ConcatSpec:
+    """Several bump data sets trained on together (e.g. 2D bumps + 1D stripes, paper 003, Sec. 3.2), as one
+    ``TrainConfig.data``: ``build(seed)`` builds every spec with ``seed`` and concatenates them along the
+    sample axis (:func:`hidcap.data.concat`).
+
+    specs: one or more :class:`BumpDataSpec` sharing ``image_size`` and the latent frame (``offset``), so that
+    their conditioning coordinates mean the same thing (ValueError otherwise).
+    """
+
+    specs: tuple[BumpDataSpec, ...]
+
+    def __post_init__(self) -> None:
+        specs = tuple(self.specs) if isinstance(self.specs, (list, tuple)) else self.specs
+        if not isinstance(specs, tuple) or not specs:
+            raise ValueError(f"specs must hold at least one BumpDataSpec, got {self.specs!r}")
+        bad = [type(s).__name__ for s in specs if not isinstance(s, BumpDataSpec)]
+        if bad:
+            raise ValueError(f"specs must all be BumpDataSpec, got {bad}")
+        frames = sorted({(s.image_size, s.offset) for s in specs})
+        if len(frames) != 1:
+            raise ValueError(f"specs must share image_size and latent offset, got (image_size, offset) = {frames}")
+        object.__setattr__(self, "specs", specs)
+
+    @property
+    def image_size(self) -> int:
+        return self.specs[0].image_size
+
+    @property
+    def offset(self) -> int:
+        """Latent coordinate of pixel 0, shared by every spec."""
+        return self.specs[0].offset
+
+    @property
+    def cond_dim(self) -> int:
+        return 2
+
+    def build(self, seed: int, device: str | torch.device = "cpu") -> LabelledImages:
+        """Every spec built with ``seed``, concatenated: images (M₁+…+M_k, 1, N, N), cond = labels (M, 2)."""
+        return concat([s.build(seed, device) for s in self.specs])

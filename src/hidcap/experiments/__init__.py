@@ -2,7 +2,8 @@
 
 - :mod:`~hidcap.experiments.scales`: the registry of experiment scales (plain data);
 - :mod:`~hidcap.experiments.recording`: sample one image per label at a checkpoint while a layer is recorded;
-- :mod:`~hidcap.experiments.training`: one run on several bump data sets;
+- :mod:`~hidcap.experiments.training`: a probe's runs through the sweep machinery (:func:`train_all`), one
+  run on several bump data sets;
 - :mod:`~hidcap.experiments.concepts`: the cached concept classifier and concept-space table of a run;
 - :mod:`~hidcap.experiments.torus`: the Clifford-torus measurement and its figures;
 - :mod:`~hidcap.experiments.cache`: :func:`cached`, the one "compute once, reuse while the key matches";
@@ -38,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "measure_torus_scale": "hidcap.experiments.torus",
     "torus_figures": "hidcap.experiments.torus",
     "build_data": "hidcap.experiments.training",
+    "train_all": "hidcap.experiments.training",
     "train_run": "hidcap.experiments.training",
     "combine_verdicts": "hidcap.experiments.verdicts",
     "write_verdict": "hidcap.experiments.verdicts",

@@ -26,7 +26,8 @@ from hidcap.evaluation.onsets import OnsetInterval, earlier, onset_interval
 from hidcap.experiments.cache import cached
 from hidcap.experiments.cli import ProbeArgs
 from hidcap.plotting import figure
-from hidcap.training import train
+from hidcap.experiments.training import train_all
+from hidcap.runs import CheckpointSeries
 
 
 TARGET = "11"
@@ -220,13 +221,24 @@ def _tag(st: Any, spec: Any, args: ProbeArgs) -> str:
     return f"sep{st.separation:g}_{digest}"
 
 
+def train_seeds(args: ProbeArgs, st: Any, spec: Any, seeds: Sequence[int] | None = None) -> dict[int, CheckpointSeries]:
+    """Train (or reuse) the run of every seed (default ``args.seeds``) in one :func:`train_all` call, so that
+    ``--executor`` spreads them and same-shape seeds train together; ``{seed: series}``."""
+    seeds = list(args.seeds if seeds is None else seeds)
+    tag = _tag(st, spec, args)
+    series = train_all(args, {(tag, seed): st.scale.train_config(spec, seed, args.device) for seed in seeds})
+    return {seed: series[(tag, seed)] for seed in seeds}
+
+
 def measure_seed(args: ProbeArgs, st: Any, spec: Any, probe: Any, seed: int,
-                 all_classes: bool = True) -> dict[str, Any]:
-    """Train (or reuse) seed ``seed``'s run and measure it; measurements are cached beside the run.
+                 all_classes: bool = True, series: CheckpointSeries | None = None) -> dict[str, Any]:
+    """Measure seed ``seed``'s run (trained by :func:`train_seeds`; ``series`` None: trained or reused here);
+    measurements are cached beside the run.
 
     all_classes: place every class in concept space (else only the held-out class, which the verdict needs)."""
-    run_dir = args.run_dir(_tag(st, spec, args), seed)
-    series = train(st.scale.train_config(spec, seed, args.device), run_dir, progress=args.progress)
+    if series is None:
+        series = train_seeds(args, st, spec, [seed])[seed]
+    run_dir = series.run_dir
     classes = spec.all_classes if all_classes else (TARGET,)
     lax = not st.scale.strict_probe
 

@@ -1,13 +1,16 @@
 """The command line every probe shares.
 
-A probe runs as ``python -m probes.NAME [--tiny | --quick] [--seeds 0 1 2] [--device cuda] [--out DIR]``:
+A probe runs as ``python -m probes.NAME [--tiny | --quick] [--seeds 0 1 2] [--device cuda] [--out DIR]
+[--executor local|ray] [--workers N] [--address HOST:PORT]``:
 
 - full (the default): the paper's scale; meant for a GPU (``--device cuda``);
 - ``--quick``: small models on the CPU, minutes; what docs/results.md records when no GPU was lent;
 - ``--tiny``: seconds; exercises every code path for the test suite (its verdict means nothing).
 
 Figures (PNG) and ``verdict.json`` go into ``--out`` (default ``out/probes/NAME/SCALE``); training runs live under
-``--out/runs`` and are reused when the probe is run again with the same ``--out``.
+``--out/runs`` and are reused when the probe is run again with the same ``--out``. The runs are trained through
+:func:`hidcap.sweep.train_runs` (:func:`hidcap.experiments.training.train_all`): ``--executor local`` (default)
+on ``--workers`` local processes, ``--executor ray`` on a Ray instance (``--address``: a cluster to join).
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from typing import Any
 
 import torch
 
+from hidcap.sweep import EXECUTORS
+
 __all__ = ["SCALES", "ProbeArgs", "parse_args"]
 
 SCALES = ("tiny", "quick", "full")
@@ -28,7 +33,11 @@ SCALES = ("tiny", "quick", "full")
 
 @dataclass(frozen=True)
 class ProbeArgs:
-    """Parsed command line of one probe run. ``started``: ``time.perf_counter()`` at parse time."""
+    """Parsed command line of one probe run. ``started``: ``time.perf_counter()`` at parse time.
+
+    executor, workers, address: where the probe's training runs go (:func:`hidcap.sweep.train_runs`):
+    ``'local'`` (``workers`` processes, default one per core or GPU) or ``'ray'`` (``address``: a cluster to
+    join, default a new local instance)."""
 
     name: str
     scale: str
@@ -38,6 +47,9 @@ class ProbeArgs:
     progress: bool | None
     argv: tuple[str, ...]
     started: float = field(default_factory=time.perf_counter)
+    executor: str = "local"
+    workers: int | None = None
+    address: str | None = None
 
     @property
     def tiny(self) -> bool:
@@ -58,6 +70,16 @@ def _seed(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"workers must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"workers must be an integer >= 1, got {value}")
+    return value
+
+
 def parse_args(
     name: str,
     description: str,
@@ -71,8 +93,8 @@ def parse_args(
 
     default_seeds: the seeds without ``--seeds``, one list for every scale or a mapping scale -> seeds (e.g.
     fewer seeds at the quick scale). ``extra(parser)`` may add probe-specific options. Repeated seeds, fewer
-    than ``min_seeds`` seeds, or a CUDA device on a machine without one end the program with a usage error
-    naming the problem.
+    than ``min_seeds`` seeds, ``--workers`` below 1, ``--address`` without ``--executor ray``, or a CUDA device
+    on a machine without one end the program with a usage error naming the problem.
     """
     per_scale = (
         {k: tuple(v) for k, v in default_seeds.items()} if isinstance(default_seeds, Mapping)
@@ -89,6 +111,12 @@ def parse_args(
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     parser.add_argument("--out", type=Path, default=None, help=f"output folder (default out/probes/{name}/SCALE)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="where the training runs go: local processes or a Ray cluster (default local)")
+    parser.add_argument("--workers", type=_workers, default=None,
+                        help="local worker processes (default: one per core, or per GPU with --device cuda)")
+    parser.add_argument("--address", default=None, help="Ray cluster to join (only with --executor ray; "
+                                                         "default: start a local Ray instance)")
     if extra is not None:
         extra(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -100,10 +128,13 @@ def parse_args(
         parser.error(f"--seeds must not repeat a seed, got {ns.seeds}")
     if len(ns.seeds) < min_seeds:
         parser.error(f"this probe needs at least {min_seeds} seeds, got {len(ns.seeds)}: {ns.seeds}")
+    if ns.address is not None and ns.executor != "ray":
+        parser.error("--address joins a Ray cluster: it needs --executor ray")
     if ns.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {ns.device} requested but CUDA is not available")
     out = ns.out if ns.out is not None else Path("out/probes") / name / scale
     out.mkdir(parents=True, exist_ok=True)
     args = ProbeArgs(name=name, scale=scale, seeds=tuple(ns.seeds), device=ns.device, out=out,
-                     progress=False if ns.no_progress else None, argv=tuple(argv))
+                     progress=False if ns.no_progress else None, argv=tuple(argv),
+                     executor=ns.executor, workers=ns.workers, address=ns.address)
     return args, ns

@@ -17,7 +17,7 @@ from hidcap.evaluation.curves import rise_width, stay_crossing
 from hidcap.evaluation.intervals import N_BOOT, accuracy_interval, check_level, resampled_means, wilson_interval
 from hidcap.experiments.recording import frame_grid, record_samples
 from hidcap.experiments.scales import BumpScale
-from hidcap.experiments.training import train_run
+from hidcap.experiments.training import train_all
 from hidcap.percolation import PercolationConfig, lattice_edges, percolation_curve
 from hidcap.percolation import image_overlap
 from hidcap.plotting import figure
@@ -213,23 +213,30 @@ def simulate(scale: Any, threshold: float, seed: int, progress: bool | None):
 
 
 def train_models(args, scale: Any, bscale: BumpScale) -> list[dict]:
-    """Train one model per (seed, σ, λ) and measure its terminal accuracy on every lattice point."""
+    """Train one model per (seed, σ, λ) (all in one :func:`train_all` call, so ``--executor`` spreads them) and
+    measure its terminal accuracy on every lattice point."""
     n = bscale.image_size
     grid = frame_grid(n, scale.model_increment)
-    rows = []
+    runs, images_of = {}, {}
     for seed in args.seeds:
         for sigma in scale.model_sigmas:
             for lam in scale.model_lambdas:
                 spec = BumpDataSpec(kind="bump", image_size=n, sigma_x=float(sigma), sigma_y=float(sigma),
                                     increment=scale.model_increment, subsample=float(lam))
-                n_images = len(spec.centres(seed))
-                cfg = bscale.train_config(spec, seed, args.device, steps=scale.model_steps,
-                                          batch_size=min(bscale.batch_size, n_images),
-                                          checkpoints=CheckpointConfig(count=1, include_start=False))
-                series = train_run(cfg, args.run_dir(f"sigma{sigma:g}_lambda{lam:g}", seed),
-                                             progress=args.progress)
+                key = (f"sigma{sigma:g}_lambda{lam:g}", seed)
+                images_of[key] = n_images = len(spec.centres(seed))
+                runs[key] = bscale.train_config(spec, seed, args.device, steps=scale.model_steps,
+                                                batch_size=min(bscale.batch_size, n_images),
+                                                checkpoints=CheckpointConfig(count=1, include_start=False))
+    trained = train_all(args, runs)
+    rows = []
+    for seed in args.seeds:
+        for sigma in scale.model_sigmas:
+            for lam in scale.model_lambdas:
+                key = (f"sigma{sigma:g}_lambda{lam:g}", seed)
+                series, n_images = trained[key], images_of[key]
                 images, _ = record_samples(series, -1, grid, sample_steps=bscale.sample_steps, seed=seed,
-                                                    batch=bscale.sample_batch)
+                                           batch=bscale.sample_batch)
                 acc = bump_accuracy(images, grid)
                 wil = wilson_interval(int(acc.correct.sum()), int(acc.correct.size))
                 rows.append({"seed": seed, "sigma": float(sigma), "lambda": float(lam), "images": n_images,

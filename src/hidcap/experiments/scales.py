@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from hidcap.data import BumpDataSpec, ConceptDataSpec
+from hidcap.data import BumpDataSpec, ConcatSpec, ConceptDataSpec
 from hidcap.diffusion import DDPMConfig, VDMConfig
 from hidcap.models import UNetConfig, presets
 from hidcap.run_config import CheckpointConfig, OptimConfig, TrainConfig
@@ -128,7 +128,7 @@ class BumpScale:
     sample_batch: int = 1024
     layer: str = LAYER
 
-    def train_config(self, spec: BumpDataSpec | None, seed: int, device: str, **overrides: Any) -> TrainConfig:
+    def train_config(self, spec: BumpDataSpec | ConcatSpec | None, seed: int, device: str, **overrides: Any) -> TrainConfig:
         """The run of ``spec`` (None: the data is passed to :func:`train_run`) with ``overrides`` of any
         TrainConfig field (e.g. ``steps``, ``checkpoints``)."""
         if spec is not None and spec.image_size != self.image_size:
