@@ -54,7 +54,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from hidcap.data import BumpDataSpec, HeldOutRegion
+from hidcap.data import BumpDataSpec, ConcatSpec, HeldOutRegion
 from hidcap.evaluation import bump_accuracy
 from hidcap.experiments.cli import parse_args
 from hidcap.evaluation.intervals import Interval
@@ -77,7 +77,7 @@ from hidcap.experiments.composition import (
 from hidcap.experiments.composition import compose_verdict as composition_verdict
 from hidcap.experiments.recording import frame_grid, record_samples
 from hidcap.experiments.scales import BumpScale, bump_scale
-from hidcap.experiments.training import train_run
+from hidcap.experiments.training import train_all
 from hidcap.experiments.verdicts import write_verdict
 from hidcap.training import CheckpointConfig, OptimConfig
 
@@ -239,11 +239,14 @@ def main(argv: list[str] | None = None) -> dict:
     samples: dict[str, tuple] = {}
     q_samples: dict[str, dict[int, dict[str, np.ndarray]]] = {d: {} for d in datasets}
     specs_by = {d: scale.specs(d, ns.kind) for d in datasets}
+    tags = {d: f"{ns.kind}_{d.replace('+', 'p')}" for d in datasets}
+    # every (data set, seed) run as one set: grouped into train_many calls, on --executor
+    trained = train_all(args, {(tags[d], seed): replace(scale.train_config(d, seed, args.device),
+                                                        data=ConcatSpec(tuple(specs_by[d])))
+                               for d in datasets for seed in args.seeds})
     for d in datasets:
         for seed in args.seeds:
-            tag = f"{ns.kind}_{d.replace('+', 'p')}"
-            series = train_run(scale.train_config(d, seed, args.device), args.run_dir(tag, seed),
-                                         specs_by[d], progress=args.progress)
+            series = trained[(tags[d], seed)]
             images, _ = record_samples(series, -1, labels, sample_steps=scale.sample_steps, seed=seed,
                                                 batch=scale.bumps.sample_batch)
             ok = correctness(images, frame, threshold=DECODE_THRESHOLD[ns.kind])

@@ -54,7 +54,7 @@ from hidcap.evaluation.seeds import seed_margin, seed_spread
 from hidcap.experiments.cli import parse_args
 from hidcap.experiments.scales import torus_scale
 from hidcap.experiments.torus import measure_torus_scale, torus_figures
-from hidcap.experiments.training import train_run
+from hidcap.experiments.training import train_all
 from hidcap.experiments.verdicts import write_verdict
 
 
@@ -147,8 +147,8 @@ def _bar(betti: geometry.BettiResult, k: int, i: int) -> float:
     return float(life[i]) if life.size > i else 0.0
 
 
-def run_seed(args, scale, seed: int) -> dict:
-    series = train_run(scale.train_config(seed, args.device), args.run_dir("torus", seed), progress=args.progress)
+def run_seed(args, scale, seed: int, series) -> dict:
+    """Measure the trained run ``series`` of ``seed`` and judge it (see CRITERION)."""
     m = measure_torus_scale(series, scale, seed, args.progress)
     rows = m.rows
     rise = rise_then_fall([r["step"] for r in rows], [r["participation_ratio"] for r in rows], PR_DROP)
@@ -163,7 +163,9 @@ def run_seed(args, scale, seed: int) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     args, _ = parse_args(NAME, __doc__.split("\n\n")[0], argv, default_seeds=DEFAULT_SEEDS)
     scale = torus_scale(args.scale)
-    results = [run_seed(args, scale, seed) for seed in args.seeds]
+    # every seed's run as one set (grouped into train_many calls, on --executor), then one measurement per seed
+    trained = train_all(args, {("torus", seed): scale.train_config(seed, args.device) for seed in args.seeds})
+    results = [run_seed(args, scale, seed, trained[("torus", seed)]) for seed in args.seeds]
     names = torus_figures(args.out, [r["m"] for r in results], accuracy_line=MIN_ACCURACY, betti_expected=TORUS_BETTI)
     passed, majority = majority_verdict({r["seed"]: r["parts"] for r in results})
 

@@ -180,7 +180,7 @@ def test_quick_scale_builds(me):
     scale = me.probe_scale("quick")
     spec = me.cube_spec(scale)
     cfg = scale.train_config(spec, 3, "cpu")
-    assert cfg.seed == 3 and cfg.model.image_size == spec.image_size == 16
+    assert cfg.seed == 3 and cfg.model.image_size == spec.image_size == 12 and cfg.steps == 6000
     assert cfg.checkpoints.spacing == "linear" and scale.probe["kind"] == "linear" and scale.strict_probe
 
 
