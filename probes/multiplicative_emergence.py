@@ -383,7 +383,8 @@ def main(argv: list[str] | None = None) -> dict:
                if any(r["t_joint"] is not None for r in held if r["seed"] == s and r["distance"] == d)]
         by_distance[str(d)] = seed_spread(per).to_dict() if per else None
 
-    figure_names = figures(args, spaces, spec, dist, rows, fit, threshold)
+    figure_names = figures(args, spaces, spec, dist, rows, fit, threshold,
+                           {c: onsets[c]["pooled"] for c in held_classes})
     measured = {
         "probe_heldout_accuracy": probe.heldout_accuracy,
         "threshold": threshold,

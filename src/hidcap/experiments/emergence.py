@@ -12,7 +12,9 @@ import numpy as np
 
 from hidcap.data import ConceptDataSpec
 from hidcap.evaluation.concept_space import ConceptSpace
+from hidcap.evaluation.intervals import accuracy_interval
 from hidcap.experiments.cli import ProbeArgs
+from hidcap.experiments.level_onsets import joint_correct
 from hidcap.plotting import figure, plot_concept_space, plot_distance_curves
 from hidcap.theory import critical_time, multiplicative_accuracy
 
@@ -83,7 +85,9 @@ def print_table(rows: Sequence[Mapping[str, Any]], seeds: Sequence[int], fit: Ma
 
 
 def figures(args: ProbeArgs, spaces: Mapping[int, ConceptSpace], spec: ConceptDataSpec, dist: Mapping[str, int],
-             rows: Sequence[Mapping[str, Any]], fit: Mapping[str, Any], threshold: float) -> list[Path]:
+             rows: Sequence[Mapping[str, Any]], fit: Mapping[str, Any], threshold: float,
+             onsets: Mapping[str, Mapping[str, Any]] | None = None) -> list[Path]:
+    """The probe's figures; ``onsets``: class -> seed-pooled onset interval dict, drawn on joint_vs_additive.png."""
     seeds = list(spaces)
     seed_label = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
     mean_curves = {}
@@ -92,7 +96,7 @@ def figures(args: ProbeArgs, spaces: Mapping[int, ConceptSpace], spec: ConceptDa
         mean_curves[c] = (curves[0][0], np.mean([v for _, v in curves], axis=0))
     figs = [plot_distance_curves(mean_curves, dist, args.out / "accuracy_by_distance.png",
                                  title=f"joint accuracy by concept distance (0 = trained; mean of {seed_label})")]
-    figs.append(plot_joint_vs_additive(spaces, args.out / "joint_vs_additive.png", threshold))
+    figs.append(plot_joint_vs_additive(spaces, args.out / "joint_vs_additive.png", threshold, onsets))
     for s in seeds:
         # held-out classes only: the training classes go straight to their corners and clutter the cube
         figs.append(plot_concept_space(spaces[s], args.out / f"concept_space_seed{s}.png", classes=TEST_CLASSES,
@@ -102,9 +106,12 @@ def figures(args: ProbeArgs, spaces: Mapping[int, ConceptSpace], spec: ConceptDa
     return figs
 
 
-def plot_joint_vs_additive(spaces: Mapping[int, ConceptSpace], path: Path, threshold: float) -> Path:
+def plot_joint_vs_additive(spaces: Mapping[int, ConceptSpace], path: Path, threshold: float,
+                           onsets: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
     """Top row: joint (solid) vs additive (dashed) accuracy of every held-out class, mean over seeds (thin:
-    single seeds); bottom row: per-concept accuracies (mean over seeds)."""
+    single seeds) with the 95 % band of the seed-mean joint accuracy (bootstrap over seeds and samples; Wilson
+    for one seed) and, if given, the seed-pooled onset interval (``onsets``: class -> ``OnsetInterval.to_dict``)
+    as a bar at the threshold; bottom row: per-concept accuracies (mean over seeds)."""
     fig = figure((13.0, 6.0))
     axes = fig.subplots(2, len(TEST_CLASSES), sharex=True, sharey=True)
     colours = {"shape": "tab:blue", "color": "tab:orange", "size": "tab:green"}
@@ -120,6 +127,15 @@ def plot_joint_vs_additive(spaces: Mapping[int, ConceptSpace], path: Path, thres
         top.plot(steps, np.mean([j for _, j in joint], axis=0), "-o", ms=3, color="tab:red", label="joint (product)")
         top.plot(steps, np.mean([a for _, a in additive], axis=0), "--s", ms=3, color="tab:gray",
                  label="additive (mean)")
+        correct = np.stack([joint_correct(sp, c)[1] for sp in spaces.values()])  # (S, T, n)
+        bands = [accuracy_interval(correct[:, t] if len(spaces) > 1 else correct[0, t], n_boot=500)
+                 for t in range(correct.shape[1])]
+        top.fill_between(steps, [b.low for b in bands], [b.high for b in bands], color="tab:red", alpha=0.15, lw=0)
+        o = (onsets or {}).get(c)
+        if o is not None and o["low"] is not None:  # pooled onset interval; an open end runs to the last step
+            high = steps[-1] if o["high"] is None else o["high"]
+            top.plot([o["low"], high], [threshold, threshold], "-", color="k", lw=3, alpha=0.6,
+                     label="onset 95 % interval" if k == 0 else None)
         top.axhline(threshold, color="0.5", ls=":", lw=1)
         top.set_title(f"class {c} ({'distance 2' if c == '111' else 'distance 1'})", fontsize=10)
         per = np.mean([concept_curves(sp, c)[1] for sp in spaces.values()], axis=0)
@@ -132,7 +148,7 @@ def plot_joint_vs_additive(spaces: Mapping[int, ConceptSpace], path: Path, thres
     axes[0, 0].set_ylim(-0.03, 1.05)
     axes[0, 0].legend(fontsize=8, loc="upper left")
     axes[1, 0].legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"joint vs additive accuracy of the held-out classes (mean of {len(spaces)} seed(s); "
+    fig.suptitle(f"joint vs additive accuracy of the held-out classes (mean of {len(spaces)} seed(s), band: 95 %; "
                  f"dotted: P* = {threshold:g} / chance 0.5)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
