@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> dict:
     (args.out / "runs.csv").write_text("\n".join(lines) + "\n")
     figures = [
         plot_learning_times(args.out / "learning_time.png", rows, fractions, steps,
-                            "masked fraction alpha of red triangles",
+                            "masked fraction alpha of class 01 (colour masked)",
                             {f"class {HELD_OUT} joint (the verdict)": times,
                              f"class {HELD_OUT} colour only": color_times},
                             f"time to {ns.threshold:.0%} on class {HELD_OUT}: joint rho = {fmt(rho_time)}, "

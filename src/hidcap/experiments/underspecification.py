@@ -74,7 +74,7 @@ def plot_trajectories(path: Path, runs: list[Run], fractions: Sequence[float], e
                 label=f"least squares: {fit[0]:.2f} - {fit[1]:.2f} alpha")
     ax.set_xlim(-0.05, 1.05)
     ax.set_ylim(-0.05, 1.05)
-    ax.set_xlabel("masked fraction alpha of red triangles")
+    ax.set_xlabel("masked fraction alpha of class 01 (colour masked)")
     ax.set_ylabel(f"end P(color = blue) of class {HELD_OUT}")
     ax.set_title(f"end colour, last {end_checkpoints} checkpoints (bars: share read blue, 95 %)", fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
