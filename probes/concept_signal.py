@@ -58,16 +58,16 @@ import numpy as np
 import torch
 
 from hidcap.data import ConceptDataSpec, concept_signal
-from hidcap.evaluation.seeds import seed_margin
 from hidcap.experiments.concepts import concept_probe
 from hidcap.evaluation.intervals import accuracy_interval
-from hidcap.experiments.level_onsets import compare_onsets, joint_correct, run_onset
+from hidcap.experiments.level_onsets import compare_onsets, joint_correct, onset_gaps, run_onset
 from hidcap.experiments.scales import ConceptScale, concept_scale
 from hidcap.experiments.sweeps import (
     HELD_OUT,
     Run,
     SweepPoint,
     check_levels,
+    extreme_tables,
     measure_sweep,
     plot_accuracy,
     plot_learning_times,
@@ -117,13 +117,8 @@ def decide(levels: Sequence[float], runs: Sequence[Run], threshold: float = THRE
 
     Returns ``(passed, parts)``; parts holds (a), (b), (c) with the onsets behind them
     (:func:`hidcap.experiments.level_onsets.compare_onsets`, first = highest level)."""
-    lo, hi = min(levels), max(levels)
-    seeds = sorted({r.seed for r in runs})
-    by = {(r.level, r.seed): r.table for r in runs}
-    missing = [(lv, s) for lv in (lo, hi) for s in seeds if (lv, s) not in by]
-    if missing:
-        raise ValueError(f"no run for (level, seed) {missing}")
-    cmp = compare_onsets([by[(hi, s)] for s in seeds], [by[(lo, s)] for s in seeds], HELD_OUT, threshold, seeds=seeds)
+    lo, hi, seeds, lo_tables, hi_tables = extreme_tables(levels, runs)
+    cmp = compare_onsets(hi_tables, lo_tables, HELD_OUT, threshold, seeds=seeds)
     learned = {str(s): cmp["per_seed"][str(s)]["first"]["estimate"] is not None for s in seeds}
     a = all(learned.values())
     b = cmp["pooled"]["order"] == "earlier"
@@ -145,12 +140,6 @@ def _onset(o: dict[str, Any]) -> str:
     """An onset interval dict as ``step [low, high]`` ("never" for None)."""
     f = lambda v: "never" if v is None else str(v)  # noqa: E731
     return f"{f(o['estimate'])} [{f(o['low'])}, {f(o['high'])}]"
-
-
-def _lead(pair: dict[str, Any]) -> int | None:
-    """Onset at the low level minus onset at the high level (steps) of one seed; None if either never came."""
-    hi, lo = pair["first"]["estimate"], pair["second"]["estimate"]
-    return None if hi is None or lo is None else int(lo - hi)
 
 
 def final_interval(run: Run):
@@ -207,10 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
     times = [r["learning_time"] for r in rows]
     passed, parts = decide(levels, runs, ns.threshold)
     _, rho = rank_verdict([r["level"] for r in rows], times, sign=-1)
-    lead = {s: v for s, v in ((str(seed), _lead(parts["onsets"]["per_seed"][str(seed)])) for seed in args.seeds)
-            if v is not None}
-    parts["lead_across_seeds"] = (seed_margin(list(lead.values()), 0.0, list(lead)).to_dict() if lead else None)
-    parts["lead_per_seed"] = lead
+    parts["lead_per_seed"], parts["lead_across_seeds"] = onset_gaps(parts["onsets"])  # onset at lo − onset at hi
     color_times = [r["concept_learning_time"]["color"] for r in rows]
     color_faster, rho_color = rank_verdict([r["level"] for r in rows], color_times, sign=-1)
     mem_checked = [r for r in rows if r["memorization"]["memorized"] is not None]

@@ -63,15 +63,15 @@ import torch
 
 from hidcap.data import ConceptDataSpec, Masking
 from hidcap.evaluation.intervals import beats
-from hidcap.evaluation.seeds import seed_margin
 from hidcap.experiments.concepts import concept_probe
-from hidcap.experiments.level_onsets import compare_onsets, end_reading, run_onset
+from hidcap.experiments.level_onsets import compare_onsets, end_reading, onset_gaps, run_onset
 from hidcap.experiments.scales import ConceptScale, concept_scale
 from hidcap.experiments.sweeps import (
     HELD_OUT,
     Run,
     SweepPoint,
     check_levels,
+    extreme_tables,
     measure_sweep,
     plot_accuracy,
     plot_learning_times,
@@ -129,13 +129,7 @@ def decide(fractions: Sequence[float], runs: Sequence[Run], threshold: float = T
 
     Returns ``(passed, parts)`` with parts 1-4 and the onsets (:func:`compare_onsets`, first = smallest α) and
     end colour readings (:func:`end_reading`) behind them."""
-    lo, hi = min(fractions), max(fractions)
-    seeds = sorted({r.seed for r in runs})
-    by = {(r.level, r.seed): r.table for r in runs}
-    missing = [(a, s) for a in (lo, hi) for s in seeds if (a, s) not in by]
-    if missing:
-        raise ValueError(f"no run for (alpha, seed) {missing}")
-    first, second = [by[(lo, s)] for s in seeds], [by[(hi, s)] for s in seeds]
+    lo, hi, seeds, first, second = extreme_tables(fractions, runs, "alpha")
     cmp = compare_onsets(first, second, HELD_OUT, threshold, seeds=seeds)
     learned = {str(s): cmp["per_seed"][str(s)]["first"]["estimate"] is not None for s in seeds}
     end_lo = end_reading(first, HELD_OUT, "color", END_CHECKPOINTS)
@@ -218,13 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
         row["onset"] = run_onset(run.table, HELD_OUT, ns.threshold).to_dict()
         row["end_color_interval"] = end_reading([run.table], HELD_OUT, "color", END_CHECKPOINTS).to_dict()
     passed, parts = decide(fractions, runs, ns.threshold)
-    delays = {}
-    for seed in args.seeds:
-        pair = parts["onsets"]["per_seed"][str(seed)]
-        if pair["first"]["estimate"] is not None and pair["second"]["estimate"] is not None:
-            delays[str(seed)] = int(pair["second"]["estimate"] - pair["first"]["estimate"])
-    parts["delay_per_seed"] = delays
-    parts["delay_across_seeds"] = seed_margin(list(delays.values()), 0.0, list(delays)).to_dict() if delays else None
+    parts["delay_per_seed"], parts["delay_across_seeds"] = onset_gaps(parts["onsets"])  # onset at hi − onset at lo
     _, rho_time = rank_verdict(alphas, times, sign=+1)
     color_times = [r["concept_learning_time"]["color"] for r in rows]
     color_delay, rho_ctime = rank_verdict(alphas, color_times, sign=+1)

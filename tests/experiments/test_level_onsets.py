@@ -9,6 +9,7 @@ from hidcap.experiments.level_onsets import (
     concept_correct,
     end_reading,
     joint_correct,
+    onset_gaps,
     pooled_onset,
     run_onset,
 )
@@ -85,3 +86,13 @@ def test_end_reading_intervals_separate_blue_from_red():
     assert one.method == "wilson" and one.low < 0.5 < one.high
     with pytest.raises(ValueError, match="last must be"):
         end_reading([table(300)], "11", "color", last=0)
+
+
+def test_onset_gaps_per_seed_and_their_spread():
+    early = [table(300, seed=s) for s in range(3)]
+    late = [table(800, seed=s + 10) for s in range(2)] + [table(None, colour_end=0.0, seed=12)]
+    gaps, spread = onset_gaps(compare_onsets(early, late, "11", 0.8, seeds=[0, 1, 2]))
+    assert set(gaps) == {"0", "1"} and all(g > 0 for g in gaps.values())  # seed 2 never learns: no gap
+    assert spread["spread"]["n"] == 2 and spread["margin"] == pytest.approx(sum(gaps.values()) / 2)
+    none = [table(None, colour_end=0.0, seed=s) for s in range(3)]
+    assert onset_gaps(compare_onsets(none, none, "11", 0.8)) == ({}, None)

@@ -276,3 +276,12 @@ def test_check_levels(cs):
     assert check_levels([0, 1], open_low=False) == (0.0, 1.0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         check_levels([-0.1, 1], open_low=False)
+
+
+def test_extreme_tables_picks_the_lowest_and_highest_level_per_seed():
+    runs = [sweeps.Run(lv, seed, None, _table(300, seed), 1000) for lv in (0.2, 0.5, 0.8) for seed in (2, 0)]
+    lo, hi, seeds, lo_t, hi_t = sweeps.extreme_tables([0.5, 0.8, 0.2], runs)
+    assert (lo, hi, seeds) == (0.2, 0.8, [0, 2])
+    assert lo_t == [r.table for r in runs if r.level == 0.2][::-1] and hi_t == [r.table for r in runs if r.level == 0.8][::-1]
+    with pytest.raises(ValueError, match=r"no run for \(alpha, seed\) \[\(0.9, 0\), \(0.9, 2\)\]"):
+        sweeps.extreme_tables([0.2, 0.9], runs, "alpha")

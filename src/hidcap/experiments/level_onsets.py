@@ -21,8 +21,9 @@ import numpy as np
 from hidcap.evaluation.concept_space import ConceptSpace
 from hidcap.evaluation.intervals import Interval, accuracy_interval
 from hidcap.evaluation.onsets import OnsetInterval, earlier, onset_interval
+from hidcap.evaluation.seeds import seed_margin
 
-__all__ = ["compare_onsets", "concept_correct", "end_reading", "joint_correct", "pooled_onset", "run_onset"]
+__all__ = ["compare_onsets", "concept_correct", "end_reading", "joint_correct", "onset_gaps", "pooled_onset", "run_onset"]
 
 
 def joint_correct(table: ConceptSpace, cls: str) -> tuple[np.ndarray, np.ndarray]:
@@ -102,6 +103,16 @@ def compare_onsets(first: Sequence[ConceptSpace], second: Sequence[ConceptSpace]
     pa, pb = pooled_onset(first, cls, threshold, rng=rng), pooled_onset(second, cls, threshold, rng=rng)
     return {"per_seed": per_seed, "counts": counts,
             "pooled": {"first": pa.to_dict(), "second": pb.to_dict(), "order": _order(pa, pb)}}
+
+
+def onset_gaps(comparison: dict[str, Any]) -> tuple[dict[str, int], dict[str, Any] | None]:
+    """Per-seed gap ``second − first`` (steps) of a :func:`compare_onsets` result, for the seeds where both
+    onset estimates are steps, and its across-seed margin over 0 (:func:`hidcap.evaluation.seed_margin`,
+    ``to_dict``; ``None`` when no seed has both)."""
+    gaps = {seed: int(pair["second"]["estimate"] - pair["first"]["estimate"])
+            for seed, pair in comparison["per_seed"].items()
+            if pair["first"]["estimate"] is not None and pair["second"]["estimate"] is not None}
+    return gaps, (seed_margin(list(gaps.values()), 0.0, list(gaps)).to_dict() if gaps else None)
 
 
 def end_reading(tables: Sequence[ConceptSpace], cls: str, concept: str, last: int = 3, *, rng: int = 0) -> Interval:

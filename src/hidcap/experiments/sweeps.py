@@ -35,7 +35,7 @@ from hidcap.plotting import figure
 
 __all__ = [
     "HELD_OUT", "TRAINING_CORNERS", "Run", "average_ranks", "check_levels", "concept_accuracy", "level_colors",
-    "SweepPoint", "measure_sweep", "plot_accuracy", "plot_learning_times", "plot_trajectories", "print_table", "rank_verdict",
+    "SweepPoint", "extreme_tables", "measure_sweep", "plot_accuracy", "plot_learning_times", "plot_trajectories", "print_table", "rank_verdict",
     "resolve", "run_summary", "spearman", "write_tables",
 ]
 
@@ -151,6 +151,20 @@ def measure_sweep(args: ProbeArgs, scale: ConceptScale, points: Sequence[SweepPo
                                        progress=args.progress)
         runs.append(Run(p.level, p.seed, run_dir, table, configs[(p.tag, p.seed)].steps))
     return runs
+
+
+def extreme_tables(levels: Sequence[float], runs: Sequence[Run], name: str = "level"
+                   ) -> tuple[float, float, list[int], list[ConceptSpace], list[ConceptSpace]]:
+    """``(lo, hi, seeds, lo_tables, hi_tables)``: the smallest and largest of ``levels`` and the concept-space
+    tables of their runs, one per seed (sorted seeds of ``runs``). ValueError naming the missing
+    ``(name, seed)`` pairs."""
+    lo, hi = min(levels), max(levels)
+    seeds = sorted({r.seed for r in runs})
+    by = {(r.level, r.seed): r.table for r in runs}
+    missing = [(lv, s) for lv in (lo, hi) for s in seeds if (lv, s) not in by]
+    if missing:
+        raise ValueError(f"no run for ({name}, seed) {missing}")
+    return lo, hi, seeds, [by[(lo, s)] for s in seeds], [by[(hi, s)] for s in seeds]
 
 
 def concept_accuracy(table: ConceptSpace, cls: str, concept: str) -> tuple[np.ndarray, np.ndarray]:
