@@ -149,7 +149,8 @@ def _optimizer(model: nn.Module, diffusion: nn.Module, cfg: OptimConfig) -> torc
     schedule = [p for p in diffusion.parameters() if p.requires_grad]
     if schedule:
         groups.append({"params": schedule, "weight_decay": 0.0})
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
+    # foreach: one multi-tensor update, bit-identical to the per-parameter loop (and faster on the CPU too)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), foreach=True)
 
 
 def _save(run_dir: Path, step: int, parts: "_Parts", loss: float | None) -> None:
@@ -422,24 +423,37 @@ class _Replay:
 
 
 class _Stacked:
-    """K same-shape models run as one: ``forward(calls)`` runs ``models[k](*calls[k])`` for all k as one
-    ``torch.func.vmap`` over the models' stacked parameters and buffers (vmap turns the K convolutions into one
-    grouped convolution). The stack is taken anew each call and is differentiable, so gradients reach each
-    model's own parameters (which its own optimizer steps); buffers updated in the forward (BatchNorm running
-    stats) are copied back."""
+    """K same-shape models run as one. Each parameter and buffer is held once, stacked (K, ...), and every model's
+    own tensors become views of their slice: the models' optimizers, ``state_dict`` (checkpoints) and
+    ``load_state_dict`` (resume) keep working on them unchanged, while ``forward(calls)`` runs
+    ``models[k](*calls[k])`` for all k as one ``torch.func.vmap`` over the stacks (vmap turns the K convolutions
+    into one grouped convolution) with no per-step stacking. After backward, :meth:`share_grads` hands each
+    model its slice of the stacked gradients; :meth:`clip` clips them per model in one pass."""
 
     def __init__(self, models: list[nn.Module]):
-        self.base = models[0]
-        self.params = [dict(m.named_parameters()) for m in models]
-        self.buffers = [dict(m.named_buffers()) for m in models]
+        self.models, self.base = models, models[0]
+        self.own = [dict(m.named_parameters()) for m in models]  # name -> parameter, per model
+        own_buffers = [dict(m.named_buffers()) for m in models]
+        with torch.no_grad():
+            self.params = {name: torch.stack([own[name] for own in self.own]).requires_grad_(p.requires_grad)
+                           for name, p in self.own[0].items()}
+            self.buffers = {name: torch.stack([own[name] for own in own_buffers]) for name in own_buffers[0]}
+        for k in range(len(models)):  # each model's tensors now live in the stacks
+            for name, p in self.own[k].items():
+                p.data = self.params[name].detach()[k]
+            for name, b in own_buffers[k].items():
+                b.data = self.buffers[name][k]
 
     def _one(self, p: dict[str, Tensor], b: dict[str, Tensor], *a: Any) -> Tensor:
         return torch.func.functional_call(self.base, (p, b), a)
 
-    def forward(self, calls: list[tuple[Any, ...]]) -> Tensor:
-        """calls: K argument tuples of the same shapes -> (K, ...) outputs."""
-        params = {n: torch.stack([p[n] for p in self.params]) for n in self.params[0]}
-        buffers = {n: torch.stack([b[n] for b in self.buffers]) for n in self.buffers[0]}
+    def forward(self, calls: list[tuple[Any, ...]], live: list[int]) -> Tensor:
+        """calls: one argument tuple per model in ``live`` (indices into ``models``), all of the same shapes ->
+        (len(live), ...) outputs."""
+        whole = len(live) == len(self.models)
+        index = torch.tensor(live, device=next(iter(self.params.values())).device) if not whole else None
+        params = self.params if whole else {n: p[index] for n, p in self.params.items()}
+        buffers = self.buffers if whole else {n: b[index] for n, b in self.buffers.items()}
         args, in_dims = [], []
         for i in range(len(calls[0])):
             column = [c[i] for c in calls]
@@ -447,11 +461,66 @@ class _Stacked:
             args.append(torch.stack(column) if stack else column[0])
             in_dims.append(0 if stack else None)
         out = torch.func.vmap(self._one, in_dims=(0, 0, *in_dims), randomness="different")(params, buffers, *args)
-        with torch.no_grad():
-            for k, own in enumerate(self.buffers):
-                for n, buf in own.items():
-                    buf.copy_(buffers[n][k])
+        if not whole:  # buffers updated in the forward (BatchNorm running stats) go back to the live models
+            with torch.no_grad():
+                for n, b in buffers.items():
+                    self.buffers[n][index] = b
         return out
+
+    def zero_grad(self) -> None:
+        """Drop the stacked gradients (the models' own ``.grad`` views go with their optimizer's zero_grad)."""
+        for p in self.params.values():
+            p.grad = None
+
+    def share_grads(self, live: list[int]) -> None:
+        """Point each live model's ``.grad`` at its slice of the stacked gradients (models not in ``live`` keep
+        ``None``, so their optimizers leave them alone)."""
+        for name, stack in self.params.items():
+            g = stack.grad
+            for k in live:
+                self.own[k][name].grad = None if g is None else g[k]
+
+    def clip(self, live: list[int], max_norms: list[float | None]) -> list[Tensor | None]:
+        """Per live model, what ``clip_grad_norm_(model.parameters(), max_norm)`` does (2-norm over all its
+        gradients, scaled by min(1, max_norm / (norm + 1e-6))), for all of them at once; returns each norm
+        before clipping (``None`` where max_norm is ``None``: not clipped)."""
+        grads = [p.grad for p in self.params.values() if p.grad is not None]
+        if not grads or all(m is None for m in max_norms):
+            return [None] * len(live)
+        whole = len(live) == len(self.models)
+        index = torch.tensor(live, device=grads[0].device)
+        norms = torch.linalg.vector_norm(torch.stack(
+            [torch.linalg.vector_norm((g if whole else g[index]).flatten(1), dim=1) for g in grads]), dim=0)  # (L,)
+        limit = torch.tensor([float("inf") if m is None else m for m in max_norms], device=norms.device)
+        coef = torch.ones(len(self.models), device=norms.device)
+        coef[index] = torch.clamp(limit / (norms + 1e-6), max=1.0)
+        for g in grads:
+            g.mul_(coef.view(-1, *[1] * (g.dim() - 1)).to(g.dtype))
+        return [None if m is None else norms[j] for j, m in enumerate(max_norms)]
+
+
+def _combined_optimizer(opts: list[torch.optim.Optimizer]) -> torch.optim.Optimizer:
+    """One AdamW stepping the param groups of all ``opts`` (each group keeps its own lr, betas, weight decay):
+    one fused step instead of K (it rounds differently from the solo run's per-tensor update, by about 1e-8 per
+    step; see :func:`train_many` on float tolerance). Parameters without a gradient are skipped, as in each own optimizer.
+    The per-parameter state is shared with the own optimizers (see :func:`_share_state`), so each one's
+    ``state_dict`` (the resume file) stays that of a solo run."""
+    groups = [dict(g) for opt in opts for g in opt.param_groups]
+    for g in groups:
+        g["foreach"], g["fused"] = None, True
+    combined = torch.optim.AdamW(groups)
+    for opt in opts:  # resumed runs bring their state
+        for p, state in opt.state.items():
+            combined.state[p] = state
+    return combined
+
+
+def _share_state(combined: torch.optim.Optimizer, opt: torch.optim.Optimizer) -> None:
+    """Give ``opt`` the (same, live) state dicts the combined optimizer made for its parameters."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            if p not in opt.state and p in combined.state:
+                opt.state[p] = combined.state[p]
 
 
 @dataclass
@@ -465,55 +534,58 @@ class _ManyRun:
 
 
 def _many_loop(runs: list[_ManyRun], progress: bool | None) -> None:
-    """Train ``runs`` in lockstep: each step, pass 1 runs every run's diffusion loss up to its model call (noise
-    from the run's own generator), one vmapped forward computes all model outputs, pass 2 reruns each loss with
-    its generator rewound and the output replayed; one backward, then each run clips, steps its own optimizer,
-    logs and checkpoints as :func:`train` does. A run whose loss turns non-finite stops; the others go on."""
+    """Train ``runs`` in lockstep: each step, pass 1 runs every live run's diffusion loss up to its model call
+    (noise from the run's own generator), one vmapped forward over the stacked models computes all model
+    outputs, pass 2 reruns each loss with its generator rewound and the output replayed; one backward, each run's
+    gradients clipped as :func:`train` clips them (all at once), one optimizer step for all live runs (each with
+    its own hyperparameters and state), then each run logs and checkpoints as :func:`train` does. A run whose
+    loss turns non-finite stops; the others go on."""
     device = runs[0].parts.device
     autocast_dtype = DTYPES[runs[0].config.dtype]
     lo, hi = min(r.start for r in runs), max(r.config.steps for r in runs)
     for r in runs:
         r.parts.model.train()
+    stacked = _Stacked([r.parts.model for r in runs])
+    opt = _combined_optimizer([r.parts.opt for r in runs])
     bar = progress_bar(range(lo, hi), progress=progress, desc=f"train x{len(runs)}", initial=lo, total=hi)
-    stacked: dict[tuple[int, ...], _Stacked] = {}
     for step in bar:
-        live = [r for r in runs if r.error is None and r.start <= step < r.config.steps]
+        live = [k for k, r in enumerate(runs) if r.error is None and r.start <= step < r.config.steps]
         if not live:
             continue
-        key = tuple(id(r) for r in live)
-        if key not in stacked:
-            stacked = {key: _Stacked([r.parts.model for r in live])}
-        batches = [r.steps.batch(step) for r in live]
-        rewind = [r.parts.gen.get_state() for r in live]
+        batches = [runs[k].steps.batch(step) for k in live]
+        rewind = [runs[k].parts.gen.get_state() for k in live]
         calls = []
-        with live[0].parts.diffusion.autocast(device, autocast_dtype):
+        with runs[live[0]].parts.diffusion.autocast(device, autocast_dtype):
             # -- pass 1: each run's loss up to its model call, drawing t, noise and dropout from its generator
-            for r, (x0, c) in zip(live, batches):
+            for k, (x0, c) in zip(live, batches):
                 recorder = _Recorder()
                 try:
-                    r.parts.diffusion.loss(recorder, x0, c, r.parts.gen)
+                    runs[k].parts.diffusion.loss(recorder, x0, c, runs[k].parts.gen)
                 except _Captured:
                     calls.append(recorder.args)
                 else:
                     raise RuntimeError("train_many needs a diffusion whose loss calls the model")
-            # -- all K models in one batched forward
-            outs = stacked[key].forward(calls)
+            # -- all live models in one batched forward
+            outs = stacked.forward(calls, live)
             # -- pass 2: the losses, with the same draws (generator rewound) and the batched outputs
             losses = []
-            for k, (r, (x0, c)) in enumerate(zip(live, batches)):
-                r.parts.gen.set_state(rewind[k])
-                losses.append(r.parts.diffusion.loss(_Replay(outs[k]), x0, c, r.parts.gen))
-        # -- one backward (each run's gradient is its own loss's), then each run's own optimizer step
-        for r in live:
-            r.parts.opt.zero_grad(set_to_none=True)
+            for j, (k, (x0, c)) in enumerate(zip(live, batches)):
+                runs[k].parts.gen.set_state(rewind[j])
+                losses.append(runs[k].parts.diffusion.loss(_Replay(outs[j]), x0, c, runs[k].parts.gen))
+        # -- one backward (each run's gradient is its own loss's), per-run clipping, one optimizer step
+        opt.zero_grad(set_to_none=True)
+        stacked.zero_grad()
         torch.stack(losses).sum().backward()
-        for r, loss in zip(live, losses):
-            grad_norm = r.steps.clip()
-            r.parts.opt.step()
+        stacked.share_grads(live)
+        norms = stacked.clip(live, [runs[k].config.optimizer.grad_clip for k in live])
+        opt.step()
+        # -- log and checkpoint when due, each run as train does
+        for k, loss, grad_norm in zip(live, losses, norms):
+            _share_state(opt, runs[k].parts.opt)
             try:
-                r.steps.record(step + 1, loss, grad_norm)
+                runs[k].steps.record(step + 1, loss, grad_norm)
             except NonFiniteLossError as exc:
-                r.error = exc
+                runs[k].error = exc
 
 
 def train_many(
