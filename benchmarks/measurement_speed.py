@@ -12,9 +12,9 @@ import torch
 
 from hidcap.data import ConceptDataSpec
 from hidcap.diffusion import VDM, VDMConfig
-from hidcap.evaluation.capability import LatentIntervention, NaivePrompt, Overprompt, capability
+from hidcap.evaluation.elicitation import LatentIntervention, NaivePrompt, Overprompt, capability
 from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig
-from hidcap.evaluation.concept_space import concept_space
+from hidcap.evaluation.concept_scores import concept_space
 from hidcap.models import UNet, presets
 
 

@@ -24,7 +24,7 @@ import torch
 
 from hidcap.config_io import config_to_dict
 from hidcap.experiments.scales import TorusScale, torus_scale
-from hidcap.experiments.torus import measure_torus_scale, torus_figures
+from hidcap.experiments.torus_measurement import measure_torus_scale, torus_figures
 from hidcap.training import train
 
 #: the example's sizes -> entries of the scale registry (hidcap.experiments.scales.TORUS_SCALES)

@@ -56,7 +56,7 @@ import numpy as np
 
 from hidcap.data import BumpDataSpec, ConcatSpec, HeldOutRegion
 from hidcap.evaluation import bump_accuracy
-from hidcap.experiments.cli import parse_args
+from hidcap.experiments.probe_args import parse_probe_args
 from hidcap.evaluation.intervals import Interval
 from hidcap.experiments.composition import (
     DATASETS,
@@ -77,7 +77,7 @@ from hidcap.experiments.composition import (
 from hidcap.experiments.composition import compose_verdict as composition_verdict
 from hidcap.experiments.recording import frame_grid, record_samples
 from hidcap.experiments.scales import BumpScale, bump_scale
-from hidcap.experiments.training import train_all
+from hidcap.experiments.probe_runs import train_all
 from hidcap.experiments.verdicts import write_verdict
 from hidcap.training import CheckpointConfig, OptimConfig
 
@@ -220,7 +220,7 @@ def _extra(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args, ns = parse_args(NAME, __doc__.split("\n\n")[0], argv, default_seeds=DEFAULT_SEEDS, extra=_extra)
+    args, ns = parse_probe_args(NAME, __doc__.split("\n\n")[0], argv, default_seeds=DEFAULT_SEEDS, extra=_extra)
     if ns.steps is not None and ns.steps < 1:
         raise ValueError(f"--steps must be a positive integer, got {ns.steps}")
     datasets = [d for d in DATASETS if d in ns.datasets]  # canonical order, no repeats

@@ -10,8 +10,8 @@ signal, near 01 when size is), then turns to 11.
 Protocol: for every colour separation level and seed, train a conditional diffusion model
 (``hidcap.training.train``), generate class 11 (and, at the full scale, every class) at every checkpoint and
 place it in concept space with a concept classifier trained on generator data of that level
-(``hidcap.evaluation.concept_space``; one classifier per level, cached). The learning time of a run is
-``hidcap.evaluation.learning_time``: the first checkpoint from which the 3-checkpoint moving average of the
+(``hidcap.evaluation.concept_scores``; one classifier per level, cached). The learning time of a run is
+``hidcap.evaluation.curves``: the first checkpoint from which the 3-checkpoint moving average of the
 joint accuracy of class 11 stays above the threshold (0.8). The measured colour and size concept signals
 of each level come from ``hidcap.data.concept_signal`` (mean squared pixel change when the concept flips).
 
@@ -58,26 +58,15 @@ import numpy as np
 import torch
 
 from hidcap.data import ConceptDataSpec, concept_signal
-from hidcap.experiments.concepts import concept_probe
+from hidcap.experiments.concept_measurement import concept_probe
 from hidcap.evaluation.intervals import accuracy_interval
 from hidcap.experiments.level_onsets import compare_onsets, joint_correct, onset_gaps, run_onset
 from hidcap.experiments.scales import ConceptScale, concept_scale
-from hidcap.experiments.sweeps import (
-    HELD_OUT,
-    Run,
-    SweepPoint,
-    check_levels,
-    extreme_tables,
-    measure_sweep,
-    plot_accuracy,
-    plot_learning_times,
-    plot_trajectories,
-    print_table,
-    rank_verdict,
-    resolve,
-    run_summary,
-    write_tables,
-)
+from hidcap.evaluation.ranks import rank_verdict
+from hidcap.experiments.level_plots import plot_accuracy, plot_learning_times, plot_trajectories
+from hidcap.experiments.level_sweeps import HELD_OUT, Run, SweepPoint, check_levels, extreme_tables, measure_sweep, run_summary
+from hidcap.experiments.level_tables import print_table, write_tables
+from hidcap.experiments.probe_args import parse_sweep_args
 from hidcap.experiments.verdicts import write_verdict
 from hidcap.plotting import plot_concept_space
 
@@ -161,7 +150,7 @@ def _options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args, ns = resolve(NAME, argv, __doc__.split("\n\n")[0], _options, SEEDS)
+    args, ns = parse_sweep_args(NAME, argv, __doc__.split("\n\n")[0], _options, SEEDS)
     levels = check_levels(ns.levels if ns.levels is not None else LEVELS[args.scale], name="--levels")
     size_sep = SIZE_SEPARATION[args.scale] if ns.size_separation is None else ns.size_separation
     if size_sep <= 0:

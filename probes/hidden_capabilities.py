@@ -10,7 +10,7 @@ colour than any training prompt) and patching in the final checkpoint's conditio
 (~6k steps in the paper, in every one of 5 seeds), while the naive prompt succeeds later or never.
 
 **Protocol.** Train every seed's run (checkpoints spaced linearly at --quick; one ``train_all`` call, so
-``--executor ray`` spreads the seeds over a cluster), then for each seed at every checkpoint generate class 11 under four protocols (``hidcap.evaluation.capability``): the naive prompt (behaviour),
+``--executor ray`` spreads the seeds over a cluster), then for each seed at every checkpoint generate class 11 under four protocols (``hidcap.evaluation.elicitation``): the naive prompt (behaviour),
 overprompting, the paper's linear latent intervention ``e' = e + α(e·b̂)b̂, e'' = e' − β(e'·l̂)l̂`` in every
 ``*.cond_embed`` output over an (α, β) grid, and embedding patching from the final checkpoint; and under
 their negative controls (``hidcap.evaluation.control_protocols``): an off-concept colour (the green channel
@@ -19,7 +19,7 @@ and the checkpoint patched with its own conditioning MLPs. **Selection control:*
 chosen on ``samples`` selection samples and scored on as many fresh samples (generator seed + 100003);
 capability = the fresh score of the variant chosen over the four protocols, behaviour = the naive prompt's
 fresh score (the same budget). Every class is also placed in concept space
-(``hidcap.evaluation.concept_space``) with the same probe, and the conditioning embeddings'
+(``hidcap.evaluation.concept_scores``) with the same probe, and the conditioning embeddings'
 disentanglement is tracked (``hidcap.evaluation.embedding_disentanglement``, no sampling needed).
 
 **Criteria** (docs/probes.md, "How a verdict is decided" and "Criterion: hidden_capabilities"; stated before
@@ -85,7 +85,7 @@ from typing import Any
 
 from hidcap import plotting
 from hidcap.diffusion import DDPMConfig
-from hidcap.evaluation.capability import OVERPROMPT_COLORS, EmbeddingPatch, LatentIntervention, NaivePrompt, Overprompt
+from hidcap.evaluation.elicitation import OVERPROMPT_COLORS, EmbeddingPatch, LatentIntervention, NaivePrompt, Overprompt
 from hidcap.evaluation.onsets import OnsetInterval, earlier
 from hidcap.evaluation.seeds import seed_margin
 from hidcap.experiments.capability import (
@@ -100,8 +100,8 @@ from hidcap.experiments.capability import (
     plot_trajectories,
     train_seeds,
 )
-from hidcap.experiments.cli import ProbeArgs, parse_args
-from hidcap.experiments.concepts import concept_probe
+from hidcap.experiments.probe_args import ProbeArgs, parse_probe_args
+from hidcap.experiments.concept_measurement import concept_probe
 from hidcap.experiments.scales import ConceptScale, concept_scale
 from hidcap.experiments.verdicts import combine_verdicts, write_verdict
 from hidcap.training import CheckpointConfig, OptimConfig
@@ -355,7 +355,7 @@ def _fmt_iv(d: Mapping[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     scale_name = "tiny" if "--tiny" in argv else "quick" if "--quick" in argv else "full"
-    args, ns = parse_args(NAME, __doc__.split("\n\n")[0], argv, default_seeds=DEFAULT_SEEDS[scale_name], extra=_extra)
+    args, ns = parse_probe_args(NAME, __doc__.split("\n\n")[0], argv, default_seeds=DEFAULT_SEEDS[scale_name], extra=_extra)
     st = settings(args.scale, ns.separation)
     spec = st.spec()
     probe = concept_probe(spec, st.scale, args.out / "probe", args.device, progress=args.progress)

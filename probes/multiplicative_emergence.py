@@ -10,13 +10,13 @@ is t* = ceil(log(1 − P*^{1/n}) / log(1 − p)) (Fig. 7).
 
 Protocol. Train the DDPM (``--seeds``), train one linear probe per concept on flattened images of all eight
 classes (it must be ≥ 99 % right on held-out renders, except at ``--tiny``), generate every class at every
-checkpoint and score it with :func:`hidcap.evaluation.concept_space` (joint and additive accuracy, per-concept
+checkpoint and score it with :func:`hidcap.evaluation.concept_scores` (joint and additive accuracy, per-concept
 correctness, concept-space points). Objects sit at the frame centre on a near-white background, as in the
 paper's renders (with the library's default position jitter of ±0.5 a *linear* probe reads the shape only
 ~73 % right). Checkpoints are evenly spaced, like the paper's per-epoch evaluation.
 
 Criteria (written in docs/probes.md, "Criterion: multiplicative_emergence", before the runs that judge them):
-onset = learning time t* (:func:`hidcap.evaluation.learning_time` of the joint accuracy at ``--threshold`` P* =
+onset = learning time t* (:func:`hidcap.evaluation.curves` of the joint accuracy at ``--threshold`` P* =
 0.8, trailing 3-point moving average, must stay above) with a 95 % bootstrap interval, per seed and seed-pooled
 (:mod:`hidcap.experiments.level_onsets`; "never" is later than every step).
 
@@ -68,13 +68,13 @@ import numpy as np
 
 from hidcap.data import ConceptDataSpec, ConceptGraph
 from hidcap.diffusion import DDPMConfig
-from hidcap.evaluation.concept_space import ConceptSpace
+from hidcap.evaluation.concept_scores import ConceptSpace
 from hidcap.evaluation.intervals import wilson_interval
-from hidcap.evaluation.learning_time import learning_time
+from hidcap.evaluation.curves import learning_time
 from hidcap.evaluation.onsets import OnsetInterval, earlier
 from hidcap.evaluation.seeds import seed_spread
-from hidcap.experiments.cli import ProbeArgs, parse_args
-from hidcap.experiments.concepts import concept_probe, measured_concept_space
+from hidcap.experiments.probe_args import ProbeArgs, parse_probe_args
+from hidcap.experiments.concept_measurement import concept_probe, measured_concept_space
 from hidcap.experiments.level_onsets import pooled_onset, run_onset
 from hidcap.experiments.emergence import (
     CONCEPTS,
@@ -87,7 +87,7 @@ from hidcap.experiments.emergence import (
     write_rows,
 )
 from hidcap.experiments.scales import ConceptScale, concept_scale
-from hidcap.experiments.training import train_all
+from hidcap.experiments.probe_runs import train_all
 from hidcap.experiments.verdicts import combine_verdicts, write_verdict
 from hidcap.models import presets
 from hidcap.theory import critical_time, fit_multiplicative
@@ -299,7 +299,7 @@ def suddenness_share(counts: Mapping[str, int]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------ running
 def measure_seeds(args: ProbeArgs, scale: ConceptScale, spec: ConceptDataSpec, probe: Any) -> dict[int, ConceptSpace]:
-    """Train (or reuse) the run of every seed as one set (:func:`~hidcap.experiments.training.train_all`), then
+    """Train (or reuse) the run of every seed as one set (:func:`~hidcap.experiments.probe_runs.train_all`), then
     measure each at every checkpoint (cached in ``args.out`` as ``concept_space_seed{S}.json``)."""
     series = train_all(args, {("cube", seed): scale.train_config(spec, seed, args.device) for seed in args.seeds})
     return {seed: measured_concept_space(series[("cube", seed)], spec, probe, scale, seed, args.out,
@@ -324,7 +324,7 @@ def _extra(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args, ns = parse_args(NAME, __doc__.split("\n\n")[0], argv, default_seeds=DEFAULT_SEEDS, extra=_extra)
+    args, ns = parse_probe_args(NAME, __doc__.split("\n\n")[0], argv, default_seeds=DEFAULT_SEEDS, extra=_extra)
     threshold = ns.threshold
     scale = probe_scale(args.scale)
     spec = cube_spec(scale)

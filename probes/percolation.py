@@ -57,9 +57,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from hidcap.evaluation.curves import rise_width, stay_crossing  # noqa: F401 (rise_width: part of the probe's helpers)
-from hidcap.experiments.cli import parse_args
+from hidcap.experiments.probe_args import parse_probe_args
 from hidcap.evaluation.seeds import seed_spread
-from hidcap.experiments.percolation import (
+from hidcap.experiments.percolation_runs import (
     falls,
     lambda_interval,
     mean_model_rows,
@@ -139,7 +139,7 @@ def ordered_thresholds(sigmas, intervals) -> tuple[bool, str]:
     ``low``, ``high`` (``None``: "never"; an estimate of ``None`` leaves that σ out).
 
     True when no wider σ's threshold lies above its narrower neighbour's beyond the intervals and the widest σ's
-    lies below the narrowest's beyond them (:func:`~hidcap.experiments.percolation.falls`); False otherwise,
+    lies below the narrowest's beyond them (:func:`~hidcap.experiments.percolation_runs.falls`); False otherwise,
     including fewer than two σ's with a threshold. Returns ``(decided, reason)`` (reason empty when True).
     """
     pairs = sorted(((float(s), iv) for s, iv in zip(sigmas, intervals) if iv["estimate"] is not None),
@@ -190,7 +190,7 @@ def simulation_verdict(rows: list[dict]) -> tuple[bool, list[str]]:
 
 def model_thresholds(model_means: list[dict]) -> dict[float, dict]:
     """Per σ, the model threshold (smallest λ from which mean accuracy stays ≥ ACCURACY_LEVEL) with its interval
-    read off the accuracy band (:func:`~hidcap.experiments.percolation.threshold_band`)."""
+    read off the accuracy band (:func:`~hidcap.experiments.percolation_runs.threshold_band`)."""
     out = {}
     for s in sorted({r["sigma"] for r in model_means}):
         rows = sorted((r for r in model_means if r["sigma"] == s), key=lambda r: r["lambda"])
@@ -256,7 +256,7 @@ def _extra(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args, ns = parse_args(NAME, __doc__.split("\n\n")[0], argv, default_seeds=DEFAULT_SEEDS, extra=_extra)
+    args, ns = parse_probe_args(NAME, __doc__.split("\n\n")[0], argv, default_seeds=DEFAULT_SEEDS, extra=_extra)
     if ns.repeats is not None and ns.repeats < 1:
         raise ValueError(f"--repeats must be a positive integer, got {ns.repeats}")
     scale = percolation_scale(args.scale)

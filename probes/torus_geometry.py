@@ -9,7 +9,7 @@ subspaces), while x-on-x and y-on-y match neither ideal torus: rings at differen
 ("hyper-factorised", values coded almost like categories).
 
 This is the full-scale version of ``examples/clifford_torus.py``; both measure with
-:func:`hidcap.experiments.torus.measure_torus` (one sample per integer (x, y), ``ups.0.resample`` recorded at the
+:func:`hidcap.experiments.torus_measurement.measure_torus` (one sample per integer (x, y), ``ups.0.resample`` recorded at the
 final sampling step; PR and spectrum per checkpoint; persistent homology and torus tests at the last).
 
 Criterion (docs/probes.md, "Criterion: torus_geometry"; written before the run that judges it, issues 12 and 18).
@@ -51,10 +51,10 @@ from hidcap import geometry
 from hidcap.evaluation.curves import rise_then_fall
 from hidcap.evaluation.intervals import Interval, bootstrap_mean, wilson_interval
 from hidcap.evaluation.seeds import seed_margin, seed_spread
-from hidcap.experiments.cli import parse_args
+from hidcap.experiments.probe_args import parse_probe_args
 from hidcap.experiments.scales import torus_scale
-from hidcap.experiments.torus import measure_torus_scale, torus_figures
-from hidcap.experiments.training import train_all
+from hidcap.experiments.torus_measurement import measure_torus_scale, torus_figures
+from hidcap.experiments.probe_runs import train_all
 from hidcap.experiments.verdicts import write_verdict
 
 
@@ -161,7 +161,7 @@ def run_seed(args, scale, seed: int, series) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args, _ = parse_args(NAME, __doc__.split("\n\n")[0], argv, default_seeds=DEFAULT_SEEDS)
+    args, _ = parse_probe_args(NAME, __doc__.split("\n\n")[0], argv, default_seeds=DEFAULT_SEEDS)
     scale = torus_scale(args.scale)
     # every seed's run as one set (grouped into train_many calls, on --executor), then one measurement per seed
     trained = train_all(args, {("torus", seed): scale.train_config(seed, args.device) for seed in args.seeds})

@@ -11,8 +11,8 @@ colour target of class 11 slides from blue (1) towards red (1 − s).
 Protocol: for every masked fraction α and seed, train a conditional diffusion model on data whose class-01
 colour slot is zeroed for a fraction α of its samples (``hidcap.data.Masking(concept="color",
 class_bits="01", fraction=α)``), generate class 11 with its full (unmasked) prompt at every checkpoint and
-place it in concept space (``hidcap.evaluation.concept_space``; one concept classifier for all α, since
-masking changes the conditioning, not the images). Learning time: ``hidcap.evaluation.learning_time``, the
+place it in concept space (``hidcap.evaluation.concept_scores``; one concept classifier for all α, since
+masking changes the conditioning, not the images). Learning time: ``hidcap.evaluation.curves``, the
 first checkpoint from which the 3-checkpoint moving average of class 11's joint accuracy stays above 0.8.
 End colour: the mean of class 11's colour coordinate P(color = blue) over the last three checkpoints.
 The toy model is ``hidcap.theory.underspecified_dynamics`` (s = 1: full masking moves the target to red).
@@ -63,25 +63,14 @@ import torch
 
 from hidcap.data import ConceptDataSpec, Masking
 from hidcap.evaluation.intervals import beats
-from hidcap.experiments.concepts import concept_probe
+from hidcap.experiments.concept_measurement import concept_probe
 from hidcap.experiments.level_onsets import compare_onsets, end_reading, onset_gaps, run_onset
 from hidcap.experiments.scales import ConceptScale, concept_scale
-from hidcap.experiments.sweeps import (
-    HELD_OUT,
-    Run,
-    SweepPoint,
-    check_levels,
-    extreme_tables,
-    measure_sweep,
-    plot_accuracy,
-    plot_learning_times,
-    print_table,
-    rank_verdict,
-    resolve,
-    run_summary,
-    spearman,
-    write_tables,
-)
+from hidcap.evaluation.ranks import rank_verdict, spearman
+from hidcap.experiments.level_plots import plot_accuracy, plot_learning_times
+from hidcap.experiments.level_sweeps import HELD_OUT, Run, SweepPoint, check_levels, extreme_tables, measure_sweep, run_summary
+from hidcap.experiments.level_tables import print_table, write_tables
+from hidcap.experiments.probe_args import parse_sweep_args
 from hidcap.experiments.underspecification import plot_trajectories
 from hidcap.experiments.verdicts import write_verdict
 from hidcap.plotting import plot_concept_space
@@ -182,7 +171,7 @@ def _options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args, ns = resolve(NAME, argv, __doc__.split("\n\n")[0], _options, SEEDS)
+    args, ns = parse_sweep_args(NAME, argv, __doc__.split("\n\n")[0], _options, SEEDS)
     fractions = check_levels(ns.fractions if ns.fractions is not None else FRACTIONS[args.scale], name="--fractions",
                              open_low=False)
     if args.device != "cpu":

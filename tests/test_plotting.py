@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from hidcap.evaluation.capability import CapabilityTable
-from hidcap.evaluation.concept_space import ConceptSpace
+from hidcap.evaluation.elicitation import CapabilityTable
+from hidcap.evaluation.concept_scores import ConceptSpace
 from hidcap.plotting import plot_capability, plot_concept_space, plot_curves, plot_distance_curves
 
 

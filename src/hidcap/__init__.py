@@ -5,8 +5,6 @@ heavy optional dependencies (umap, ripser) load only when their functions are us
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from hidcap.lazy import lazy_exports
 
 __version__ = "0.1.0"
@@ -61,26 +59,5 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-if TYPE_CHECKING:  # pragma: no cover - for static analysers only
-    from hidcap.checkpoints import load_state_dict
-    from hidcap.runs import CheckpointSeries
-    from hidcap.data import BumpDataSpec, ConceptDataSpec, ConceptGraph, LabelledImages
-    from hidcap.diffusion import DDPM, VDM, DDPMConfig, VDMConfig
-    from hidcap.evaluation import (
-        bump_accuracy, capability, concept_space, embedding_disentanglement, learning_time, load_probe, train_probe,
-    )
-    from hidcap.geometry import (
-        betti_numbers, clifford_torus, grid_labels, participation_ratio, pca_spectrum, persistence_diagrams,
-        standard_torus, torus_tests,
-    )
-    from hidcap.interventions import LinearIntervention, concept_direction, overprompt
-    from hidcap.models import UNet, UNetConfig
-    from hidcap.patching import patch
-    from hidcap.percolation import PercolationConfig, bump_overlap, percolation_curve
-    from hidcap.attribution import attribution_patching
-    from hidcap.tracing import TraceError, Tracer, resolve_modules
-    from hidcap.training import TrainConfig, train
-
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -81,7 +81,7 @@ def plot_concept_space(
 ) -> Path:
     """Trajectories of class points through concept space over checkpoints.
 
-    table: a :class:`~hidcap.evaluation.concept_space.ConceptSpace` with 2 concepts (a 2-D unit square)
+    table: a :class:`~hidcap.evaluation.concept_scores.ConceptSpace` with 2 concepts (a 2-D unit square)
     or 3 (a 3-D unit cube). The corners are labelled with the class bits; each class's trajectory is a
     line from a hollow marker (first checkpoint) to a filled one (last), its points shaded by step.
     ``held_out`` classes are drawn with dashed lines.
@@ -136,7 +136,7 @@ def plot_capability(
     title: str | None = None,
 ) -> Path:
     """Capability (solid) and behaviour (dashed) of class ``cls`` over training steps, one colour per
-    run. ``tables``: one :class:`~hidcap.evaluation.capability.CapabilityTable` or a sequence of them
+    run. ``tables``: one :class:`~hidcap.evaluation.elicitation.CapabilityTable` or a sequence of them
     (e.g. one per seed); ``labels`` names them (default ``seed 0``, ``seed 1``, ...). Tables with fresh
     samples (selection control) show the fresh scores with their 95 % Wilson bands (:func:`wilson_band`);
     tables with per-sample correctness but no fresh samples show the selection scores with bands."""

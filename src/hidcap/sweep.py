@@ -25,7 +25,7 @@ this invocation's outcome (run, grid point, status, wall time, final loss, error
   its own status and error.
 
 :func:`train_runs` trains an explicit ``{name: config}`` set the same way, each into ``out/<name>`` (the
-probes train their seeds and levels with it, :func:`hidcap.experiments.training.train_all`).
+probes train their seeds and levels with it, :func:`hidcap.experiments.probe_runs.train_all`).
 See docs/sweeps.md.
 """
 from __future__ import annotations

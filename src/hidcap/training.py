@@ -34,7 +34,7 @@ from hidcap.config_io import config_from_dict, config_to_dict, load_config, save
 from hidcap.data import LabelledImages
 from hidcap.diffusion import build_diffusion
 from hidcap.models import build_model
-from hidcap.presets import RUN_PRESETS
+from hidcap.run_presets import RUN_PRESETS
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
 from hidcap.runlock import locks_run_dir, run_lock
@@ -677,7 +677,7 @@ def train_tensors(images: Tensor, cond: Tensor, config: TrainConfig, run_dir: st
 
 
 def run_preset(name: str, **overrides: Any) -> TrainConfig:
-    """A :class:`TrainConfig` from the plain-data preset ``name`` (see :data:`hidcap.presets.RUN_PRESETS`) with
+    """A :class:`TrainConfig` from the plain-data preset ``name`` (see :data:`hidcap.run_presets.RUN_PRESETS`) with
     top-level fields overridden, e.g. ``run_preset("tiny", steps=50, seed=3)``."""
     try:
         preset = RUN_PRESETS[name.replace("_", "-")]

@@ -5,7 +5,7 @@ import torch
 
 from hidcap.config_io import config_from_dict, config_to_dict
 from hidcap.data.bumps import BumpDataSpec, HeldOutRegion, render_bumps
-from hidcap.evaluation.bumps import decode_centres
+from hidcap.evaluation.bump_decoding import decode_centres
 
 
 def _px(img, x, y):

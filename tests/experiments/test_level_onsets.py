@@ -3,7 +3,7 @@ whose answer is known."""
 import numpy as np
 import pytest
 
-from hidcap.evaluation.concept_space import ConceptSpace
+from hidcap.evaluation.concept_scores import ConceptSpace
 from hidcap.experiments.level_onsets import (
     compare_onsets,
     concept_correct,

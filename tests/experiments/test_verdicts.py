@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from hidcap.experiments.cli import parse_args
+from hidcap.experiments.probe_args import parse_probe_args
 from hidcap.experiments.verdicts import combine_verdicts, plain, write_verdict
 
 
@@ -44,7 +44,7 @@ def test_plain_makes_json_values():
 
 
 def _args(tmp_path):
-    args, _ = parse_args("demo", "d", ["--tiny", "--out", str(tmp_path), "--seeds", "2"])
+    args, _ = parse_probe_args("demo", "d", ["--tiny", "--out", str(tmp_path), "--seeds", "2"])
     return args
 
 
@@ -67,7 +67,7 @@ def test_write_verdict_record(tmp_path):
 
 def test_write_verdict_accepts_figure_paths_under_a_relative_out(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args, _ = parse_args("demo", "d", ["--tiny", "--out", "rel/out"])
+    args, _ = parse_probe_args("demo", "d", ["--tiny", "--out", "rel/out"])
     (args.out / "a.png").write_bytes(b"png")
     rec = write_verdict(args, claim="c", paper="p", criterion="k", passed=True, measured={},
                         figures=[args.out / "a.png", "a.png"])

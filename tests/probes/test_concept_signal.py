@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from hidcap.experiments import sweeps
+from hidcap.evaluation import ranks
+from hidcap.experiments import level_sweeps
+from hidcap.experiments.probe_args import parse_sweep_args
 
 from .conftest import assert_png, read_verdict
 
@@ -61,7 +63,7 @@ def test_tiny_verdict_follows_its_numbers(cs, tiny):
     m = record["measured"]
     levels = [r["level"] for r in m["runs"]]
     times = [r["learning_time"] for r in m["runs"]]
-    _, rho = sweeps.rank_verdict(levels, times, sign=-1)
+    _, rho = ranks.rank_verdict(levels, times, sign=-1)
     assert m["spearman_rho"] == (None if rho is None else pytest.approx(rho))
     p = m["parts"]
     assert record["passed"] == (p["a_learned_at_high"] and p["b_pooled_faster"] and p["c_no_seed_against"])
@@ -74,7 +76,7 @@ def test_tiny_verdict_follows_its_numbers(cs, tiny):
 
 def _table(onset, seed):
     """A synthetic class-11 table learned (both concepts right) from step ``onset`` on (None: never)."""
-    from hidcap.evaluation.concept_space import ConceptSpace
+    from hidcap.evaluation.concept_scores import ConceptSpace
 
     steps, n, rng = list(range(0, 1100, 100)), 32, np.random.default_rng(seed)
     correct = {(s, "11"): np.ones((n, 2), bool) if onset is not None and s >= onset
@@ -96,7 +98,7 @@ def _table(onset, seed):
     ],
 )
 def test_decide_on_synthetic_runs(cs, onsets, passed, part):
-    runs = [sweeps.Run(lv, seed, None, _table(t, 10 * seed + int(10 * lv)), 1000)
+    runs = [level_sweeps.Run(lv, seed, None, _table(t, 10 * seed + int(10 * lv)), 1000)
             for lv, ts in onsets.items() for seed, t in enumerate(ts)]
     got, parts = cs.decide(sorted(onsets), runs)
     assert got is passed
@@ -182,11 +184,11 @@ def test_bad_options_are_usage_errors(cs, tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------ configs
 def test_scale_defaults(cs, tmp_path):
-    args, _ = sweeps.resolve("concept_signal", ["--out", str(tmp_path)], "d", cs._options, cs.SEEDS)
+    args, _ = parse_sweep_args("concept_signal", ["--out", str(tmp_path)], "d", cs._options, cs.SEEDS)
     assert args.scale == "full" and args.seeds == (0, 1, 2)
-    quick, _ = sweeps.resolve("concept_signal", ["--quick", "--out", str(tmp_path)], "d", cs._options, cs.SEEDS)
+    quick, _ = parse_sweep_args("concept_signal", ["--quick", "--out", str(tmp_path)], "d", cs._options, cs.SEEDS)
     assert quick.seeds == cs.SEEDS["quick"]
-    chosen, _ = sweeps.resolve("concept_signal", ["--quick", "--seeds", "3", "4", "--out", str(tmp_path)], "d", cs._options, cs.SEEDS)
+    chosen, _ = parse_sweep_args("concept_signal", ["--quick", "--seeds", "3", "4", "--out", str(tmp_path)], "d", cs._options, cs.SEEDS)
     assert chosen.seeds == (3, 4)
 
 
@@ -211,7 +213,7 @@ def test_full_configs_are_valid(cs):
 
 # ------------------------------------------------------------------------------------------ pure helpers
 def test_spearman(cs):
-    spearman = sweeps.spearman
+    spearman = ranks.spearman
     assert spearman([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
     assert spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
     # never learned (None) ranks last; the two None tie
@@ -225,7 +227,7 @@ def test_spearman(cs):
 
 
 def test_average_ranks(cs):
-    average_ranks = sweeps.average_ranks
+    average_ranks = ranks.average_ranks
     assert average_ranks([10, 30, 20, 30]).tolist() == [1.0, 3.5, 2.0, 3.5]
     assert average_ranks([math.inf, 1.0]).tolist() == [2.0, 1.0]
 
@@ -243,7 +245,7 @@ def test_average_ranks(cs):
     ],
 )
 def test_rank_verdict(cs, levels, times, sign, passed):
-    rank_verdict = sweeps.rank_verdict
+    rank_verdict = ranks.rank_verdict
     got, rho = rank_verdict(levels, times, sign)
     assert got is passed
     if passed is not None:
@@ -251,27 +253,27 @@ def test_rank_verdict(cs, levels, times, sign, passed):
 
 
 def test_rank_verdict_rejects_bad_sign(cs):
-    rank_verdict = sweeps.rank_verdict
+    rank_verdict = ranks.rank_verdict
     with pytest.raises(ValueError, match="sign"):
         rank_verdict([1, 2], [1, 2], 0)
 
 
 def test_concept_accuracy(cs):
-    from hidcap.evaluation.concept_space import ConceptSpace
+    from hidcap.evaluation.concept_scores import ConceptSpace
 
     table = ConceptSpace(("color", "size"))
     for step, rows in ((0, [[1, 0], [0, 0]]), (10, [[1, 1], [1, 0]])):
         table.accuracy.append({"step": step, "class": "11", "joint": 0.0, "additive": 0.0, "n_samples": 2})
         table.correct[(step, "11")] = np.array(rows, dtype=bool)
-    steps, color = sweeps.concept_accuracy(table, "11", "color")
+    steps, color = level_sweeps.concept_accuracy(table, "11", "color")
     assert steps.tolist() == [0, 10] and color.tolist() == [0.5, 1.0]
-    assert sweeps.concept_accuracy(table, "11", "size")[1].tolist() == [0.0, 0.5]
+    assert level_sweeps.concept_accuracy(table, "11", "size")[1].tolist() == [0.0, 0.5]
     with pytest.raises(KeyError, match="shape"):
-        sweeps.concept_accuracy(table, "11", "shape")
+        level_sweeps.concept_accuracy(table, "11", "shape")
 
 
 def test_check_levels(cs):
-    check_levels = sweeps.check_levels
+    check_levels = level_sweeps.check_levels
     assert check_levels([0.8, 0.2]) == (0.2, 0.8)
     assert check_levels([0, 1], open_low=False) == (0.0, 1.0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
@@ -279,9 +281,9 @@ def test_check_levels(cs):
 
 
 def test_extreme_tables_picks_the_lowest_and_highest_level_per_seed():
-    runs = [sweeps.Run(lv, seed, None, _table(300, seed), 1000) for lv in (0.2, 0.5, 0.8) for seed in (2, 0)]
-    lo, hi, seeds, lo_t, hi_t = sweeps.extreme_tables([0.5, 0.8, 0.2], runs)
+    runs = [level_sweeps.Run(lv, seed, None, _table(300, seed), 1000) for lv in (0.2, 0.5, 0.8) for seed in (2, 0)]
+    lo, hi, seeds, lo_t, hi_t = level_sweeps.extreme_tables([0.5, 0.8, 0.2], runs)
     assert (lo, hi, seeds) == (0.2, 0.8, [0, 2])
     assert lo_t == [r.table for r in runs if r.level == 0.2][::-1] and hi_t == [r.table for r in runs if r.level == 0.8][::-1]
     with pytest.raises(ValueError, match=r"no run for \(alpha, seed\) \[\(0.9, 0\), \(0.9, 2\)\]"):
-        sweeps.extreme_tables([0.2, 0.9], runs, "alpha")
+        level_sweeps.extreme_tables([0.2, 0.9], runs, "alpha")

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from hidcap.evaluation.capability import CapabilityTable
+from hidcap.evaluation.elicitation import CapabilityTable
 from hidcap.experiments import capability as exp
 
 from .conftest import read_verdict

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from hidcap.evaluation.learning_time import learning_time
+from hidcap.evaluation.curves import learning_time
 from hidcap.experiments import emergence
 from hidcap.theory import critical_time
 
@@ -287,7 +287,7 @@ def test_toy_figure_with_a_fit(me, tiny, tmp_path):
     """The fitted branch of the toy-model figure (the tiny run never learns a class, so it draws no fit)."""
     from matplotlib.image import imread
 
-    from hidcap.evaluation.concept_space import ConceptSpace
+    from hidcap.evaluation.concept_scores import ConceptSpace
 
     out, _ = tiny
     spaces = {0: ConceptSpace.from_json(out / "concept_space_seed0.json")}

@@ -171,7 +171,7 @@ def test_simulation_verdict_pass_and_fail(perc):
 
 
 def test_lambda_interval_on_known_curves():
-    from hidcap.experiments.percolation import falls, lambda_interval
+    from hidcap.experiments.percolation_runs import falls, lambda_interval
 
     lam = np.linspace(0.01, 1.0, 100)
     steps = np.array([(lam >= c).astype(float) for c in (0.40, 0.42, 0.44, 0.46, 0.48)])  # 5 repeats, jumps
@@ -212,7 +212,7 @@ def test_model_verdict(perc):
 
 
 def test_mean_model_rows_intervals():
-    from hidcap.experiments.percolation import mean_model_rows
+    from hidcap.experiments.percolation_runs import mean_model_rows
 
     rows = [{"sigma": 0.3, "lambda": 1.0, "accuracy": a, "correct": np.arange(20) < 20 * a} for a in (0.5, 0.7)]
     (m,) = mean_model_rows(rows)

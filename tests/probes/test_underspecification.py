@@ -62,7 +62,7 @@ def test_tiny_verdict_follows_its_numbers(us, tiny):
 def _table(onset, blue_end, seed, n=32):
     """Synthetic class-11 table: learned from ``onset`` (None: never); the last 3 checkpoints have a share
     ``blue_end`` of samples read blue."""
-    from hidcap.evaluation.concept_space import ConceptSpace
+    from hidcap.evaluation.concept_scores import ConceptSpace
 
     steps, rng = list(range(0, 1100, 100)), np.random.default_rng(seed)
     correct = {}

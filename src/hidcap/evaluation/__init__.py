@@ -16,11 +16,11 @@ _EXPORTS: dict[str, str] = {
     "train_probe": "hidcap.evaluation.classifiers",
     "load_probe": "hidcap.evaluation.classifiers",
     "require_accurate": "hidcap.evaluation.classifiers",
-    # concept_space.py
-    "ConceptSpace": "hidcap.evaluation.concept_space",
-    "concept_space": "hidcap.evaluation.concept_space",
-    "generate": "hidcap.evaluation.concept_space",
-    "iter_checkpoints": "hidcap.evaluation.concept_space",
+    # concept_scores.py
+    "ConceptSpace": "hidcap.evaluation.concept_scores",
+    "concept_space": "hidcap.evaluation.concept_scores",
+    "generate": "hidcap.evaluation.concept_scores",
+    "iter_checkpoints": "hidcap.evaluation.concept_scores",
     # curves.py
     "Turn": "hidcap.evaluation.curves",
     "find_turn": "hidcap.evaluation.curves",
@@ -31,9 +31,8 @@ _EXPORTS: dict[str, str] = {
     "rise_then_fall": "hidcap.evaluation.curves",
     "rise_width": "hidcap.evaluation.curves",
     "stay_crossing": "hidcap.evaluation.curves",
-    # learning_time.py
-    "learning_time": "hidcap.evaluation.learning_time",
-    "smooth": "hidcap.evaluation.learning_time",
+    "smooth": "hidcap.evaluation.curves",
+    "learning_time": "hidcap.evaluation.curves",
     # intervals.py, onsets.py, selection.py, seeds.py: intervals and the rules verdicts are decided by
     "Interval": "hidcap.evaluation.intervals",
     "accuracy_interval": "hidcap.evaluation.intervals",
@@ -68,20 +67,20 @@ _EXPORTS: dict[str, str] = {
     "check_protocol": "hidcap.evaluation.protocols",
     "control_protocols": "hidcap.evaluation.protocols",
     "default_protocols": "hidcap.evaluation.protocols",
-    # capability.py
-    "CapabilityTable": "hidcap.evaluation.capability",
-    "capability": "hidcap.evaluation.capability",
-    # disentanglement.py
-    "EmbeddingDisentanglement": "hidcap.evaluation.disentanglement",
-    "disentanglement": "hidcap.evaluation.disentanglement",
-    "embedding_disentanglement": "hidcap.evaluation.disentanglement",
+    # elicitation.py
+    "CapabilityTable": "hidcap.evaluation.elicitation",
+    "capability": "hidcap.evaluation.elicitation",
+    # embedding_factors.py
+    "EmbeddingDisentanglement": "hidcap.evaluation.embedding_factors",
+    "disentanglement": "hidcap.evaluation.embedding_factors",
+    "embedding_disentanglement": "hidcap.evaluation.embedding_factors",
     # pixels.py
     "pixel_concepts": "hidcap.evaluation.pixels",
-    # bumps.py
-    "BumpAccuracy": "hidcap.evaluation.bumps",
-    "bump_accuracy": "hidcap.evaluation.bumps",
-    "centre_errors": "hidcap.evaluation.bumps",
-    "decode_centres": "hidcap.evaluation.bumps",
+    # bump_decoding.py
+    "BumpAccuracy": "hidcap.evaluation.bump_decoding",
+    "bump_accuracy": "hidcap.evaluation.bump_decoding",
+    "centre_errors": "hidcap.evaluation.bump_decoding",
+    "decode_centres": "hidcap.evaluation.bump_decoding",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -340,7 +340,7 @@ def default_protocols(*, guidance: bool = False, patching: bool = True) -> tuple
 
 @runtime_checkable
 class ElicitationProtocol(Protocol):
-    """What :func:`~hidcap.evaluation.capability.capability` needs of a protocol."""
+    """What :func:`~hidcap.evaluation.elicitation.capability` needs of a protocol."""
 
     name: str
 

@@ -2,13 +2,13 @@
 
 - :mod:`~hidcap.experiments.scales`: the registry of experiment scales (plain data);
 - :mod:`~hidcap.experiments.recording`: sample one image per label at a checkpoint while a layer is recorded;
-- :mod:`~hidcap.experiments.training`: a probe's runs through the sweep machinery (:func:`train_all`), one
+- :mod:`~hidcap.experiments.probe_runs`: a probe's runs through the sweep machinery (:func:`train_all`), one
   run on several bump data sets;
-- :mod:`~hidcap.experiments.concepts`: the cached concept classifier and concept-space table of a run;
-- :mod:`~hidcap.experiments.torus`: the Clifford-torus measurement and its figures;
+- :mod:`~hidcap.experiments.concept_measurement`: the cached concept classifier and concept-space table of a run;
+- :mod:`~hidcap.experiments.torus_measurement`: the Clifford-torus measurement and its figures;
 - :mod:`~hidcap.experiments.cache`: :func:`cached`, the one "compute once, reuse while the key matches";
 - :mod:`~hidcap.experiments.verdicts`: combining verdicts and writing ``verdict.json``;
-- :mod:`~hidcap.experiments.cli`: the probes' shared command line.
+- :mod:`~hidcap.experiments.probe_args`: the probes' shared command line.
 
 Names are imported lazily on first access.
 """
@@ -18,10 +18,11 @@ from hidcap.lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "cached": "hidcap.experiments.cache",
-    "ProbeArgs": "hidcap.experiments.cli",
-    "parse_args": "hidcap.experiments.cli",
-    "concept_probe": "hidcap.experiments.concepts",
-    "measured_concept_space": "hidcap.experiments.concepts",
+    "ProbeArgs": "hidcap.experiments.probe_args",
+    "parse_probe_args": "hidcap.experiments.probe_args",
+    "parse_sweep_args": "hidcap.experiments.probe_args",
+    "concept_probe": "hidcap.experiments.concept_measurement",
+    "measured_concept_space": "hidcap.experiments.concept_measurement",
     "frame_grid": "hidcap.experiments.recording",
     "measured_steps": "hidcap.experiments.recording",
     "record_samples": "hidcap.experiments.recording",
@@ -34,13 +35,13 @@ _EXPORTS: dict[str, str] = {
     "bump_scale": "hidcap.experiments.scales",
     "concept_scale": "hidcap.experiments.scales",
     "torus_scale": "hidcap.experiments.scales",
-    "TorusMeasurement": "hidcap.experiments.torus",
-    "measure_torus": "hidcap.experiments.torus",
-    "measure_torus_scale": "hidcap.experiments.torus",
-    "torus_figures": "hidcap.experiments.torus",
-    "build_data": "hidcap.experiments.training",
-    "train_all": "hidcap.experiments.training",
-    "train_run": "hidcap.experiments.training",
+    "TorusMeasurement": "hidcap.experiments.torus_measurement",
+    "measure_torus": "hidcap.experiments.torus_measurement",
+    "measure_torus_scale": "hidcap.experiments.torus_measurement",
+    "torus_figures": "hidcap.experiments.torus_measurement",
+    "build_data": "hidcap.experiments.probe_runs",
+    "train_all": "hidcap.experiments.probe_runs",
+    "train_run": "hidcap.experiments.probe_runs",
     "combine_verdicts": "hidcap.experiments.verdicts",
     "write_verdict": "hidcap.experiments.verdicts",
 }

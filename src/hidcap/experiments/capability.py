@@ -17,16 +17,16 @@ from typing import Any
 import numpy as np
 
 from hidcap.config_io import config_to_dict
-from hidcap.evaluation.capability import CapabilityTable, capability, control_protocols
-from hidcap.evaluation.concept_space import ConceptSpace, concept_space
+from hidcap.evaluation.elicitation import CapabilityTable, capability, control_protocols
+from hidcap.evaluation.concept_scores import ConceptSpace, concept_space
 from hidcap.evaluation.curves import find_turn, first_crossing, onset_index
-from hidcap.evaluation.disentanglement import embedding_disentanglement
+from hidcap.evaluation.embedding_factors import embedding_disentanglement
 from hidcap.evaluation.intervals import beats, beats_control, wilson_bounds, wilson_interval
 from hidcap.evaluation.onsets import OnsetInterval, earlier, onset_interval
 from hidcap.experiments.cache import cached
-from hidcap.experiments.cli import ProbeArgs
+from hidcap.experiments.probe_args import ProbeArgs
 from hidcap.plotting import figure
-from hidcap.experiments.training import train_all
+from hidcap.experiments.probe_runs import train_all
 from hidcap.runs import CheckpointSeries
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from hidcap.data import ConceptDataSpec
-from hidcap.evaluation.concept_space import ConceptSpace
+from hidcap.evaluation.concept_scores import ConceptSpace
 from hidcap.evaluation.intervals import accuracy_interval
-from hidcap.experiments.cli import ProbeArgs
+from hidcap.experiments.probe_args import ProbeArgs
 from hidcap.experiments.level_onsets import joint_correct
 from hidcap.plotting import figure, plot_concept_space, plot_distance_curves
 from hidcap.theory import critical_time, multiplicative_accuracy

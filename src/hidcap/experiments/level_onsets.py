@@ -1,6 +1,6 @@
 """Decisions over a sweep of concept-space runs with intervals (docs/probes.md, "How a verdict is decided").
 
-A sweep (:mod:`hidcap.experiments.sweeps`) trains one run per (level, seed), e.g. a colour separation (Park et al.
+A sweep (:mod:`hidcap.experiments.level_sweeps`) trains one run per (level, seed), e.g. a colour separation (Park et al.
 2024, Fig. 3) or a masked fraction (Fig. 8). This module reads the per-sample correctness of the held-out class
 from each run's :class:`~hidcap.evaluation.ConceptSpace` and decides, beyond 95 % intervals:
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from hidcap.evaluation.concept_space import ConceptSpace
+from hidcap.evaluation.concept_scores import ConceptSpace
 from hidcap.evaluation.intervals import Interval, accuracy_interval
 from hidcap.evaluation.onsets import OnsetInterval, earlier, onset_interval
 from hidcap.evaluation.seeds import seed_margin
@@ -46,7 +46,7 @@ def concept_correct(table: ConceptSpace, cls: str, concept: str) -> tuple[np.nda
 
 
 def run_onset(table: ConceptSpace, cls: str, threshold: float, *, rng: int = 0) -> OnsetInterval:
-    """Learning time of ``cls`` in one run (:func:`hidcap.evaluation.learning_time` of its joint accuracy at
+    """Learning time of ``cls`` in one run (:func:`hidcap.evaluation.curves` of its joint accuracy at
     ``threshold``: the 3-checkpoint moving average stays above it) with a bootstrap interval over its samples."""
     steps, correct = joint_correct(table, cls)
     return onset_interval(steps, correct, threshold=threshold, rng=rng)

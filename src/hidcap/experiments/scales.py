@@ -165,7 +165,7 @@ BUMP_SCALES: dict[str, BumpScale] = {
 # ------------------------------------------------------------------------------------------ Clifford torus
 @dataclass(frozen=True)
 class TorusScale:
-    """A torus-geometry run and its measurement (see :func:`hidcap.experiments.torus.measure_torus`).
+    """A torus-geometry run and its measurement (see :func:`hidcap.experiments.torus_measurement.measure_torus`).
 
     bumps: model, diffusion and optimiser; data: the periodic bump data; steps / checkpoints / batch_size /
     optimizer / log_every: the run (None: the bump scale's); sample_steps: sampler steps; measure_every: measure

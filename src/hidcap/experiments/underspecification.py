@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from hidcap.experiments.sweeps import HELD_OUT, Run, level_colors
+from hidcap.experiments.level_plots import level_colors
+from hidcap.experiments.level_sweeps import HELD_OUT, Run
 from hidcap.plotting import figure
 from hidcap.theory import underspecified_dynamics
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hidcap.experiments.cli import ProbeArgs
+    from hidcap.experiments.probe_args import ProbeArgs
 
 __all__ = ["VERDICTS", "combine_verdicts", "device_name", "plain", "write_verdict"]
 

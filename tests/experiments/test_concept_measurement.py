@@ -1,9 +1,9 @@
-"""hidcap.experiments.concepts: the concept classifier is cached per spec (one cache key scheme)."""
+"""hidcap.experiments.concept_measurement: the concept classifier is cached per spec (one cache key scheme)."""
 import json
 
 import torch
 
-from hidcap.experiments.concepts import concept_probe
+from hidcap.experiments.concept_measurement import concept_probe
 from hidcap.experiments.scales import concept_scale
 
 

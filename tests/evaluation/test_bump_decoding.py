@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from hidcap.evaluation.bumps import bump_accuracy, centre_errors, decode_centres
+from hidcap.evaluation.bump_decoding import bump_accuracy, centre_errors, decode_centres
 
 
 def _bump(cx, cy, n=32, sigma=1.0, periodic=False):

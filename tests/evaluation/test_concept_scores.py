@@ -3,7 +3,7 @@ import pytest
 
 from hidcap.data import ConceptDataSpec
 from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig
-from hidcap.evaluation.concept_space import ConceptSpace, concept_space, iter_checkpoints
+from hidcap.evaluation.concept_scores import ConceptSpace, concept_space, iter_checkpoints
 
 from .fakes import SPEC, Renderer, render_sampler
 

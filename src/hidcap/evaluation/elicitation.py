@@ -15,7 +15,7 @@ verdict should use. **Negative controls** (``controls``, e.g.
 :func:`~hidcap.evaluation.protocols.control_protocols`) are measured the same way but never enter the best.
 
 The protocols live in :mod:`hidcap.evaluation.protocols` (re-exported here); embedding disentanglement in
-:mod:`hidcap.evaluation.disentanglement`.
+:mod:`hidcap.evaluation.embedding_factors`.
 
 Batching: the variants of all classes and protocols of one checkpoint that share a context and sampler
 arguments go through the sampler together (chunks of ``max_batch`` rows); row edits are applied to
@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from hidcap.diffusion import model_device
 from hidcap.evaluation.classifiers import MIN_PROBE_ACCURACY, ConceptProbe
-from hidcap.evaluation.concept_space import (
+from hidcap.evaluation.concept_scores import (
     check_probe,
     class_targets,
     generate,
@@ -260,7 +260,7 @@ def capability(
     protocols: default :func:`default_protocols` (patching only when ``series_or_models`` is a series);
     a :class:`NaivePrompt` is prepended when absent. Each variant draws ``samples_per_class`` samples of
     the class; ``metric`` (``"joint"`` or ``"additive"``) ranks them. Sampler and probe conventions as in
-    :func:`~hidcap.evaluation.concept_space.concept_space`; a fresh generator seeded by ``seed`` per
+    :func:`~hidcap.evaluation.concept_scores.concept_space`; a fresh generator seeded by ``seed`` per
     checkpoint; extra keyword arguments go to the sampler (a variant's own ``sampler_kwargs`` win).
     controls: negative-control protocols, measured like the others but never the best (their names must
     differ from the protocols'). fresh_seed: when given (it must differ from ``seed``), the variant of each

@@ -9,7 +9,7 @@ from typing import Any
 from hidcap.config_io import config_to_dict
 from hidcap.data import ConceptDataSpec
 from hidcap.evaluation.classifiers import ConceptProbe, load_probe, train_probe
-from hidcap.evaluation.concept_space import ConceptSpace, concept_space
+from hidcap.evaluation.concept_scores import ConceptSpace, concept_space
 from hidcap.experiments.cache import cached
 from hidcap.experiments.scales import ConceptScale
 from hidcap.runs import CheckpointSeries
@@ -41,7 +41,7 @@ def probe_key(spec: ConceptDataSpec, settings: dict[str, Any], seed: int) -> dic
 def measured_concept_space(series: CheckpointSeries, spec: ConceptDataSpec, probe: ConceptProbe, scale: ConceptScale,
                            seed: int, folder: Path, *, name: str = "concept_space", classes: Sequence[str] | None = None,
                            progress: bool | None = None) -> ConceptSpace:
-    """:func:`~hidcap.evaluation.concept_space` of ``series`` at every checkpoint (``scale.samples_per_class``
+    """:func:`~hidcap.evaluation.concept_scores` of ``series`` at every checkpoint (``scale.samples_per_class``
     samples per class with ``scale.sample_steps`` sampler steps), cached as ``folder/{name}.json`` under a key of
     the run's config, its checkpoints, the classes, the sampling settings, the seed and the probe's accuracy."""
     key = {"classes": None if classes is None else list(classes), "samples_per_class": scale.samples_per_class,

@@ -1,26 +1,26 @@
-"""hidcap.experiments.cli: the probes' shared command line."""
+"""hidcap.experiments.probe_args: the probes' shared command line."""
 import pytest
 import torch
 
-from hidcap.experiments.cli import parse_args
+from hidcap.experiments.probe_args import parse_probe_args
 
 
 def test_parse_args_defaults_and_scales(tmp_path):
-    args, _ = parse_args("demo", "d", ["--tiny", "--out", str(tmp_path / "o")], default_seeds=(0, 1))
+    args, _ = parse_probe_args("demo", "d", ["--tiny", "--out", str(tmp_path / "o")], default_seeds=(0, 1))
     assert args.scale == "tiny" and args.tiny and args.seeds == (0, 1) and args.device == "cpu"
     assert (tmp_path / "o").is_dir()
     assert args.run_dir("run", 3) == tmp_path / "o" / "runs" / "run_seed3"
-    quick, _ = parse_args("demo", "d", ["--quick", "--seeds", "4", "--out", str(tmp_path)])
+    quick, _ = parse_probe_args("demo", "d", ["--quick", "--seeds", "4", "--out", str(tmp_path)])
     assert quick.scale == "quick" and quick.seeds == (4,)
-    full, _ = parse_args("demo", "d", ["--out", str(tmp_path)])
+    full, _ = parse_probe_args("demo", "d", ["--out", str(tmp_path)])
     assert full.scale == "full"
     assert (args.executor, args.workers, args.address) == ("local", None, None)
 
 
 def test_parse_args_executor_options(tmp_path):
-    args, _ = parse_args("demo", "d", ["--tiny", "--out", str(tmp_path), "--workers", "3"])
+    args, _ = parse_probe_args("demo", "d", ["--tiny", "--out", str(tmp_path), "--workers", "3"])
     assert (args.executor, args.workers, args.address) == ("local", 3, None)
-    args, _ = parse_args("demo", "d", ["--out", str(tmp_path), "--executor", "ray", "--address", "10.0.0.1:6379"])
+    args, _ = parse_probe_args("demo", "d", ["--out", str(tmp_path), "--executor", "ray", "--address", "10.0.0.1:6379"])
     assert (args.executor, args.workers, args.address) == ("ray", None, "10.0.0.1:6379")
 
 
@@ -28,19 +28,19 @@ def test_parse_args_seeds_per_scale(tmp_path):
     seeds = {"tiny": (0,), "quick": (0, 1), "full": (0, 1, 2)}
     for flag, scale in (("--tiny", "tiny"), ("--quick", "quick"), (None, "full")):
         argv = ["--out", str(tmp_path)] + ([flag] if flag else [])
-        args, _ = parse_args("demo", "d", argv, default_seeds=seeds)
+        args, _ = parse_probe_args("demo", "d", argv, default_seeds=seeds)
         assert args.seeds == seeds[scale]
-    args, _ = parse_args("demo", "d", ["--quick", "--seeds", "7", "--out", str(tmp_path)], default_seeds=seeds)
+    args, _ = parse_probe_args("demo", "d", ["--quick", "--seeds", "7", "--out", str(tmp_path)], default_seeds=seeds)
     assert args.seeds == (7,)
     with pytest.raises(ValueError, match="every scale"):
-        parse_args("demo", "d", [], default_seeds={"quick": (0,)})
+        parse_probe_args("demo", "d", [], default_seeds={"quick": (0,)})
 
 
 def test_parse_args_extra_options(tmp_path):
     def extra(p):
         p.add_argument("--levels", type=float, nargs="+", default=[0.1])
 
-    _, ns = parse_args("demo", "d", ["--out", str(tmp_path), "--levels", "0.2", "0.4"], extra=extra)
+    _, ns = parse_probe_args("demo", "d", ["--out", str(tmp_path), "--levels", "0.2", "0.4"], extra=extra)
     assert ns.levels == [0.2, 0.4]
 
 
@@ -60,14 +60,14 @@ def test_parse_args_extra_options(tmp_path):
 )
 def test_parse_args_rejects_bad_input(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit):
-        parse_args("demo", "d", [*argv, "--out", str(tmp_path)], min_seeds=2, default_seeds=(0, 1))
+        parse_probe_args("demo", "d", [*argv, "--out", str(tmp_path)], min_seeds=2, default_seeds=(0, 1))
     assert message in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
 def test_parse_args_refuses_cuda_without_a_gpu(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        parse_args("demo", "d", ["--device", "cuda", "--out", str(tmp_path)])
+        parse_probe_args("demo", "d", ["--device", "cuda", "--out", str(tmp_path)])
     assert "CUDA is not available" in capsys.readouterr().err
 
 
@@ -90,5 +90,5 @@ def test_probe_commands_in_docs_sweeps_parse(tmp_path):
         out = argv.index("--out") + 1 if "--out" in argv else None
         if out is not None:
             argv[out] = str(tmp_path / "o")
-        args, _ = parse_args("demo", "d", argv)
+        args, _ = parse_probe_args("demo", "d", argv)
         assert args.executor in ("local", "ray") and (args.address is None or args.executor == "ray")

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from hidcap.data import COND_DIM, ConceptDataSpec
-from hidcap.evaluation.capability import (
+from hidcap.evaluation.elicitation import (
     CapabilityTable,
     EmbeddingPatch,
     Guidance,
@@ -16,7 +16,7 @@ from hidcap.evaluation.capability import (
     Variant,
     capability,
 )
-from hidcap.evaluation.disentanglement import disentanglement, embedding_disentanglement
+from hidcap.evaluation.embedding_factors import disentanglement, embedding_disentanglement
 from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig
 
 from .fakes import SPEC, Renderer, coin_sampler, render_sampler
@@ -273,7 +273,7 @@ def test_tiny_run_embedding_disentanglement(tiny_run):
 
 
 def test_tiny_run_concept_space_with_the_series_sampler(tiny_run, probe):
-    from hidcap.evaluation.concept_space import concept_space
+    from hidcap.evaluation.concept_scores import concept_space
 
     table = concept_space(tiny_run, SPEC, probe, ("00", "11"), 2, seed=0, steps=3, max_batch=3)
     assert table.steps == [0, 4]

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from hidcap.data import BumpDataSpec, ConcatSpec, LabelledImages
-from hidcap.experiments.cli import ProbeArgs
+from hidcap.experiments.probe_args import ProbeArgs
 from hidcap.run_config import TrainConfig
 from hidcap.runs import CheckpointSeries
 from hidcap.sweep import train_runs

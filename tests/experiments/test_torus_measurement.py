@@ -1,4 +1,4 @@
-"""hidcap.experiments.torus: the measurement takes its points as a parameter, and the figures are drawn."""
+"""hidcap.experiments.torus_measurement: the measurement takes its points as a parameter, and the figures are drawn."""
 from dataclasses import replace
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 from hidcap.experiments.recording import frame_grid
 from hidcap.experiments.scales import torus_scale
-from hidcap.experiments.torus import measure_torus, measure_torus_scale, torus_figures
+from hidcap.experiments.torus_measurement import measure_torus, measure_torus_scale, torus_figures
 from hidcap.training import train
 
 

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from hidcap.diffusion import model_device
-from hidcap.evaluation.concept_space import class_targets
+from hidcap.evaluation.concept_scores import class_targets
 from hidcap.evaluation.protocols import CONDITION_SITES
 from hidcap.tracing import resolve_modules
 

@@ -1,4 +1,4 @@
-"""hidcap.experiments.training: a probe's runs through the sweep machinery (train_all) and runs on several bump
+"""hidcap.experiments.probe_runs: a probe's runs through the sweep machinery (train_all) and runs on several bump
 data sets (ConcatSpec in config.json; old datasets.json run folders are refused)."""
 import json
 from dataclasses import replace
@@ -6,9 +6,9 @@ from dataclasses import replace
 import pytest
 
 from hidcap.data import BumpDataSpec, ConcatSpec
-from hidcap.experiments.cli import ProbeArgs
+from hidcap.experiments.probe_args import ProbeArgs
 from hidcap.experiments.scales import BUMP_SCALES
-from hidcap.experiments.training import build_data, train_all, train_run
+from hidcap.experiments.probe_runs import build_data, train_all, train_run
 from hidcap.training import run_preset
 
 
@@ -122,12 +122,12 @@ def test_train_all_on_ray_from_the_probe_command_line(tmp_path, monkeypatch):
     from pathlib import Path
 
     import hidcap
-    from hidcap.experiments.cli import parse_args
+    from hidcap.experiments.probe_args import parse_probe_args
 
     src = str(Path(hidcap.__file__).resolve().parents[1])  # Ray's workers import this hidcap
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)  # a local instance, never a cluster by accident
-    args, _ = parse_args("demo", "d", ["--tiny", "--out", str(tmp_path / "out"), "--executor", "ray", "--no-progress"])
+    args, _ = parse_probe_args("demo", "d", ["--tiny", "--out", str(tmp_path / "out"), "--executor", "ray", "--no-progress"])
     runs = {("lvl", s): _config(s) for s in (0, 1)}
     try:
         series = train_all(args, runs)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from hidcap import geometry
-from hidcap.evaluation.bumps import bump_accuracy
+from hidcap.evaluation.bump_decoding import bump_accuracy
 from hidcap.evaluation.intervals import wilson_interval
 from hidcap.experiments.recording import measured_steps, record_samples
 from hidcap.experiments.scales import TorusScale

@@ -9,7 +9,7 @@ A probe runs as ``python -m probes.NAME [--tiny | --quick] [--seeds 0 1 2] [--de
 
 Figures (PNG) and ``verdict.json`` go into ``--out`` (default ``out/probes/NAME/SCALE``); training runs live under
 ``--out/runs`` and are reused when the probe is run again with the same ``--out``. The runs are trained through
-:func:`hidcap.sweep.train_runs` (:func:`hidcap.experiments.training.train_all`): ``--executor local`` (default)
+:func:`hidcap.sweep.train_runs` (:func:`hidcap.experiments.probe_runs.train_all`): ``--executor local`` (default)
 on ``--workers`` local processes, ``--executor ray`` on a Ray instance (``--address``: a cluster to join).
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ import torch
 
 from hidcap.sweep import EXECUTORS
 
-__all__ = ["SCALES", "ProbeArgs", "parse_args"]
+__all__ = ["SCALES", "ProbeArgs", "parse_probe_args", "parse_sweep_args"]
 
 SCALES = ("tiny", "quick", "full")
 
@@ -80,7 +80,7 @@ def _workers(text: str) -> int:
     return value
 
 
-def parse_args(
+def parse_probe_args(
     name: str,
     description: str,
     argv: Sequence[str] | None = None,
@@ -137,4 +137,17 @@ def parse_args(
     args = ProbeArgs(name=name, scale=scale, seeds=tuple(ns.seeds), device=ns.device, out=out,
                      progress=False if ns.no_progress else None, argv=tuple(argv),
                      executor=ns.executor, workers=ns.workers, address=ns.address)
+    return args, ns
+
+
+def parse_sweep_args(name: str, argv: Sequence[str] | None, description: str, options: Any,
+                     seeds: Mapping[str, Sequence[int]]) -> tuple[ProbeArgs, argparse.Namespace]:
+    """Parse a level-sweep probe's command line (:func:`parse_probe_args`; ``options`` must add ``--steps`` and
+    ``--threshold``); without ``--seeds`` the scale's entry of ``seeds`` (scale -> seeds) is used.
+    Checks ``--steps`` and ``--threshold`` (``ValueError`` naming the option)."""
+    args, ns = parse_probe_args(name, description, argv, default_seeds=seeds, extra=options)
+    if ns.steps is not None and ns.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {ns.steps}")
+    if not 0.0 < ns.threshold < 1.0:
+        raise ValueError(f"--threshold must lie in (0, 1), got {ns.threshold}")
     return args, ns

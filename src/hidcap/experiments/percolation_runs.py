@@ -17,7 +17,7 @@ from hidcap.evaluation.curves import rise_width, stay_crossing
 from hidcap.evaluation.intervals import N_BOOT, accuracy_interval, check_level, resampled_means, wilson_interval
 from hidcap.experiments.recording import frame_grid, record_samples
 from hidcap.experiments.scales import BumpScale
-from hidcap.experiments.training import train_all
+from hidcap.experiments.probe_runs import train_all
 from hidcap.percolation import PercolationConfig, lattice_edges, percolation_curve
 from hidcap.percolation import image_overlap
 from hidcap.plotting import figure
