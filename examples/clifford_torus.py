@@ -23,11 +23,11 @@ from pathlib import Path
 import torch
 
 from hidcap.config_io import config_to_dict
-from hidcap.experiments.scales import TorusScale, torus_scale
+from hidcap.scales import TorusScale, torus_scale
 from hidcap.experiments.torus_measurement import measure_torus_scale, torus_figures
 from hidcap.training import train
 
-#: the example's sizes -> entries of the scale registry (hidcap.experiments.scales.TORUS_SCALES)
+#: the example's sizes -> entries of the scale registry (hidcap.scales.TORUS_SCALES)
 SCALES = {"tiny": "example-tiny", "cpu": "example-cpu", "full": "full"}
 
 

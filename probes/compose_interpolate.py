@@ -75,8 +75,9 @@ from hidcap.experiments.composition import (
     single_blob,
 )
 from hidcap.experiments.composition import compose_verdict as composition_verdict
-from hidcap.experiments.recording import frame_grid, record_samples
-from hidcap.experiments.scales import BumpScale, bump_scale
+from hidcap.data import frame_grid
+from hidcap.experiments.recording import record_samples
+from hidcap.scales import BumpScale, bump_scale
 from hidcap.experiments.probe_runs import train_all
 from hidcap.experiments.verdicts import write_verdict
 from hidcap.training import CheckpointConfig, OptimConfig

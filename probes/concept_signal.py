@@ -61,7 +61,7 @@ from hidcap.data import ConceptDataSpec, concept_signal
 from hidcap.experiments.concept_measurement import concept_probe
 from hidcap.evaluation.intervals import accuracy_interval
 from hidcap.experiments.level_onsets import compare_onsets, joint_correct, onset_gaps, run_onset
-from hidcap.experiments.scales import ConceptScale, concept_scale
+from hidcap.scales import ConceptScale, concept_scale
 from hidcap.evaluation.ranks import rank_verdict
 from hidcap.experiments.level_plots import plot_accuracy, plot_learning_times, plot_trajectories
 from hidcap.experiments.level_sweeps import HELD_OUT, Run, SweepPoint, check_levels, extreme_tables, measure_sweep, run_summary
@@ -80,7 +80,7 @@ THRESHOLD = 0.8
 LEVELS = {"tiny": (0.3, 0.8), "quick": (0.4, 0.6, 0.8), "full": (0.1, 0.2, 0.4, 0.6, 0.8)}
 #: Seeds of each scale when ``--seeds`` is not given.
 SEEDS = {"tiny": (0,), "quick": (0, 1, 2), "full": (0, 1, 2)}
-#: The concept scale (``hidcap.experiments.scales.CONCEPT_SCALES``) each probe scale runs.
+#: The concept scale (``hidcap.scales.CONCEPT_SCALES``) each probe scale runs.
 SCALE = {"tiny": "tiny", "quick": "quick-8px", "full": "full"}
 #: Size separation of each scale (Park et al. 2024's 0.3 everywhere).
 SIZE_SEPARATION = {"tiny": 0.3, "quick": 0.3, "full": 0.3}

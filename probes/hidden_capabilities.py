@@ -45,7 +45,7 @@ interval; onset = first checkpoint with accuracy >= 0.8, with a 95 % bootstrap i
   across-seed margins (capability − behaviour, lead, real − control) are reported with their spread; a
   margin not larger than the across-seed standard deviation is reported as not decided by that margin.
 
-**Scales** (``hidcap.experiments.scales.CONCEPT_SCALES`` plus the settings below; ``--separation`` overrides the
+**Scales** (``hidcap.scales.CONCEPT_SCALES`` plus the settings below; ``--separation`` overrides the
 colour separation):
 
 - full (default; GPU): the paper's VDM at 32×32, 20k steps, 60 quadratic checkpoints (+ step 0), 64 samples
@@ -102,7 +102,7 @@ from hidcap.experiments.capability import (
 )
 from hidcap.experiments.probe_args import ProbeArgs, parse_probe_args
 from hidcap.experiments.concept_measurement import concept_probe
-from hidcap.experiments.scales import ConceptScale, concept_scale
+from hidcap.scales import ConceptScale, concept_scale
 from hidcap.experiments.verdicts import combine_verdicts, write_verdict
 from hidcap.training import CheckpointConfig, OptimConfig
 

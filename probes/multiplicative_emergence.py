@@ -86,7 +86,7 @@ from hidcap.experiments.emergence import (
     print_table,
     write_rows,
 )
-from hidcap.experiments.scales import ConceptScale, concept_scale
+from hidcap.scales import ConceptScale, concept_scale
 from hidcap.experiments.probe_runs import train_all
 from hidcap.experiments.verdicts import combine_verdicts, write_verdict
 from hidcap.models import presets

@@ -70,7 +70,7 @@ from hidcap.experiments.percolation_runs import (
     simulate,
     train_models,
 )
-from hidcap.experiments.scales import bump_scale
+from hidcap.scales import bump_scale
 from hidcap.experiments.verdicts import write_verdict
 from hidcap.percolation import PercolationCurve, neighbour_overlap_curve, overlap_radius
 

@@ -52,7 +52,7 @@ from hidcap.evaluation.curves import rise_then_fall
 from hidcap.evaluation.intervals import Interval, bootstrap_mean, wilson_interval
 from hidcap.evaluation.seeds import seed_margin, seed_spread
 from hidcap.experiments.probe_args import parse_probe_args
-from hidcap.experiments.scales import torus_scale
+from hidcap.scales import torus_scale
 from hidcap.experiments.torus_measurement import measure_torus_scale, torus_figures
 from hidcap.experiments.probe_runs import train_all
 from hidcap.experiments.verdicts import write_verdict

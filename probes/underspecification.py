@@ -65,7 +65,7 @@ from hidcap.data import ConceptDataSpec, Masking
 from hidcap.evaluation.intervals import beats
 from hidcap.experiments.concept_measurement import concept_probe
 from hidcap.experiments.level_onsets import compare_onsets, end_reading, onset_gaps, run_onset
-from hidcap.experiments.scales import ConceptScale, concept_scale
+from hidcap.scales import ConceptScale, concept_scale
 from hidcap.evaluation.ranks import rank_verdict, spearman
 from hidcap.experiments.level_plots import plot_accuracy, plot_learning_times
 from hidcap.experiments.level_sweeps import HELD_OUT, Run, SweepPoint, check_levels, extreme_tables, measure_sweep, run_summary
@@ -88,7 +88,7 @@ MASKED_CLASS = "01"
 END_CHECKPOINTS = 3
 FRACTIONS = {"tiny": (0.0, 1.0), "quick": (0.0, 0.5, 1.0), "full": (0.0, 0.25, 0.5, 0.75, 1.0)}
 SEEDS = {"tiny": (0,), "quick": (0, 1, 2), "full": (0, 1, 2)}
-#: The concept scale (``hidcap.experiments.scales.CONCEPT_SCALES``) each probe scale runs.
+#: The concept scale (``hidcap.scales.CONCEPT_SCALES``) each probe scale runs.
 SCALE = {"tiny": "tiny", "quick": "quick-8px", "full": "full"}
 MEASURED = {"tiny": ("00", "01", "10", "11"), "quick": ("11",), "full": ("00", "01", "10", "11")}
 #: Training steps per run (None: the scale's own).

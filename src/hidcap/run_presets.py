@@ -12,20 +12,17 @@ from hidcap.config_io import config_to_dict
 from hidcap.data import BumpDataSpec, ConceptDataSpec
 from hidcap.diffusion import DDPMConfig, OkawaDDPMConfig, ParkVDMConfig, VDMConfig
 from hidcap.models import presets as models
+from hidcap.scales import SCHEDULES
 
 __all__ = ["RUN_PRESETS"]
 
 _HIDDEN_CAPABILITIES: dict[str, Any] = {
     # Park et al. 2024 ("Emergence of Hidden Capabilities") as their code runs it (docs/models.md): CUNet + their
-    # VDM (bits/dim, learned linear γ, data in [0, 1]), AdamW lr 1e-3, wd 0.01, grad clip 0.01, batch 64,
-    # 20k steps, 60 quadratic checkpoints
+    # VDM (bits/dim, learned linear γ, data in [0, 1]); the schedule is hidcap.scales.SCHEDULES["park-2024"]
     "model": config_to_dict(models.cunet()),
     "diffusion": config_to_dict(ParkVDMConfig()),
     "data": config_to_dict(ConceptDataSpec()),
-    "optimizer": {"lr": 1e-3, "weight_decay": 0.01, "grad_clip": 0.01},
-    "batch_size": 64,
-    "steps": 20000,
-    "checkpoints": {"count": 60},
+    **SCHEDULES["park-2024"].fields(),
 }
 
 # the same experiment on hidcap's own U-Net and VDM (15.2 M parameters; see docs/models.md), grad clip 1.0
@@ -33,7 +30,7 @@ _HIDDEN_CAPABILITIES_HIDCAP: dict[str, Any] = {
     **_HIDDEN_CAPABILITIES,
     "model": config_to_dict(models.hidden_capabilities()),
     "diffusion": config_to_dict(VDMConfig()),
-    "optimizer": {"lr": 1e-3, "weight_decay": 0.01},
+    **SCHEDULES["park-2024-hidcap"].fields(),
 }
 
 
@@ -48,9 +45,7 @@ _TINY: dict[str, Any] = {
     "model": config_to_dict(models.tiny()),
     "diffusion": config_to_dict(VDMConfig()),
     "data": config_to_dict(ConceptDataSpec(image_size=16, images_per_class=64)),
-    "batch_size": 32,
-    "steps": 200,
-    "checkpoints": {"count": 5},
+    **SCHEDULES["tiny"].fields(),
     "log_every": 10,
 }
 
@@ -61,16 +56,13 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
     "hidden-capabilities-cfg": {**_HIDDEN_CAPABILITIES, "diffusion": config_to_dict(ParkVDMConfig(cond_drop=0.2))},
     "hidden-capabilities-hidcap": _HIDDEN_CAPABILITIES_HIDCAP,
     "hidden-capabilities-hidcap-cfg": {**_HIDDEN_CAPABILITIES_HIDCAP, "diffusion": config_to_dict(VDMConfig(cond_drop=0.2))},
-    # Okawa et al. 2023 as their code runs it (docs/models.md): ContextUNet + their DDPM (T=500), Adam lr 1e-4
-    # (AdamW with no weight decay), no grad clip, batch 64, 5000 images of 28 px, 7800 steps (100 epochs)
+    # Okawa et al. 2023 as their code runs it (docs/models.md): ContextUNet + their DDPM (T=500), 5000 images of
+    # 28 px, schedule SCHEDULES["okawa-2023"]
     "concept-graphs": {
         "model": config_to_dict(models.context_unet()),
         "diffusion": config_to_dict(OkawaDDPMConfig()),
         "data": _concept_cube(28, 1250),
-        "optimizer": {"lr": 1e-4, "weight_decay": 0.0, "grad_clip": None},
-        "batch_size": 64,
-        "steps": 7800,
-        "checkpoints": {"count": 50},
+        **SCHEDULES["okawa-2023"].fields(),
     },
     # Liang et al. 2024 ("How Diffusion Models Learn to Factorize and Compose"), App. A: DDPM T = 1000 on
     # periodic 32x32 Gaussian bumps
@@ -78,10 +70,7 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
         "model": config_to_dict(models.gaussian_bumps()),
         "diffusion": config_to_dict(DDPMConfig(timesteps=1000)),
         "data": config_to_dict(BumpDataSpec(periodic=True)),
-        "optimizer": {"lr": 3e-4, "weight_decay": 0.0},
-        "batch_size": 128,
-        "steps": 50000,
-        "checkpoints": {"count": 40},
+        **SCHEDULES["liang-2024"].fields(),
     },
     "tiny": _TINY,
     # tiny trained as a DDPM (T=100, scaled β) with lr 3e-3 for 400 steps: unlike the 200-step VDM preset,
@@ -90,15 +79,14 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
         **_TINY,
         "model": config_to_dict(models.tiny(time_scale=1.0)),
         "diffusion": config_to_dict(DDPMConfig.scaled(100)),
-        "optimizer": {"lr": 3e-3},
-        "steps": 400,
+        **SCHEDULES["tiny-ddpm"].fields(),
     },
     # CPU-sized hidden-capabilities: tiny CUNet, Park et al.'s VDM, 16 px
     "tiny-cunet": {
         **_TINY,
         "model": config_to_dict(models.tiny_cunet()),
         "diffusion": config_to_dict(ParkVDMConfig()),
-        "optimizer": {"lr": 1e-3, "weight_decay": 0.01, "grad_clip": 0.01},
+        "optimizer": config_to_dict(SCHEDULES["park-2024"].optimizer),
     },
     # CPU-sized concept-graphs: tiny ContextUNet, Okawa et al.'s DDPM with T=50, 8 px
     "tiny-concept-graphs": {
@@ -112,9 +100,7 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
         "model": config_to_dict(models.tiny_bumps()),
         "diffusion": config_to_dict(DDPMConfig.scaled(50)),
         "data": config_to_dict(BumpDataSpec(image_size=16, increment=1.0, periodic=True)),
-        "batch_size": 32,
-        "steps": 200,
-        "checkpoints": {"count": 5},
+        **SCHEDULES["tiny"].fields(),
         "log_every": 10,
     },
 }

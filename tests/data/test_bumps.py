@@ -1,11 +1,13 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from hidcap.config_io import config_from_dict, config_to_dict
-from hidcap.data.bumps import BumpDataSpec, HeldOutRegion, render_bumps
+from hidcap.data.bumps import BumpDataSpec, HeldOutRegion, frame_grid, render_bumps
 from hidcap.evaluation.bump_decoding import decode_centres
+from hidcap.geometry import grid_labels
 
 
 def _px(img, x, y):
@@ -160,3 +162,13 @@ def test_non_finite_held_out_region_is_rejected(kwargs):
 
     with pytest.raises(ValueError, match="held_out"):
         HeldOutRegion(kind="band", **kwargs)
+
+
+def test_frame_grid_is_x_slowest_and_matches_grid_labels():
+    np.testing.assert_array_equal(frame_grid(4), grid_labels(4))
+    g = frame_grid(2, 0.5, offset=1.0)
+    assert g.shape == (16, 2) and g[0].tolist() == [1.0, 1.0] and g[4].tolist() == [1.5, 1.0]
+    with pytest.raises(ValueError):
+        frame_grid(0)
+    with pytest.raises(ValueError):
+        frame_grid(4, 0.0)

@@ -4,7 +4,7 @@ import json
 import torch
 
 from hidcap.experiments.concept_measurement import concept_probe
-from hidcap.experiments.scales import concept_scale
+from hidcap.scales import concept_scale
 
 
 def test_concept_probe_is_cached_per_spec(tmp_path):

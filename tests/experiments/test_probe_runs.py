@@ -7,7 +7,7 @@ import pytest
 
 from hidcap.data import BumpDataSpec, ConcatSpec
 from hidcap.experiments.probe_args import ProbeArgs
-from hidcap.experiments.scales import BUMP_SCALES
+from hidcap.scales import BUMP_SCALES
 from hidcap.experiments.probe_runs import build_data, train_all, train_run
 from hidcap.training import run_preset
 

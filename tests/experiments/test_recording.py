@@ -3,20 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from hidcap.experiments.recording import frame_grid, measured_steps, record_samples
-from hidcap.experiments.scales import torus_scale
-from hidcap.geometry import grid_labels
+from hidcap.data import frame_grid
+from hidcap.experiments.recording import measured_steps, record_samples
+from hidcap.scales import torus_scale
 from hidcap.training import train
-
-
-def test_frame_grid_is_x_slowest_and_matches_grid_labels():
-    np.testing.assert_array_equal(frame_grid(4), grid_labels(4))
-    g = frame_grid(2, 0.5, offset=1.0)
-    assert g.shape == (16, 2) and g[0].tolist() == [1.0, 1.0] and g[4].tolist() == [1.5, 1.0]
-    with pytest.raises(ValueError):
-        frame_grid(0)
-    with pytest.raises(ValueError):
-        frame_grid(4, 0.0)
 
 
 def test_measured_steps():

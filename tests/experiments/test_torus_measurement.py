@@ -4,8 +4,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from hidcap.experiments.recording import frame_grid
-from hidcap.experiments.scales import torus_scale
+from hidcap.data import frame_grid
+from hidcap.scales import torus_scale
 from hidcap.experiments.torus_measurement import measure_torus, measure_torus_scale, torus_figures
 from hidcap.training import train
 

@@ -232,7 +232,7 @@ def test_scales_and_full_config(perc):
     assert p.percolation_scale("quick").train_models is False
     with pytest.raises(ValueError, match="unknown scale"):
         p.percolation_scale("huge")
-    from hidcap.experiments import scales
+    from hidcap import scales
     from hidcap.data import BumpDataSpec
     from hidcap.models import presets
 

@@ -1,5 +1,5 @@
 """probes/torus_geometry.py: a tiny run end to end, its figures and numbers, and the per-seed verdict logic on
-hand-made inputs. (rise_then_fall: tests/evaluation/test_curves.py; the scales: tests/experiments/test_scales.py.)"""
+hand-made inputs. (rise_then_fall: tests/evaluation/test_curves.py; the scales: tests/test_scales.py.)"""
 from __future__ import annotations
 
 import json

@@ -3,7 +3,7 @@
 Every data set is described by a frozen spec (saved with :mod:`hidcap.config_io`) whose ``build(seed)``
 returns a :class:`LabelledImages`; :class:`ConcatSpec` holds several bump specs trained on together.
 """
-from hidcap.data.bumps import KINDS, REGIONS, BumpDataSpec, ConcatSpec, HeldOutRegion, render_bumps
+from hidcap.data.bumps import KINDS, REGIONS, BumpDataSpec, ConcatSpec, HeldOutRegion, frame_grid, render_bumps
 from hidcap.data.concepts import (
     COND_DIM,
     COND_LAYOUT,
@@ -42,6 +42,7 @@ __all__ = [
     "concat",
     "concept_signal",
     "distance_to_set",
+    "frame_grid",
     "hamming",
     "null_cond",
     "render",

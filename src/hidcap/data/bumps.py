@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from hidcap.data.dataset import LabelledImages, concat
@@ -323,3 +324,15 @@ class ConcatSpec:
     def build(self, seed: int, device: str | torch.device = "cpu") -> LabelledImages:
         """Every spec built with ``seed``, concatenated: images (M₁+…+M_k, 1, N, N), cond = labels (M, 2)."""
         return concat([s.build(seed, device) for s in self.specs])
+
+
+def frame_grid(image_size: int, increment: float = 1.0, offset: float = 0.0) -> np.ndarray:
+    """Labels ``(K, 2)`` of every ``(x, y)`` on the frame's lattice ``0, d, 2d, ... < N`` (x slowest), shifted by
+    ``offset`` into latent units."""
+    if image_size <= 0:
+        raise ValueError(f"image_size must be positive, got {image_size}")
+    if not increment > 0:
+        raise ValueError(f"increment must be positive, got {increment}")
+    axis = increment * np.arange(int(np.ceil(image_size / increment - 1e-9)))
+    xs, ys = np.meshgrid(axis, axis, indexing="ij")
+    return np.stack([xs.ravel(), ys.ravel()], axis=1) + offset

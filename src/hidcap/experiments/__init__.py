@@ -1,6 +1,5 @@
 """Experiments: the machinery between the measurement functions and a probe or example.
 
-- :mod:`~hidcap.experiments.scales`: the registry of experiment scales (plain data);
 - :mod:`~hidcap.experiments.recording`: sample one image per label at a checkpoint while a layer is recorded;
 - :mod:`~hidcap.experiments.probe_runs`: a probe's runs through the sweep machinery (:func:`train_all`), one
   run on several bump data sets;
@@ -23,18 +22,8 @@ _EXPORTS: dict[str, str] = {
     "parse_sweep_args": "hidcap.experiments.probe_args",
     "concept_probe": "hidcap.experiments.concept_measurement",
     "measured_concept_space": "hidcap.experiments.concept_measurement",
-    "frame_grid": "hidcap.experiments.recording",
     "measured_steps": "hidcap.experiments.recording",
     "record_samples": "hidcap.experiments.recording",
-    "BUMP_SCALES": "hidcap.experiments.scales",
-    "CONCEPT_SCALES": "hidcap.experiments.scales",
-    "TORUS_SCALES": "hidcap.experiments.scales",
-    "BumpScale": "hidcap.experiments.scales",
-    "ConceptScale": "hidcap.experiments.scales",
-    "TorusScale": "hidcap.experiments.scales",
-    "bump_scale": "hidcap.experiments.scales",
-    "concept_scale": "hidcap.experiments.scales",
-    "torus_scale": "hidcap.experiments.scales",
     "TorusMeasurement": "hidcap.experiments.torus_measurement",
     "measure_torus": "hidcap.experiments.torus_measurement",
     "measure_torus_scale": "hidcap.experiments.torus_measurement",

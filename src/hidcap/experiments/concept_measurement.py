@@ -11,7 +11,7 @@ from hidcap.data import ConceptDataSpec
 from hidcap.evaluation.classifiers import ConceptProbe, load_probe, train_probe
 from hidcap.evaluation.concept_scores import ConceptSpace, concept_space
 from hidcap.experiments.cache import cached
-from hidcap.experiments.scales import ConceptScale
+from hidcap.scales import ConceptScale
 from hidcap.runs import CheckpointSeries
 
 __all__ = ["concept_probe", "measured_concept_space", "probe_key"]

@@ -23,7 +23,7 @@ from hidcap.evaluation.curves import first_crossing, learning_time, memorization
 from hidcap.experiments.concept_measurement import measured_concept_space
 from hidcap.experiments.probe_args import ProbeArgs
 from hidcap.experiments.probe_runs import train_all
-from hidcap.experiments.scales import ConceptScale
+from hidcap.scales import ConceptScale
 
 __all__ = [
     "HELD_OUT", "TRAINING_CORNERS", "Run", "SweepPoint", "check_levels", "concept_accuracy", "extreme_tables",

@@ -15,8 +15,9 @@ from hidcap.data import render_bumps
 from hidcap.evaluation import bump_accuracy
 from hidcap.evaluation.curves import rise_width, stay_crossing
 from hidcap.evaluation.intervals import N_BOOT, accuracy_interval, check_level, resampled_means, wilson_interval
-from hidcap.experiments.recording import frame_grid, record_samples
-from hidcap.experiments.scales import BumpScale
+from hidcap.data import frame_grid
+from hidcap.experiments.recording import record_samples
+from hidcap.scales import BumpScale
 from hidcap.experiments.probe_runs import train_all
 from hidcap.percolation import PercolationConfig, lattice_edges, percolation_curve
 from hidcap.percolation import image_overlap

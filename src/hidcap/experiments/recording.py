@@ -12,19 +12,7 @@ from hidcap.rng import torch_generator
 from hidcap.runs import SeriesLike
 from hidcap.tracing import Tracer
 
-__all__ = ["frame_grid", "measured_steps", "record_samples"]
-
-
-def frame_grid(image_size: int, increment: float = 1.0, offset: float = 0.0) -> np.ndarray:
-    """Labels ``(K, 2)`` of every ``(x, y)`` on the frame's lattice ``0, d, 2d, ... < N`` (x slowest), shifted by
-    ``offset`` into latent units."""
-    if image_size <= 0:
-        raise ValueError(f"image_size must be positive, got {image_size}")
-    if not increment > 0:
-        raise ValueError(f"increment must be positive, got {increment}")
-    axis = increment * np.arange(int(np.ceil(image_size / increment - 1e-9)))
-    xs, ys = np.meshgrid(axis, axis, indexing="ij")
-    return np.stack([xs.ravel(), ys.ravel()], axis=1) + offset
+__all__ = ["measured_steps", "record_samples"]
 
 
 def measured_steps(steps: Sequence[int], every: int = 1) -> list[int]:

@@ -20,7 +20,7 @@ from hidcap import geometry
 from hidcap.evaluation.bump_decoding import bump_accuracy
 from hidcap.evaluation.intervals import wilson_interval
 from hidcap.experiments.recording import measured_steps, record_samples
-from hidcap.experiments.scales import TorusScale
+from hidcap.scales import TorusScale
 from hidcap.plotting import figure, save
 from hidcap.progress import progress_bar
 from hidcap.runs import SeriesLike
@@ -107,7 +107,7 @@ def measure_torus(
 
 def measure_torus_scale(series: SeriesLike, scale: TorusScale, seed: int,
                         progress: bool | None = None) -> TorusMeasurement:
-    """:func:`measure_torus` with the measurement settings of a :class:`~hidcap.experiments.scales.TorusScale`."""
+    """:func:`measure_torus` with the measurement settings of a :class:`~hidcap.scales.TorusScale`."""
     return measure_torus(series, scale.labels(), layer=scale.bumps.layer, sample_steps=scale.sample_steps, seed=seed,
                          period=float(scale.data.image_size), every=scale.measure_every, landmarks=scale.landmarks,
                          maxdim=scale.maxdim, batch=scale.bumps.sample_batch, progress=progress)

@@ -1,7 +1,7 @@
-"""hidcap.experiments.scales: the registry of scales builds valid configs and refuses unknown names."""
+"""hidcap.scales: the registry of scales builds valid configs and refuses unknown names."""
 import pytest
 
-from hidcap.experiments.scales import (
+from hidcap.scales import (
     BUMP_SCALES,
     CONCEPT_SCALES,
     SCALES,

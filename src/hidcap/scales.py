@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from hidcap.data import BumpDataSpec, ConcatSpec, ConceptDataSpec
+from hidcap.data import BumpDataSpec, ConcatSpec, ConceptDataSpec, frame_grid
 from hidcap.diffusion import DDPMConfig, VDMConfig
 from hidcap.models import UNetConfig, presets
+from hidcap.config_io import config_to_dict
 from hidcap.run_config import CheckpointConfig, OptimConfig, TrainConfig
 
 __all__ = [
-    "BUMP_SCALES", "CONCEPT_SCALES", "LAYER", "SCALES", "TORUS_SCALES", "BumpScale", "ConceptScale", "TorusScale",
+    "SCHEDULES", "Schedule", "BUMP_SCALES", "CONCEPT_SCALES", "LAYER", "SCALES", "TORUS_SCALES", "BumpScale", "ConceptScale", "TorusScale",
     "bump_scale", "concept_scale", "torus_scale",
 ]
 
@@ -29,6 +30,42 @@ SCALES = ("tiny", "quick", "full")
 #: The module whose output is "the representation" of a bump model (our reading of Liang et al. 2024's
 #: "layer 4": the first decoder block after its upsampling, not the bottleneck).
 LAYER = "ups.0.resample"
+
+
+# ------------------------------------------------------------------------------------------ schedules
+@dataclass(frozen=True)
+class Schedule:
+    """How a run is trained: optimiser, batch size, steps and checkpoint schedule. Each number lives here once;
+    the run presets (:mod:`hidcap.run_presets`) and the scales below reference these entries."""
+
+    optimizer: OptimConfig
+    batch_size: int
+    steps: int
+    checkpoints: CheckpointConfig
+
+    def fields(self) -> dict[str, Any]:
+        """The schedule as TrainConfig fields, nested as ``config.json`` holds them."""
+        return {"optimizer": config_to_dict(self.optimizer), "batch_size": self.batch_size, "steps": self.steps,
+                "checkpoints": config_to_dict(self.checkpoints)}
+
+
+SCHEDULES: dict[str, Schedule] = {
+    # Park et al. 2024 as their code runs it (docs/models.md): AdamW lr 1e-3, wd 0.01, grad clip 0.01, batch 64,
+    # 20k steps, 60 quadratic checkpoints
+    "park-2024": Schedule(OptimConfig(lr=1e-3, weight_decay=0.01, grad_clip=0.01), 64, 20000,
+                          CheckpointConfig(count=60)),
+    # the same on hidcap's own U-Net and VDM: grad clip 1.0 (the default)
+    "park-2024-hidcap": Schedule(OptimConfig(lr=1e-3, weight_decay=0.01), 64, 20000, CheckpointConfig(count=60)),
+    # Okawa et al. 2023 as their code runs it (docs/models.md): Adam lr 1e-4 (AdamW, no weight decay), no grad
+    # clip, batch 64, 7800 steps (100 epochs of 5000 images)
+    "okawa-2023": Schedule(OptimConfig(lr=1e-4, weight_decay=0.0, grad_clip=None), 64, 7800,
+                           CheckpointConfig(count=50)),
+    # Liang et al. 2024, App. A: AdamW lr 3e-4, batch 128, 50k steps
+    "liang-2024": Schedule(OptimConfig(lr=3e-4, weight_decay=0.0), 128, 50000, CheckpointConfig(count=40)),
+    # the CLI's tiny presets: 200 steps (tiny, a smoke run), 400 steps at lr 3e-3 (tiny-ddpm, learns the classes)
+    "tiny": Schedule(OptimConfig(), 32, 200, CheckpointConfig(count=5)),
+    "tiny-ddpm": Schedule(OptimConfig(lr=3e-3), 32, 400, CheckpointConfig(count=5)),
+}
 
 
 # ------------------------------------------------------------------------------------------ concept space
@@ -98,8 +135,9 @@ CONCEPT_SCALES: dict[str, ConceptScale] = {
     ),
     # Park et al. 2024, App. B: VDM, channels (64, 128, 256), 20k steps at batch 64, ~60 quadratic checkpoints
     "full": ConceptScale(
-        "full", presets.hidden_capabilities(), VDMConfig(), OptimConfig(lr=1e-3, weight_decay=0.01),
-        batch_size=64, steps=20000, checkpoints=CheckpointConfig(count=60), image_size=32,
+        "full", presets.hidden_capabilities(), VDMConfig(), SCHEDULES["park-2024-hidcap"].optimizer,
+        batch_size=SCHEDULES["park-2024-hidcap"].batch_size, steps=SCHEDULES["park-2024-hidcap"].steps,
+        checkpoints=SCHEDULES["park-2024-hidcap"].checkpoints, image_size=32,
         images_per_class=2048, sample_steps=50, samples_per_class=64,
         probe={"steps": 1500, "batch_size": 128, "images_per_class": 1024, "heldout_per_class": 256, "width": 16},
     ),
@@ -155,8 +193,9 @@ BUMP_SCALES: dict[str, BumpScale] = {
     ),
     # Liang et al. 2024: the DDPM U-Net of App. Fig. 7 on 32x32 images, T = 1000, AdamW
     "full": BumpScale(
-        "full", presets.gaussian_bumps(), DDPMConfig(timesteps=1000), OptimConfig(lr=3e-4, weight_decay=0.0),
-        batch_size=128, steps=50000, checkpoints=CheckpointConfig(count=40), image_size=32,
+        "full", presets.gaussian_bumps(), DDPMConfig(timesteps=1000), SCHEDULES["liang-2024"].optimizer,
+        batch_size=SCHEDULES["liang-2024"].batch_size, steps=SCHEDULES["liang-2024"].steps,
+        checkpoints=SCHEDULES["liang-2024"].checkpoints, image_size=32,
         sample_steps=1000, sample_batch=1024,
     ),
 }
@@ -200,8 +239,6 @@ class TorusScale:
 
     def labels(self) -> np.ndarray:
         """The measured (x, y) centres ``(K, 2)``: the frame's lattice with spacing ``grid_step`` (x slowest)."""
-        from hidcap.experiments.recording import frame_grid
-
         return frame_grid(self.data.image_size, self.grid_step)
 
 
@@ -218,7 +255,8 @@ TORUS_SCALES: dict[str, TorusScale] = {
                         steps=1500, checkpoints=CheckpointConfig(steps=(50, 200, 500, 1000)), sample_steps=50,
                         measure_every=1, landmarks=300, log_every=50, grid_step=0.5),
     "full": TorusScale("full", BUMP_SCALES["full"], BumpDataSpec(image_size=32, increment=0.1, periodic=True),
-                       steps=50000, checkpoints=CheckpointConfig(count=40), sample_steps=1000, measure_every=4,
+                       steps=BUMP_SCALES["full"].steps, checkpoints=BUMP_SCALES["full"].checkpoints,
+                       sample_steps=1000, measure_every=4,
                        landmarks=400),
     # examples/clifford_torus.py --tiny: one checkpoint, H0 and H1 only, the default optimiser
     "example-tiny": TorusScale("example-tiny", BUMP_SCALES["tiny"],
