@@ -13,7 +13,7 @@ accuracy against the class, mean B − R, mean radius).
     python examples/linear_intervention.py --tiny          # seconds; what the test suite runs
 
 --run must be a concept-space run (its config.json has ConceptDataSpec data), e.g. one written by this
-script, examples/patch_checkpoints.py or ``hidcap train --preset tiny-ddpm``.
+script, examples/patch_checkpoints.py or ``hidcap train --preset tiny``.
 
 Writes summary.json and intervention.png (α×β heatmaps of joint accuracy, mean B − R and mean radius) to
 --out and prints grids (rows α, columns β).
@@ -49,8 +49,8 @@ def input_vector(slot: str, value: tuple[float, ...] | float) -> torch.Tensor:
 
 
 def run_config(tiny: bool, seed: int, device: str) -> TrainConfig:
-    """The ``tiny-ddpm`` run preset; ``tiny``: 12 steps, 16 images per class."""
-    config = run_preset("tiny-ddpm", seed=seed, device=device)
+    """The ``tiny`` run preset; ``tiny``: 12 steps, 16 images per class."""
+    config = run_preset("tiny", seed=seed, device=device)
     if tiny:
         config = replace(config, steps=12, batch_size=16, log_every=4, checkpoints=CheckpointConfig(count=2),
                          data=replace(config.data, images_per_class=16))
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not isinstance(spec, ConceptDataSpec):
         parser.error(f"--run {args.run} is not a concept-space run: its data is "
                      f"{type(spec).__name__ if spec is not None else 'not recorded'}, this example needs "
-                     "ConceptDataSpec (colour and size concepts), e.g. a run of `hidcap train --preset tiny-ddpm`")
+                     "ConceptDataSpec (colour and size concepts), e.g. a run of `hidcap train --preset tiny`")
     if not {"color", "size"} <= set(spec.concepts):
         parser.error(f"--run {args.run}: the intervention steers colour and size; the run's concepts are "
                      f"{spec.concepts}")

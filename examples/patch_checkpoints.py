@@ -32,8 +32,8 @@ from hidcap.training import CheckpointConfig, TrainConfig, run_preset, train
 
 
 def run_config(tiny: bool, seed: int, device: str) -> TrainConfig:
-    """The ``tiny-ddpm`` run preset; ``tiny``: 12 steps, 16 images per class."""
-    config = run_preset("tiny-ddpm", seed=seed, device=device)
+    """The ``tiny`` run preset; ``tiny``: 12 steps, 16 images per class."""
+    config = run_preset("tiny", seed=seed, device=device)
     if tiny:
         config = replace(config, steps=12, batch_size=16, log_every=4, checkpoints=CheckpointConfig(count=2),
                          data=replace(config.data, images_per_class=16))

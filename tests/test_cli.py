@@ -9,7 +9,7 @@ from hidcap.cli import build_parser, main, sample_grid
 
 def test_train_then_sample(tmp_path, capsys):
     run = tmp_path / "run"
-    rc = main(["train", "--preset", "tiny", "--out", str(run), "--steps", "3", "--batch-size", "8",
+    rc = main(["train", "--preset", "smoke", "--out", str(run), "--steps", "3", "--batch-size", "8",
                "--checkpoints", "2", "--images-per-class", "8", "--lr", "2e-3", "--no-progress"])
     assert rc == 0
     cfg = json.loads((run / "config.json").read_text())
@@ -87,9 +87,9 @@ def _assert_one_line(rc, err, *needles):
     (["sample", "RUN", "--out", "x.png", "--steps", "0"], ["--steps", ">= 1"]),
     (["sample", "RUN", "--out", "x.png", "--n", "0"], ["--n", ">= 1"]),
     (["sample", "RUN", "--out", "x.png", "--guidance", "nan"], ["--guidance", "finite"]),
-    (["train", "--preset", "tiny", "--out", "RUN", "--steps", "0"], ["--steps", ">= 1"]),
-    (["train", "--preset", "tiny", "--out", "RUN", "--weight-decay", "-1", "--steps", "1"], ["weight_decay"]),
-    (["train", "--preset", "tiny", "--out", "RUN", "--seed", "-1", "--steps", "1"], ["seed must be >= 0"]),
+    (["train", "--preset", "smoke", "--out", "RUN", "--steps", "0"], ["--steps", ">= 1"]),
+    (["train", "--preset", "smoke", "--out", "RUN", "--weight-decay", "-1", "--steps", "1"], ["weight_decay"]),
+    (["train", "--preset", "smoke", "--out", "RUN", "--seed", "-1", "--steps", "1"], ["seed must be >= 0"]),
 ])
 def test_bad_arguments_are_one_line_errors(tmp_path, argv, needles):
     argv = [str(tmp_path / "run") if a == "RUN" else a for a in argv]
@@ -100,7 +100,7 @@ def test_bad_arguments_are_one_line_errors(tmp_path, argv, needles):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a CPU-only torch")
 @pytest.mark.parametrize("command", ["train", "sample"])
 def test_cuda_on_cpu_only_torch_is_one_line(tmp_path, command):
-    argv = (["train", "--preset", "tiny", "--out", str(tmp_path / "run")] if command == "train"
+    argv = (["train", "--preset", "smoke", "--out", str(tmp_path / "run")] if command == "train"
             else ["sample", str(tmp_path), "--out", str(tmp_path / "x.png")])
     _assert_one_line(*_run_cli(*argv, "--device", "cuda"), "CUDA is not available")
 
@@ -124,7 +124,7 @@ def test_disk_full_is_one_line_and_keeps_earlier_checkpoints(tmp_path, monkeypat
         return real(tensors, filename, metadata=metadata)
 
     monkeypatch.setattr(safetensors.torch, "save_file", fill_up)
-    rc = main(["train", "--preset", "tiny", "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "4",
+    rc = main(["train", "--preset", "smoke", "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "4",
                "--images-per-class", "4", "--checkpoints", "1", "--no-progress"])
     err = capsys.readouterr().err
     _assert_one_line(rc, err, "no space left on device", "earlier checkpoints are kept")

@@ -100,7 +100,7 @@ def test_kind_is_written_and_selects_the_union_option():
 
 
 def test_old_files_without_kind_still_load_by_their_keys():
-    for name in ("tiny", "tiny-bumps", "tiny-ddpm"):
+    for name in ("smoke", "tiny", "tiny-bumps"):
         cfg = run_preset(name)
         assert config_from_dict(TrainConfig, _strip_kinds(config_to_dict(cfg))) == cfg
 

@@ -76,7 +76,7 @@ SHRINK: list[tuple[str, str, str]] = [
     ("measurement", "samples_per_class=32", "samples_per_class=2"),
     ("measurement", "steps=50)", "steps=2)"),
     ("measurement", "probe, classes=", "probe, allow_inaccurate_probe=True, classes="),  # a 3-step probe
-    ("models", "steps=200", "steps=2, batch_size=4"),
+    ("models", "run_preset(\"tiny\", seed=0)", "run_preset(\"tiny\", seed=0, steps=2, batch_size=4)"),
     ("models", "steps=50)", "steps=2)"),
 ]
 
