@@ -13,7 +13,6 @@ from hidcap.evaluation.elicitation import (
     LatentIntervention,
     NaivePrompt,
     OtherConceptIntervention,
-    OtherSeedPatch,
     Overprompt,
     RandomDirectionIntervention,
     Variant,

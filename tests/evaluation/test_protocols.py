@@ -6,16 +6,17 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from hidcap.data import COND_LAYOUT
 from hidcap.evaluation.protocols import (
+    BLUE_INPUT,
+    LARGE_INPUT,
+    RED_INPUT,
+    SMALL_INPUT,
     ElicitationProtocol,
     EmbeddingPatch,
     Guidance,
     LatentIntervention,
     NaivePrompt,
-    BLUE_INPUT,
-    LARGE_INPUT,
-    RED_INPUT,
-    SMALL_INPUT,
     NegativeControl,
     OffConceptOverprompt,
     OtherConceptIntervention,
@@ -31,7 +32,6 @@ from hidcap.evaluation.protocols import (
     other_concept_input,
 )
 from hidcap.interventions import LinearIntervention, concept_direction
-from hidcap.data import COND_LAYOUT
 
 from .fakes import SPEC, Renderer, render_sampler
 

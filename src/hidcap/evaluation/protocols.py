@@ -39,16 +39,16 @@ __all__ = [
     "OVERPROMPT_COLORS",
     "RED_INPUT",
     "SMALL_INPUT",
+    "ElicitationProtocol",
     "EmbeddingPatch",
     "Guidance",
     "LatentIntervention",
     "NaivePrompt",
     "NegativeControl",
-    "Overprompt",
-    "ElicitationProtocol",
     "OffConceptOverprompt",
     "OtherConceptIntervention",
     "OtherSeedPatch",
+    "Overprompt",
     "ProtocolContext",
     "RandomDirectionIntervention",
     "Variant",
@@ -315,7 +315,7 @@ def _projection_shift(e: Tensor, steps: tuple[tuple[Tensor, float], ...]) -> Ten
     return delta
 
 
-def _steps(b: Tensor, alpha: float, l: Tensor, beta: float) -> tuple[tuple[Tensor, float], ...]:  # noqa: E741
+def _steps(b: Tensor, alpha: float, l: Tensor, beta: float) -> tuple[tuple[Tensor, float], ...]:
     """The (unit direction, scale) steps of the paper's edit, normalised as :class:`LinearIntervention` does."""
     from hidcap.interventions import LinearIntervention
 
@@ -389,7 +389,7 @@ class RandomDirectionIntervention:
             Variant(
                 f"{self.name}[a={a:g},b={b:g}]",
                 cond,
-                row_edits={s: _matched_edit(_steps(bh, a, lh, b), _steps(*rand[s][:1], a, rand[s][1], b))
+                row_edits={s: _matched_edit(_steps(bh, a, lh, b), _steps(rand[s][0], a, rand[s][1], b))
                            for s, (bh, lh) in concept.items()},
             )
             for a in self.real.alphas
