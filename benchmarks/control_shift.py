@@ -13,6 +13,7 @@ the common component the concept directions share. Not a speed benchmark.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -46,6 +47,7 @@ def relative_shift(model: torch.nn.Module, variant: Variant, prompt: torch.Tenso
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for probes/
     from probes.hidden_capabilities import settings  # the probe's quick scale
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
