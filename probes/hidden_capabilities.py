@@ -14,8 +14,9 @@ colour than any training prompt) and patching in the final checkpoint's conditio
 overprompting, the paper's linear latent intervention ``e' = e + α(e·b̂)b̂, e'' = e' − β(e'·l̂)l̂`` in every
 ``*.cond_embed`` output over an (α, β) grid, and embedding patching from the final checkpoint; and under
 their negative controls (``hidcap.evaluation.control_protocols``): an off-concept colour (the green channel
-pushed as far as each overprompt colour is from the prompt), random unit directions with the same (α, β),
-and the checkpoint patched with its own conditioning MLPs. **Selection control:** each protocol's variant is
+pushed as far as each overprompt colour is from the prompt), the intervention's ‖Δe‖ along random directions,
+the intervention with the other concept values' inputs (red, small), and the conditioning MLPs of the next
+seed's run patched in. **Selection control:** each protocol's variant is
 chosen on ``samples`` selection samples and scored on as many fresh samples (generator seed + 100003);
 capability = the fresh score of the variant chosen over the four protocols, behaviour = the naive prompt's
 fresh score (the same budget). Every class is also placed in concept space
@@ -361,9 +362,13 @@ def main(argv: list[str] | None = None) -> dict:
     probe = concept_probe(spec, st.scale, args.out / "probe", args.device, progress=args.progress)
 
     per_seed, measured_runs = {}, {}
+    if len(args.seeds) < 2:
+        raise SystemExit("hidden_capabilities needs at least 2 seeds: the patch control patches another seed's run")
     series = train_seeds(args, st, spec)  # every seed first (--executor spreads them), then the measurements
-    for seed in args.seeds:
-        m = measure_seed(args, st, spec, probe, seed, all_classes=seed == args.seeds[0], series=series[seed])
+    for i, seed in enumerate(args.seeds):
+        donor = series[args.seeds[(i + 1) % len(args.seeds)]]  # the patch control's donor: the next seed's run
+        m = measure_seed(args, st, spec, probe, seed, all_classes=seed == args.seeds[0], series=series[seed],
+                         donor=donor)
         measured_runs[seed] = m
         per_seed[seed] = analyse_seed(st, spec, m, seed)
 
@@ -435,7 +440,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"onset interval lies within {st.tolerance} checkpoints of it; fail if in some seed it lies entirely "
         f"outside; undetermined otherwise or if no seed has a turn. (c) negative controls: in every seed with a "
         f"capability onset, the protocol chosen there beats its control (off-concept colour, random direction "
-        f"of the same norm and alpha, beta, self patch) beyond the Wilson intervals at that checkpoint; a control "
+        f"moving e by the same norm, another seed's patch) beyond the Wilson intervals at that checkpoint; a control "
         f"within the intervals fails the claim. Pass = (a), (b) and (c) pass; fail if any fails."
     )
     notes = _notes(args, st, per_seed)

@@ -12,11 +12,15 @@ from hidcap.evaluation.elicitation import (
     Guidance,
     LatentIntervention,
     NaivePrompt,
+    OtherConceptIntervention,
     Overprompt,
+    RandomDirectionIntervention,
     Variant,
     capability,
+    control_protocols,
 )
 from hidcap.evaluation.embedding_factors import disentanglement, embedding_disentanglement
+from hidcap.evaluation.protocols import ProtocolContext
 from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig
 
 from .fakes import SPEC, Renderer, coin_sampler, render_sampler
@@ -158,6 +162,8 @@ def test_fresh_samples_correct_the_biased_max(probe):
 def test_fresh_score_keeps_a_truly_better_variant_and_controls_never_win(probe, tmp_path):
     class SetBlueControl(SetBlue):
         name = "set-blue-control"
+        control_of = "overprompt"
+        matches = "a stand-in: the edit of set-blue"
 
     models = {s: Renderer(0.5) for s in range(3)}
     table = capability(models, SPEC, probe, ("11",), 16, seed=0, fresh_seed=1, sampler=coin_sampler,
@@ -171,16 +177,57 @@ def test_fresh_score_keeps_a_truly_better_variant_and_controls_never_win(probe, 
         assert row["best_protocol"] != "set-blue-control"
     _, ctl = table.correct("11", "set-blue-control")
     assert ctl.shape == (3, 16) and ctl.all()
+    assert table.control_of == {"set-blue-control": "overprompt"}
+    assert table.matches == {"set-blue-control": "a stand-in: the edit of set-blue"}
     back = CapabilityTable.from_json(table.to_json(tmp_path / "t.json"))
     assert back.fresh == table.fresh and back.controls == table.controls and back.summary == table.summary
+    assert back.control_of == table.control_of and back.matches == table.matches
     header = table.to_csv(tmp_path / "s.csv").read_text().splitlines()[0]
     assert header.endswith("behaviour_fresh,capability_fresh")
     with pytest.raises(ValueError, match="unique"):
         capability(models, SPEC, probe, ("11",), 2, sampler=coin_sampler, protocols=(SetBlue(),), controls=(SetBlue(),))
     with pytest.raises(ValueError, match="fresh_seed"):
         capability(models, SPEC, probe, ("11",), 2, seed=3, fresh_seed=3, sampler=coin_sampler)
+    # a control must state what it matches and control a protocol that is measured
+    with pytest.raises(ValueError, match="must state what it matches"):
+        capability(models, SPEC, probe, ("11",), 2, sampler=coin_sampler, controls=(SetBlue(),))
+    with pytest.raises(ValueError, match="not one of the protocols"):
+        capability(models, SPEC, probe, ("11",), 2, sampler=coin_sampler, protocols=(SetBlue(),),
+                   controls=(SetBlueControl(),))
     with pytest.raises(KeyError, match="fresh"):
         capability(models, SPEC, probe, ("11",), 2, sampler=coin_sampler).curve("11", "capability_fresh")
+
+
+def test_table_records_delta_e_of_each_variant_and_the_matched_control_equals_the_real(probe, tmp_path):
+    real = LatentIntervention(alphas=(1.0, 4.0), betas=(0.25, 1.0))
+    controls = (RandomDirectionIntervention(real, seed=3), OtherConceptIntervention(real))
+    models = {0: Renderer(0.5), 1: Renderer(0.2)}
+    table = capability(models, SPEC, probe, ("11", "01"), 4, seed=0, fresh_seed=1, sampler=render_sampler,
+                       protocols=(Overprompt(), real), controls=controls)
+    rows = {(r["step"], r["class"], r["variant"]): r for r in table.variants}
+    for (step, cls, variant), r in rows.items():
+        assert r["e_norm"] > 0 and r["delta_e"] >= 0
+        if variant == "naive":
+            assert r["delta_e"] == 0.0
+        if variant.startswith("intervention["):
+            ctl = rows[(step, cls, variant.replace("intervention[", "intervention-control["))]
+            assert ctl["delta_e"] == pytest.approx(r["delta_e"], rel=1e-5) and r["delta_e"] > 0
+            assert ctl["e_norm"] == r["e_norm"]
+    # the shift of the chosen variants, per checkpoint, as a verdict would record it
+    shift = table.shift("11", "intervention-control")
+    assert shift["steps"] == [0, 1] and all(v.startswith("intervention-control[") for v in shift["variant"])
+    assert shift["delta_e"] == [rows[(s, "11", v)]["delta_e"] for s, v in zip(shift["steps"], shift["variant"])]
+    assert table.shift("11", "naive")["delta_e"] == [0.0, 0.0] and len(table.shift("11")["e_norm"]) == 2
+    assert table.control_of == {"intervention-control": "intervention",
+                                "intervention-other-concept-control": "intervention"}
+    header = table.to_csv(tmp_path / "v.csv", "variants").read_text().splitlines()[0]
+    assert header.endswith("delta_e,e_norm")
+    back = CapabilityTable.from_json(table.to_json(tmp_path / "t.json"))
+    assert back.shift("11", "intervention") == table.shift("11", "intervention")
+    old = CapabilityTable(table.metric, [{k: v for k, v in r.items() if k != "delta_e"} for r in table.variants],
+                          table.summary)
+    with pytest.raises(KeyError, match="delta_e"):
+        old.shift("11", "naive", fresh=False)
 
 
 def test_bad_input(probe):
@@ -261,6 +308,43 @@ def test_tiny_run_capability_with_series_protocols(tiny_run, probe):
     assert {r["variant"] for r in table.variants} == {
         "naive", "overprompt[0.05,0.05,0.95]", "intervention[a=4,b=1]", "patch[4]"
     }
+
+
+@pytest.fixture(scope="module")
+def other_seed_run(tmp_path_factory):
+    from hidcap.training import CheckpointConfig, run_preset, train
+
+    spec = ConceptDataSpec(image_size=16, images_per_class=16)
+    cfg = run_preset("tiny", data=spec, steps=4, batch_size=8, seed=1,
+                     checkpoints=CheckpointConfig(steps=(0, 4)), log_every=2)
+    return train(cfg, tmp_path_factory.mktemp("other_seed_run"), progress=False)
+
+
+def test_tiny_run_matched_controls_and_other_seed_patch(tiny_run, other_seed_run, probe):
+    """On the real U-Net (conditioning MLPs ending in a GELU): the matched control moves e exactly as far as the
+    intervention, and the other-seed patch loads the other run's conditioning MLPs (and only those)."""
+    real = LatentIntervention(alphas=(4.0,), betas=(1.0,))
+    protocols = (real, EmbeddingPatch())
+    controls = control_protocols(protocols, seed=0, donor=other_seed_run.run_dir)
+    table = capability(tiny_run, SPEC, probe, ("11",), 2, seed=0, steps=3, protocols=protocols,
+                       controls=tuple(controls.values()))
+    rows = {(r["step"], r["protocol"]): r for r in table.variants}
+    for step in (0, 4):
+        assert rows[(step, "intervention-control")]["delta_e"] == pytest.approx(rows[(step, "intervention")]["delta_e"],
+                                                                              rel=1e-5)
+        assert rows[(step, "patch-control")]["variant"] == "patch-control[4]"
+    assert rows[(4, "patch")]["delta_e"] == 0.0  # the last checkpoint patched with itself
+    assert rows[(4, "patch-control")]["delta_e"] > 0
+    model = tiny_run.load(0)
+    (v,) = controls["patch-control"].variants(ProtocolContext(model, SPEC, 0, tiny_run), "11")
+    theirs, ours = other_seed_run.state_dict(4), {n: t.clone() for n, t in model.state_dict().items()}
+    with v.context() as names:
+        now = model.state_dict()
+        assert names and all(".cond_embed." in n for n in names)
+        for n in names:
+            assert torch.equal(now[n], theirs[n].to(now[n].dtype)) and not torch.equal(theirs[n], ours[n])
+        assert all(torch.equal(now[n], ours[n]) for n in now if n not in names)
+    assert all(torch.equal(t, ours[n]) for n, t in model.state_dict().items())
 
 
 def test_tiny_run_embedding_disentanglement(tiny_run):

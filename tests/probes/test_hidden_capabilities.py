@@ -71,7 +71,8 @@ def test_per_seed_numbers_are_consistent(tiny_run):
         curves = {k: np.array(v, dtype=float) for k, v in r["curves"].items()}
         # selection-set curves (biased max, kept for the record), controls included but never in capability
         assert set(curves) == {"naive", "overprompt", "intervention", "patch", "capability", "behaviour",
-                               "overprompt-control", "intervention-control", "patch-control"}
+                               "overprompt-control", "intervention-control", "intervention-other-concept-control",
+                               "patch-control"}
         assert all(v.shape == (len(steps),) and ((v >= 0) & (v <= 1)).all() for v in curves.values())
         np.testing.assert_allclose(curves["behaviour"], curves["naive"])
         best = np.max([curves[p] for p in ("naive", "overprompt", "intervention", "patch")], axis=0)
@@ -120,12 +121,12 @@ def test_tables_match_the_verdict(tiny_run):
         np.testing.assert_allclose([float(row["capability"]) for row in rows], r["curves"]["capability"])
         with open(out / f"seed{seed}" / "capability_variants.csv") as f:
             variants = list(csv.DictReader(f))
-        # 1 naive + 2 overprompt colours + 2x1 (alpha, beta) pairs + 1 patch, and their 2 + 2 + 1 controls
-        assert len(variants) == 11 * len(r["steps"])
+        # 1 naive + 2 overprompt colours + 2x1 (alpha, beta) pairs + 1 patch, and their 2 + (2 + 2) + 1 controls
+        assert len(variants) == 13 * len(r["steps"])
         with open(out / f"seed{seed}" / "capability_fresh.csv") as f:
             fresh = list(csv.DictReader(f))
         # one fresh row per protocol and control (its chosen variant) at every checkpoint
-        assert len(fresh) == 7 * len(r["steps"])
+        assert len(fresh) == 8 * len(r["steps"])
         np.testing.assert_allclose([float(row["capability_fresh"]) for row in rows],
                                    r["fresh"]["capability"]["estimate"])
         space = json.loads((out / f"seed{seed}" / "concept_space.json").read_text())

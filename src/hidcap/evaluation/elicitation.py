@@ -12,7 +12,11 @@ variant of each protocol (and of all protocols together) is chosen on the *selec
 ``seed``) and then scored on as many *fresh* samples (generator seed ``fresh_seed``), which the choice never saw;
 ``capability_fresh`` and ``behaviour_fresh`` (the naive prompt on the same fresh budget) are the scores a
 verdict should use. **Negative controls** (``controls``, e.g.
-:func:`~hidcap.evaluation.protocols.control_protocols`) are measured the same way but never enter the best.
+:func:`~hidcap.evaluation.protocols.control_protocols`) are measured the same way but never enter the best;
+each names the protocol it controls (``control_of``) and states what it matches (``matches``). Every row
+records **how far its variant moves the conditioning embeddings** from the naive prompt's (``delta_e`` = ‖Δe‖
+over all conditioning sites, ``e_norm`` = ‖e‖; :func:`~hidcap.evaluation.protocols.embedding_shift`), so a
+control's push can be compared with its real protocol's (:meth:`CapabilityTable.shift`).
 
 The protocols live in :mod:`hidcap.evaluation.protocols` (re-exported here); embedding disentanglement in
 :mod:`hidcap.evaluation.embedding_factors`.
@@ -52,15 +56,18 @@ from hidcap.evaluation.protocols import (
     Guidance,
     LatentIntervention,
     NaivePrompt,
+    NegativeControl,
     Overprompt,
     ElicitationProtocol,
     OffConceptOverprompt,
+    OtherConceptIntervention,
+    OtherSeedPatch,
     ProtocolContext,
     RandomDirectionIntervention,
-    SelfPatch,
     Variant,
     control_protocols,
     default_protocols,
+    embedding_shift,
 )
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
@@ -75,11 +82,13 @@ __all__ = [
     "Guidance",
     "LatentIntervention",
     "NaivePrompt",
+    "NegativeControl",
     "OffConceptOverprompt",
+    "OtherConceptIntervention",
+    "OtherSeedPatch",
     "Overprompt",
     "ProtocolContext",
     "RandomDirectionIntervention",
-    "SelfPatch",
     "Variant",
     "capability",
     "control_protocols",
@@ -88,7 +97,7 @@ __all__ = [
 
 SUMMARY_FIELDS = ["step", "class", "behaviour", "capability", "best_protocol", "best_variant"]
 FRESH_FIELDS = ["behaviour_fresh", "capability_fresh"]
-VARIANT_FIELDS = ["step", "class", "protocol", "variant", "joint", "additive"]
+VARIANT_FIELDS = ["step", "class", "protocol", "variant", "joint", "additive", "delta_e", "e_norm"]
 
 
 def _row_edit_context(model: nn.Module, segments: list[tuple[int, int, dict]], start: int, stop: int) -> Any:
@@ -122,14 +131,18 @@ def _row_edit_context(model: nn.Module, segments: list[tuple[int, int, dict]], s
 class CapabilityTable:
     """Results of :func:`capability`.
 
-    variants: rows ``{step, class, protocol, variant, joint, additive, correct}``, one per variant, on the
-    selection samples; ``correct`` is the per-sample joint correctness (list of 0/1, length k).
+    variants: rows ``{step, class, protocol, variant, joint, additive, delta_e, e_norm, correct}``, one per
+    variant, on the selection samples; ``correct`` is the per-sample joint correctness (list of 0/1, length k);
+    ``delta_e``, ``e_norm``: ‖Δe‖ of the variant's conditioning embeddings from the naive prompt's and ‖e‖ of
+    the naive prompt's, over all conditioning sites (:func:`~hidcap.evaluation.protocols.embedding_shift`;
+    None for a model without conditioning sites).
     fresh: the same rows for the variant of each protocol chosen on the selection samples, scored on fresh
     samples (empty without ``fresh_seed``).
     summary: rows ``{step, class, behaviour, capability, best_protocol, best_variant}`` (``metric``
     accuracy on the selection samples; behaviour = the naive prompt's, capability = the best variant's over
     the non-control protocols), plus ``behaviour_fresh``, ``capability_fresh`` with fresh samples.
-    controls: names of the negative-control protocols (measured, never the best); naive: the naive prompt's name.
+    controls: names of the negative-control protocols (measured, never the best); naive: the naive prompt's name;
+    control_of: ``{control name: the real protocol it controls}``; matches: ``{control name: what it matches}``.
     """
 
     metric: str
@@ -138,6 +151,8 @@ class CapabilityTable:
     fresh: list[dict[str, Any]] = field(default_factory=list)
     controls: list[str] = field(default_factory=list)
     naive: str = "naive"
+    control_of: dict[str, str] = field(default_factory=dict)
+    matches: dict[str, str] = field(default_factory=dict)
 
     def curve(self, cls: str, what: str = "capability") -> tuple[np.ndarray, np.ndarray]:
         """``(steps (T,), values (T,))`` of ``"capability"``, ``"behaviour"`` (selection samples) or
@@ -151,11 +166,8 @@ class CapabilityTable:
             raise KeyError(f"{what!r} was not measured (capability(..., fresh_seed=...) measures fresh scores)")
         return np.array([s for s, _ in rows]), np.array([v for _, v in rows], dtype=float)
 
-    def correct(self, cls: str, protocol: str | None = None, fresh: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """``(steps (T,), correct (T, k))``: per-sample joint correctness of class ``cls`` for the variant of
-        ``protocol`` chosen at each checkpoint on the selection samples (``protocol=None``: the variant chosen
-        over all non-control protocols, i.e. capability), on the fresh samples (``fresh``) or the selection
-        samples."""
+    def _chosen(self, cls: str, protocol: str | None, fresh: bool) -> tuple[list[int], dict[int, dict[str, Any]]]:
+        """Sorted steps and, per step, the row of the variant of ``protocol`` chosen there (see :meth:`correct`)."""
         best = {r["step"]: r for r in self.summary if r["class"] == cls}
         if not best:
             raise KeyError(f"class {cls!r} was not measured")
@@ -176,7 +188,27 @@ class CapabilityTable:
         missing = [s for s in steps if s not in chosen]
         if missing:
             raise KeyError(f"protocol {protocol!r} has no rows for class {cls!r} at steps {missing}")
+        return steps, chosen
+
+    def correct(self, cls: str, protocol: str | None = None, fresh: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps (T,), correct (T, k))``: per-sample joint correctness of class ``cls`` for the variant of
+        ``protocol`` chosen at each checkpoint on the selection samples (``protocol=None``: the variant chosen
+        over all non-control protocols, i.e. capability), on the fresh samples (``fresh``) or the selection
+        samples."""
+        steps, chosen = self._chosen(cls, protocol, fresh)
         return np.array(steps), np.array([chosen[s]["correct"] for s in steps], dtype=int)
+
+    def shift(self, cls: str, protocol: str | None = None, fresh: bool = True) -> dict[str, list]:
+        """``{"steps", "variant", "delta_e", "e_norm"}`` (lists of length T): ‖Δe‖ of the conditioning embeddings
+        (from the naive prompt's) and ‖e‖ for the variant of ``protocol`` chosen at each checkpoint, as in
+        :meth:`correct` (``protocol=None``: capability's). Plain lists, ready for a verdict file; None entries
+        where the model has no conditioning sites; ``KeyError`` for a table written before ‖Δe‖ was recorded."""
+        steps, chosen = self._chosen(cls, protocol, fresh)
+        rows = [chosen[s] for s in steps]
+        if any("delta_e" not in r for r in rows):
+            raise KeyError("this table has no delta_e (measured before embedding shifts were recorded)")
+        return {"steps": [int(s) for s in steps], "variant": [r["variant"] for r in rows],
+                "delta_e": [r["delta_e"] for r in rows], "e_norm": [r["e_norm"] for r in rows]}
 
     def to_csv(self, path: str | Path, table: str = "summary") -> Path:
         """Write ``"summary"``, ``"variants"`` or ``"fresh"`` as CSV (per-sample correctness left out)."""
@@ -196,8 +228,8 @@ class CapabilityTable:
     def to_json(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        d = {"metric": self.metric, "naive": self.naive, "controls": self.controls, "summary": self.summary,
-             "variants": self.variants, "fresh": self.fresh}
+        d = {"metric": self.metric, "naive": self.naive, "controls": self.controls, "control_of": self.control_of,
+             "matches": self.matches, "summary": self.summary, "variants": self.variants, "fresh": self.fresh}
         path.write_text(json.dumps(d, indent=1) + "\n")
         return path
 
@@ -205,7 +237,7 @@ class CapabilityTable:
     def from_json(cls, path: str | Path) -> CapabilityTable:
         d = json.loads(Path(path).read_text())
         return cls(d["metric"], d["variants"], d["summary"], d.get("fresh", []), d.get("controls", []),
-                   d.get("naive", "naive"))
+                   d.get("naive", "naive"), d.get("control_of", {}), d.get("matches", {}))
 
 
 def _score(model: nn.Module, step_sampler: Any, members: list[tuple[int, str, Variant]], gen: torch.Generator,
@@ -228,10 +260,12 @@ def _score(model: nn.Module, step_sampler: Any, members: list[tuple[int, str, Va
     return {(i, pname, v.name): correct[j] for j, (i, pname, v) in enumerate(members)}
 
 
-def _row(step: int, cls: str, key: tuple[int, str, str], correct: Tensor) -> dict[str, Any]:
+def _row(step: int, cls: str, key: tuple[int, str, str], correct: Tensor,
+         shift: dict[str, float] | None) -> dict[str, Any]:
     joint = correct.all(dim=1)
     return {"step": step, "class": cls, "protocol": key[1], "variant": key[2], "joint": float(joint.float().mean()),
-            "additive": float(correct.float().mean()), "correct": [int(x) for x in joint.tolist()]}
+            "additive": float(correct.float().mean()), "delta_e": None if shift is None else shift["delta_e"],
+            "e_norm": None if shift is None else shift["e_norm"], "correct": [int(x) for x in joint.tolist()]}
 
 
 def capability(
@@ -262,8 +296,9 @@ def capability(
     the class; ``metric`` (``"joint"`` or ``"additive"``) ranks them. Sampler and probe conventions as in
     :func:`~hidcap.evaluation.concept_scores.concept_space`; a fresh generator seeded by ``seed`` per
     checkpoint; extra keyword arguments go to the sampler (a variant's own ``sampler_kwargs`` win).
-    controls: negative-control protocols, measured like the others but never the best (their names must
-    differ from the protocols'). fresh_seed: when given (it must differ from ``seed``), the variant of each
+    controls: negative-control protocols (:class:`~hidcap.evaluation.protocols.NegativeControl`: each names the
+    protocol it controls, ``control_of``, one of ``protocols``, and states what it ``matches``), measured like the
+    others but never the best (their names must differ from the protocols'). fresh_seed: when given (it must differ from ``seed``), the variant of each
     protocol chosen on the selection samples (first maximum of ``metric``; the naive prompt wins ties) is
     scored again on ``samples_per_class`` fresh samples from a generator seeded by ``fresh_seed`` at each
     checkpoint (``table.fresh``, ``capability_fresh``, ``behaviour_fresh``): the selection control.
@@ -291,21 +326,33 @@ def capability(
     names = [p.name for p in protocols + controls]
     if len(set(names)) != len(names):
         raise ValueError(f"protocol and control names must be unique, got {names}")
+    real_names = {p.name for p in protocols}
+    for p in controls:
+        matches, of = getattr(p, "matches", None), getattr(p, "control_of", None)
+        if not isinstance(matches, str) or not matches.strip():
+            raise ValueError(f"control {p.name!r} must state what it matches (a non-empty str `matches`), got {matches!r}")
+        if of not in real_names:
+            raise ValueError(f"control {p.name!r} controls {of!r} (`control_of`), which is not one of the protocols "
+                             f"measured: {sorted(real_names)}")
     if fresh_seed is not None and fresh_seed == seed:
         raise ValueError(f"fresh_seed must differ from seed ({seed}): fresh samples need different generator seeds")
     control_names = {p.name for p in controls}
-    out = CapabilityTable(metric, controls=sorted(control_names), naive=naive)
+    out = CapabilityTable(metric, controls=sorted(control_names), naive=naive,
+                          control_of={p.name: p.control_of for p in controls},
+                          matches={p.name: p.matches for p in controls})
     k = samples_per_class
     for step, model in progress_bar(iter_checkpoints(series_or_models, checkpoints), progress=progress, desc="capability"):
         ctx = ProtocolContext(model, spec, step, series_or_models if series else None)
         # (class index, protocol name, variant), grouped by what must be shared in one sampler call
         groups: dict[Hashable, list[tuple[int, str, Variant]]] = {}
         variant_of: dict[tuple[int, str, str], Variant] = {}  # in class, protocol, variant order
+        shift_of: dict[tuple[int, str, str], dict[str, float] | None] = {}  # ‖Δe‖ from the naive prompt's
         for i, c in enumerate(classes):
             for p in protocols + controls:
                 for v in p.variants(ctx, c):
                     groups.setdefault(v.group_key(), []).append((i, p.name, v))
                     variant_of[(i, p.name, v.name)] = v
+                    shift_of[(i, p.name, v.name)] = embedding_shift(model, v, spec.prompt(c))
         step_sampler = sampler_for(sampler, series_or_models, step)
         score_args = (k, bits, probe, concepts, max_batch, sampler_kwargs)
         # ---- selection samples: every variant
@@ -313,7 +360,7 @@ def capability(
         results: dict[tuple[int, str, str], Tensor] = {}
         for members in groups.values():
             results.update(_score(model, step_sampler, members, gen, *score_args))
-        rows = {key: _row(step, classes[key[0]], key, results[key]) for key in variant_of}
+        rows = {key: _row(step, classes[key[0]], key, results[key], shift_of[key]) for key in variant_of}
         # ---- choose each protocol's best variant (first maximum: its first variant on ties)
         chosen_by: dict[tuple[int, str], Variant] = {}
         for (i, pname, vname), r in rows.items():
@@ -329,7 +376,7 @@ def capability(
             gen = torch_generator(fresh_seed, model_device(model))
             for members in fresh_groups.values():
                 for key, corr in _score(model, step_sampler, members, gen, *score_args).items():
-                    fresh_rows[key] = _row(step, classes[key[0]], key, corr)
+                    fresh_rows[key] = _row(step, classes[key[0]], key, corr, shift_of[key])
         for i, c in enumerate(classes):
             mine = [r for key, r in rows.items() if key[0] == i]
             out.variants.extend(mine)

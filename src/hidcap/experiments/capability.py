@@ -40,7 +40,7 @@ CONTROL_OF = {p: f"{p}-control" for p in CONTROLLED}
 #: The fresh samples of seed s are drawn with generator seed s + FRESH_SEED_OFFSET (selection control).
 FRESH_SEED_OFFSET = 100_003
 #: Version of what measure_seed measures (part of its cache key).
-MEASURE_VERSION = "fresh+controls-1"
+MEASURE_VERSION = "fresh+matched-controls-2"
 
 
 def protocol_curves(table: CapabilityTable, cls: str = TARGET) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -231,11 +231,15 @@ def train_seeds(args: ProbeArgs, st: Any, spec: Any, seeds: Sequence[int] | None
 
 
 def measure_seed(args: ProbeArgs, st: Any, spec: Any, probe: Any, seed: int,
-                 all_classes: bool = True, series: CheckpointSeries | None = None) -> dict[str, Any]:
+                 all_classes: bool = True, series: CheckpointSeries | None = None,
+                 donor: CheckpointSeries | None = None) -> dict[str, Any]:
     """Measure seed ``seed``'s run (trained by :func:`train_seeds`; ``series`` None: trained or reused here);
-    measurements are cached beside the run.
+    measurements are cached beside the run. donor: another seed's run, whose conditioning MLPs the patch
+    control patches in (:class:`~hidcap.evaluation.protocols.OtherSeedPatch`; required).
 
     all_classes: place every class in concept space (else only the held-out class, which the verdict needs)."""
+    if donor is None:
+        raise ValueError("measure_seed needs donor= (another seed's run): the patch control patches its conditioning MLPs")
     if series is None:
         series = train_seeds(args, st, spec, [seed])[seed]
     run_dir = series.run_dir
@@ -247,7 +251,7 @@ def measure_seed(args: ProbeArgs, st: Any, spec: Any, probe: Any, seed: int,
                               steps=st.sample_steps, allow_inaccurate_probe=lax, progress=args.progress)
         protocols = st.protocols()
         table = capability(series, spec, probe, classes=(TARGET,), samples_per_class=st.samples, seed=seed,
-                           protocols=protocols, controls=tuple(control_protocols(protocols, seed=seed).values()),
+                           protocols=protocols, controls=tuple(control_protocols(protocols, seed=seed, donor=donor).values()),
                            fresh_seed=seed + FRESH_SEED_OFFSET, steps=st.sample_steps, allow_inaccurate_probe=lax,
                            progress=args.progress)
         return table, space, [embedding_disentanglement(series.load(s), spec).mean for s in series.steps]
@@ -262,7 +266,7 @@ def measure_seed(args: ProbeArgs, st: Any, spec: Any, probe: Any, seed: int,
                 ConceptSpace.from_json(folder / "concept_space.json"),
                 json.loads((folder / "disentanglement.json").read_text()))
 
-    key = repr((st, seed, series.steps, classes, MEASURE_VERSION))
+    key = repr((st, seed, series.steps, classes, str(donor.run_dir), MEASURE_VERSION))
     table, space, dis = cached(run_dir / "measured", key, compute, save, load, name="key.json")
     out = args.out / f"seed{seed}"
     table.to_csv(out / "capability.csv")
