@@ -81,13 +81,13 @@ def build_unet(run: DiffusersRun, image_size: int):
         class_embed_type="identity")
 
 
-def make_sampler(run: DiffusersRun, model) -> DiffusersSampler:
+def make_sampler(run: DiffusersRun) -> DiffusersSampler:
     """The DDPMScheduler (β of hidcap's ``DDPMConfig.scaled(T)``) and the (x, y) conditioning embedding."""
     diffusers = import_diffusers()
     scale = 1000.0 / run.timesteps
     scheduler = diffusers.DDPMScheduler(num_train_timesteps=run.timesteps, beta_start=1e-4 * scale,
                                         beta_end=min(0.02 * scale, 0.999), beta_schedule="linear")
-    time_embed_dim = model.config.block_out_channels[0] * 4
+    time_embed_dim = run.channels[0] * 4  # UNet2DModel's; the (x, y) encoding fills it: 2 columns x time_embed_dim / 2
     return DiffusersSampler(scheduler, "embedding", embed=SinusoidalEncoding(time_embed_dim // 2))
 
 
@@ -104,7 +104,7 @@ def train(run: DiffusersRun, out: Path, seed: int, device: str, progress: bool |
     data = s.data.build(seed)
     images, cond = data.images.to(device), data.cond.to(device)
     model = build_unet(run, s.data.image_size).to(device)
-    sampler = make_sampler(run, model).to(device)
+    sampler = make_sampler(run).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=run.lr, weight_decay=0.0)
     gen = torch_generator(seed, device)
     out.mkdir(parents=True, exist_ok=True)
@@ -146,15 +146,15 @@ def main(argv: list[str] | None = None) -> dict:
     saves = train(run, args.out / "run", args.seed, args.device, progress)
     t_train = time.perf_counter() - t0
     # from here on hidcap sees only the diffusers output folder
-    probe_model = build_unet(run, s.data.image_size)
-    series = DiffusersSeries(args.out / "run", sampler=make_sampler(run, probe_model), device=args.device)
+    series = DiffusersSeries(args.out / "run", sampler=make_sampler(run), device=args.device)
     m = measure_torus_scale(series, s, args.seed, progress)
     t_measure = time.perf_counter() - t0 - t_train
     torus_figures(args.out, [m])
     t_total = time.perf_counter() - t0
 
     rows, betti, verdict = m.rows, m.betti, m.verdict
-    torus = tuple(betti.betti[:3]) == (1, 2, 1) and verdict.overall == "clifford"
+    topology = tuple(betti.betti[:3]) == (1, 2, 1)  # a torus's Betti numbers (needs maxdim >= 2)
+    clifford = topology and verdict.overall == "clifford"
     summary = {
         "scale": name, "seed": args.seed, "device": args.device, "layer": LAYER, "checkpoint_steps": saves,
         "model": {"channels": list(run.channels), "timesteps": run.timesteps, "lr": run.lr,
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> dict:
                   "top4_explained": rows[-1]["top4_explained"], "betti": list(betti.betti),
                   "torus_tests": {"distances": verdict.distances, "closer": verdict.closer,
                                   "overall": verdict.overall},
-                  "clifford_torus": torus},
+                  "torus_topology": topology, "clifford_torus": clifford},
         "timing": {"train_s": round(t_train, 1), "measure_s": round(t_measure, 1), "total_s": round(t_total, 1)},
     }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -176,8 +176,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{r['step']:7d} {r['accuracy']:9.3f} {r['participation_ratio']:6.2f} {r['top4_explained']:9.3f}")
     print(f"\nBetti numbers (final): {betti.betti}   (a torus: (1, 2, 1))")
     print(verdict.summary())
-    print("found: a Clifford torus (Betti (1, 2, 1) and the torus tests say Clifford)" if torus else
-          "found: no Clifford torus at this scale (Betti numbers or a torus test disagree; see the figures)")
+    print(f"found: Betti numbers {tuple(betti.betti)}: {'those of a torus' if topology else 'not a torus'}; torus tests "
+          f"overall {verdict.overall}: {'a Clifford torus' if clifford else 'not a Clifford torus'}")
     print(f"\nwall time: train {t_train:.0f} s, measure {t_measure:.0f} s, total {t_total:.0f} s")
     return summary
 
