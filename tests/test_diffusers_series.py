@@ -158,3 +158,29 @@ def test_import_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "diffusers", None)
     with pytest.raises(ImportError, match=r"hidcap\[diffusers\]"):
         import_diffusers()
+
+
+def test_concept_space_runs_on_a_diffusers_series(tmp_path):
+    from hidcap.data import COND_DIM, ConceptDataSpec
+    from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig
+    from hidcap.evaluation.concept_space import concept_space
+
+    for step in (0, 7):  # a text-conditioned UNet2DConditionModel whose "text" is hidcap's concept prompt
+        torch.manual_seed(step)
+        diffusers.UNet2DConditionModel(
+            sample_size=8, in_channels=3, out_channels=3, block_out_channels=(8, 16), layers_per_block=1,
+            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+            norm_num_groups=4, cross_attention_dim=COND_DIM, attention_head_dim=2,
+        ).save_pretrained(tmp_path / f"checkpoint-{step}" / "unet")
+    sampler = DiffusersSampler(diffusers.DDIMScheduler(num_train_timesteps=20), "encoder_hidden_states")
+    series = DiffusersSeries(tmp_path, sampler=sampler)
+    spec = ConceptDataSpec(concepts=("color", "size"), image_size=8)
+    torch.manual_seed(0)
+    probe = ConceptProbe(ProbeConfig(concepts=("color", "size"), image_size=8, width=4)).eval()
+    cs = concept_space(series, spec, probe, classes=["00", "11"], samples_per_class=2, seed=0,
+                       allow_inaccurate_probe=True, progress=False, steps=2)
+    again = concept_space(series, spec, probe, classes=["00", "11"], samples_per_class=2, seed=0,
+                          allow_inaccurate_probe=True, progress=False, steps=2)
+    assert cs.steps == [0, 7] and cs.classes == ["00", "11"]
+    assert np.array_equal(cs.point(7, "11"), again.point(7, "11"))
+    assert not np.array_equal(cs.point(0, "11"), cs.point(7, "11"))
