@@ -150,6 +150,13 @@ def test_generate_chunks_and_ddim_eta():
     assert images.shape == (5, 1, 8, 8)
 
 
+def test_bfloat16_autocast_and_numpy_steps():
+    s, model = DiffusersSampler(ddpm()), unet()
+    full = s.sample(model, LABELS, gen(), steps=np.int64(3), progress=False)
+    half = s.sample(model, LABELS, gen(), steps=3, dtype=torch.bfloat16, progress=False)
+    assert half.dtype == torch.float32 and (half - full).abs().max() < 0.2
+
+
 def test_progress_bar_on_stderr(capsys):
     DiffusersSampler(ddpm()).sample(unet(), LABELS, gen(), steps=2, progress=True)
     assert "sample" in capsys.readouterr().err

@@ -14,11 +14,12 @@ import inspect
 import math
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hidcap.diffusion.base import model_device, to_images, to_model_space
+from hidcap.diffusion.base import Diffusion, model_device, to_images, to_model_space
 from hidcap.progress import progress_bar
 
 __all__ = ["CONDITIONING", "DiffusersSampler"]
@@ -170,6 +171,7 @@ class DiffusersSampler:
         eta: float = 0.0,
         n: int | None = None,
         shape: tuple[int, int, int] | None = None,
+        dtype: torch.dtype | None = None,
         progress: bool | None = None,
     ) -> Tensor:
         """Generate one image per row of cond (B, D) (or ``n`` for an unconditional model) -> (B, C, H, W) in [0, 1].
@@ -177,8 +179,9 @@ class DiffusersSampler:
         steps: number of model calls (``scheduler.set_timesteps(steps)``; default T). guidance: classifier-free
         guidance weight w, ε̂ = ε(null) + w·(ε(cond) − ε(null)) in one model call on a 2B batch; w ≠ 1 needs
         ``null_cond`` (D,) or (B, D) in hidcap's conditioning space. eta: DDIM's η (only for schedulers whose
-        ``step`` takes it). shape: (C, H, W), default from ``model.config``. progress: a tqdm bar over the steps
-        (``None``: only on a terminal).
+        ``step`` takes it). shape: (C, H, W), default from ``model.config``. dtype: autocast dtype for the model calls
+        (e.g. torch.bfloat16; None / float32: none). progress: a tqdm bar over the steps (``None``: only on a
+        terminal).
 
         Seeding, as hidcap's samplers: the initial noise is drawn first, then every step's noise, all from
         ``generator`` (on the model's device, noise scaled by the scheduler's ``init_noise_sigma``); the same
@@ -208,8 +211,9 @@ class DiffusersSampler:
                 raise ValueError(f"null_cond must be (D,) or (B, D)={tuple(cond.shape)}, got {tuple(null.shape)}")
             kwargs = {k: torch.cat([v, self.model_kwargs(null, device)[k]]) for k, v in kwargs.items()}
         steps = self.timesteps if steps is None else steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= self.timesteps:
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= self.timesteps:
             raise ValueError(f"steps must be an int in [1, T={self.timesteps}], got {steps!r}")
+        steps = int(steps)
         full = (n, *(shape if shape is not None else _sample_shape(model)))
 
         scheduler = self.fresh_scheduler()
@@ -224,13 +228,15 @@ class DiffusersSampler:
         for t in progress_bar(scheduler.timesteps, progress=progress, desc="sample", leave=False):
             x_in = scheduler.scale_model_input(x, t)
             t_batch = torch.full((n,), int(t), device=device, dtype=torch.long)
+            with Diffusion.autocast(device, dtype):
+                if guidance != 1.0:
+                    out = self._forward(model, torch.cat([x_in, x_in]), torch.cat([t_batch, t_batch]), kwargs).float()
+                else:
+                    out = self._forward(model, x_in, t_batch, kwargs).float()
             if guidance != 1.0:
-                out = self._forward(model, torch.cat([x_in, x_in]), torch.cat([t_batch, t_batch]), kwargs).float()
                 out_cond, out_null = out.chunk(2)
                 eps = out_null[:, : full[1]] + guidance * (out_cond[:, : full[1]] - out_null[:, : full[1]])
                 out = torch.cat([eps, out_cond[:, full[1]:]], dim=1)
-            else:
-                out = self._forward(model, x_in, t_batch, kwargs).float()
             if out.shape[1] == 2 * full[1] and not learned:
                 out = out[:, : full[1]]
             x = scheduler.step(out, t, x, **step_kwargs, return_dict=False)[0]
