@@ -7,17 +7,16 @@ import torch
 
 diffusers = pytest.importorskip("diffusers")
 
-from hidcap.diffusers_sampling import DiffusersSampler  # noqa: E402
-from hidcap.evaluation.concept_space import generate  # noqa: E402
-from hidcap.models.embeddings import SinusoidalEncoding  # noqa: E402
+from hidcap.diffusers_sampling import DiffusersSampler
+from hidcap.evaluation.concept_space import generate
+from hidcap.models.embeddings import SinusoidalEncoding
 
 
 def unet(seed=0, **kw):
     torch.manual_seed(seed)
-    cfg = dict(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16), layers_per_block=1,
-               down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
-               norm_num_groups=4, num_class_embeds=3)
-    cfg.update(kw)
+    cfg = {"sample_size": 8, "in_channels": 1, "out_channels": 1, "block_out_channels": (8, 16), "layers_per_block": 1,
+           "down_block_types": ("DownBlock2D", "DownBlock2D"), "up_block_types": ("UpBlock2D", "UpBlock2D"),
+           "norm_num_groups": 4, "num_class_embeds": 3, **kw}
     return diffusers.UNet2DModel(**cfg).eval()
 
 

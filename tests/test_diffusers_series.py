@@ -10,11 +10,16 @@ from safetensors.torch import save_file
 
 diffusers = pytest.importorskip("diffusers")
 
-from hidcap.diffusers_sampling import DiffusersSampler  # noqa: E402
-from hidcap.diffusers_series import DiffusersSeries, StateDictSeries, import_diffusers, load_scheduler  # noqa: E402
-from hidcap.experiments.recording import record_samples  # noqa: E402
-from hidcap.patching import patch  # noqa: E402
-from hidcap.runs import is_series  # noqa: E402
+from hidcap.diffusers_sampling import DiffusersSampler
+from hidcap.diffusers_series import (
+    DiffusersSeries,
+    StateDictSeries,
+    import_diffusers,
+    load_scheduler,
+)
+from hidcap.experiments.recording import record_samples
+from hidcap.patching import patch
+from hidcap.runs import is_series
 
 
 def unet(seed):

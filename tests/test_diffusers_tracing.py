@@ -10,10 +10,10 @@ import torch
 
 diffusers = pytest.importorskip("diffusers")
 
-from hidcap.diffusers_sampling import DiffusersSampler  # noqa: E402
-from hidcap.diffusers_series import DiffusersSeries  # noqa: E402
-from hidcap.patching import patch  # noqa: E402
-from hidcap.tracing import Tracer, resolve_modules  # noqa: E402
+from hidcap.diffusers_sampling import DiffusersSampler
+from hidcap.diffusers_series import DiffusersSeries
+from hidcap.patching import patch
+from hidcap.tracing import Tracer, resolve_modules
 
 
 def unet2d(seed):
@@ -91,7 +91,7 @@ def test_attn2_outputs_carry_the_text_condition():
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_edit_changes_output_and_is_undone(kind):
-    build, kwargs, glob, _, block = KINDS[kind]
+    build, kwargs, glob, _, _ = KINDS[kind]
     model = build(0)
     before = run(model, kwargs)
     with Tracer(model, edits={glob: lambda out, i: out * 0.0 if torch.is_tensor(out) else out}):

@@ -107,10 +107,9 @@ class DiffusersSampler:
                 c = c[:, 0]
             if c.ndim != 1:
                 raise ValueError(f"class labels must be (B,) or (B, 1) integers, got shape {tuple(c.shape)}")
-            if c.is_floating_point():
-                if not bool((c == c.round()).all()) or not bool(torch.isfinite(c).all()):
-                    raise ValueError("class labels must be integer-valued; use conditioning='embedding' for "
-                                     "continuous conditions or pass embed= to map them to class indices")
+            if c.is_floating_point() and not (bool(torch.isfinite(c).all()) and bool((c == c.round()).all())):
+                raise ValueError("class labels must be integer-valued; use conditioning='embedding' for "
+                                 "continuous conditions or pass embed= to map them to class indices")
             return {"class_labels": c.long()}
         if not c.is_floating_point() or not bool(torch.isfinite(c).all()):
             raise ValueError(f"a {self.conditioning} conditioning must be finite floats")
