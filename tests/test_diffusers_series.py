@@ -189,3 +189,11 @@ def test_concept_space_runs_on_a_diffusers_series(tmp_path):
     assert cs.steps == [0, 7] and cs.classes == ["00", "11"]
     assert np.array_equal(cs.point(7, "11"), again.point(7, "11"))
     assert not np.array_equal(cs.point(0, "11"), cs.point(7, "11"))
+
+
+def test_sharded_weights(tmp_path):
+    unet(3).save_pretrained(tmp_path / "checkpoint-5" / "unet", max_shard_size="20KB")
+    folder = tmp_path / "checkpoint-5" / "unet"
+    assert (folder / "diffusion_pytorch_model.safetensors.index.json").is_file()
+    assert len(list(folder.glob("*.safetensors"))) > 1
+    assert same_params(DiffusersSeries(tmp_path).load(5), unet(3))
