@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # The CPU wheel of torch lies on local disk on the project's machines; prefer it when no torch is present.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: venv demo test bench probes-quick clean
+.PHONY: venv demo diffusers-demo test bench probes-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ venv: $(VENV)/.installed
 
 demo: venv
 	MPLBACKEND=Agg $(PY) examples/clifford_torus.py
+
+# the torus measurement on a diffusers UNet2DModel trained with DDPMScheduler (needs the diffusers extra, in dev)
+diffusers-demo: venv
+	MPLBACKEND=Agg $(PY) examples/diffusers_series.py
 
 test: venv
 	MPLBACKEND=Agg $(PY) -m pytest -q

@@ -53,6 +53,14 @@ SETUP: dict[tuple[str, int], str] = {
     ("measurement", 0): _TINY_RUN + "import torch\nimages = torch.rand(3, 3, 16, 16)",
     ("measurement", 5): _TINY_RUN.replace("runs/hc", "runs/hc_seed1").replace("steps=2,", "steps=2, seed=1,"),
     ("measurement", 6): "model = series.load(-1)\nimport torch\ne00, e01, e10 = torch.randn(3, 5, 8).unbind(0)",
+    ("diffusers", 0): (
+        "import pytest\npytest.importorskip('diffusers')\nimport torch, diffusers\nfor _step in (500, 1000):\n"
+        "    torch.manual_seed(_step)\n    diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, "
+        "block_out_channels=(8, 16), layers_per_block=1, down_block_types=('DownBlock2D',) * 2, "
+        "up_block_types=('UpBlock2D',) * 2, norm_num_groups=4, class_embed_type='identity')"
+        ".save_pretrained(f'OUTPUT/checkpoint-{_step}/unet')\n"
+        "diffusers.DDPMScheduler(num_train_timesteps=100).save_pretrained('OUTPUT/scheduler')\n"
+    ),
     ("measurement", 7): (
         "from hidcap.plotting import figure\nax = figure((3, 3)).add_subplot()\n"
         "cap_seed0 = cap_seed1 = cap\nloss = [1.0] * len(steps)\nfrom hidcap.data import ConceptGraph\n"
@@ -65,6 +73,7 @@ SHRINK: list[tuple[str, str, str]] = [
     ("data", "test_classes=(\"11\",))", "test_classes=(\"11\",), images_per_class=4, image_size=8)"),
     ("data", "spec.sample(spec.all_classes, 512, seed=1)", "spec.sample(spec.all_classes, 2, seed=1)"),
     ("data", "increment=0.1, periodic=False)", "increment=2.0, periodic=False, image_size=8)"),
+    ("diffusers", "steps=50", "steps=4"),
     ("geometry", "n_landmarks=200", "n_landmarks=60"),
     ("geometry", "maxdim=2, pca_dim=10", "maxdim=1, pca_dim=4"),
     ("geometry", "grid_labels(32)", "grid_labels(8)"),
