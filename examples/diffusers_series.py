@@ -27,7 +27,7 @@ import torch
 
 from hidcap.diffusers_sampling import DiffusersSampler
 from hidcap.diffusers_series import DiffusersSeries, import_diffusers
-from hidcap.experiments.scales import TorusScale, torus_scale
+from hidcap.scales import TorusScale, torus_scale
 from hidcap.experiments.torus import measure_torus_scale, torus_figures
 from hidcap.models.embeddings import SinusoidalEncoding
 from hidcap.progress import progress_bar
@@ -41,7 +41,7 @@ LAYER = "up_blocks.0.upsamplers.0"
 class DiffusersRun:
     """The diffusers run of one size: the model's channels, the DDPM schedule (T, β range: the main example's
     ``DDPMConfig.scaled(T)``), AdamW's learning rate, batch size and steps; ``measure``: the scale whose data,
-    checkpoints and measurement settings are used (hidcap.experiments.scales.TORUS_SCALES)."""
+    checkpoints and measurement settings are used (hidcap.scales.TORUS_SCALES)."""
 
     measure: str
     channels: tuple[int, ...]
