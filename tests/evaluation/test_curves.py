@@ -155,7 +155,7 @@ def test_must_stay_above():
     assert learning_time(steps, acc, 0.8, smoothing="none") == 3  # default patience 3
     assert learning_time(steps, acc, 0.8, smoothing="none", patience=1) == 1
     assert learning_time(steps, acc, 0.8, smoothing="none", patience=3) == 3
-    assert learning_time(steps, acc, 0.8, smoothing="none", patience=4) is None
+    assert learning_time(steps, acc, 0.8, smoothing="none", patience=4) == 7  # still there when the run ends
 
 
 def test_default_is_the_papers_learning_time():
@@ -170,7 +170,9 @@ def test_default_is_the_papers_learning_time():
     assert learning_time(steps, spike, smoothing="none") == 200
     assert learning_time(steps, [0, 0, 1, 1, 0, 0, 0, 0, 0, 0], smoothing="none") is None  # 2 < patience
     assert learning_time(steps, [0.8] * 10) == 0  # exactly at the threshold, despite the mean's rounding
-    assert learning_time(steps, [0, 0, 0, 0, 0, 0, 0, 0, 1, 1], smoothing="none") is None  # cut short by the end
+    # fewer than `patience` checkpoints left: it counts when the accuracy stays there to the end
+    assert learning_time(steps, [0, 0, 0, 0, 0, 0, 0, 0, 1, 1], smoothing="none") == 800
+    assert learning_time(steps, [0, 0, 0, 0, 0, 0, 0, 1, 1, 0], smoothing="none") is None
     with pytest.raises(ValueError, match="threshold"):
         learning_time(steps, late_dip, float("nan"))
 

@@ -272,9 +272,9 @@ def learning_time(
     steps (T,) strictly increasing training steps; accuracy (T,) values at those steps. The curve is smoothed
     causally (:func:`smooth`; default a trailing mean over ``window`` = 3 checkpoints, so no point sees the
     future). ``patience=k`` (default 3): the smoothed value is ≥ ``threshold`` at this checkpoint and the
-    next ``k − 1`` (a stretch cut short by the end of the curve does not count, so a curve that only gets
-    there at its last ``k − 1`` checkpoints has not learned); ``patience=None``: ≥ ``threshold`` at every
-    later checkpoint (a late dip then means "never"; not the default). Returns that step, or ``None``
+    next ``k − 1``, or at every checkpoint to the end of the curve when fewer than ``k − 1`` follow (the run
+    ends while the accuracy is still there); ``patience=None``: ≥ ``threshold`` at every later checkpoint
+    (a late dip then means "never"; reported only). Returns that step, or ``None``
     ("never") if no checkpoint qualifies. The defaults are the one definition verdicts judge; change them only
     to report a variant.
     """
@@ -292,14 +292,11 @@ def learning_time(
         raise ValueError(f"patience must be None or an int >= 1, got {patience!r}")
     # "reaches": >=, with a tolerance for the rounding of the trailing mean (3 × 0.8 / 3 is 0.7999...)
     above = smooth(a, smoothing, window, alpha) >= threshold - 1e-12
-    t = above.size
-    if patience is None:
-        # suffix_all[i]: every point from i to the end is above
-        suffix_all = np.flip(np.logical_and.accumulate(np.flip(above)))
-        hits = np.flatnonzero(suffix_all)
-    else:
-        if t < patience:
-            return None
-        window_sum = np.convolve(above.astype(int), np.ones(patience, dtype=int), mode="valid")  # (t - patience + 1,)
-        hits = np.flatnonzero(window_sum == patience)
+    # run[i]: consecutive checkpoints from i on that are at the threshold
+    run = np.zeros(above.size + 1, dtype=int)
+    for i in range(above.size - 1, -1, -1):
+        run[i] = run[i + 1] + 1 if above[i] else 0
+    run = run[:-1]
+    to_end = run == np.arange(above.size, 0, -1)  # at the threshold from i to the last checkpoint
+    hits = np.flatnonzero(to_end if patience is None else (run >= patience) | (above & to_end))
     return int(s[hits[0]]) if hits.size else None
