@@ -135,6 +135,7 @@ def test_to_dict_is_json_and_states_the_rule():
         (lambda: onset_test([100, 200], [300, 400], horizon=350), "horizon"),
         (lambda: onset_test([100, float("nan")], [300, 400], horizon=500), "steps or None"),
         (lambda: onset_test([100], [300], horizon=500), "at least 2 seeds"),
+        (lambda: onset_test([100, 200], [300, 400], horizon=500, method="t"), "sign-flip"),
     ],
 )
 def test_bad_input(call, msg):
