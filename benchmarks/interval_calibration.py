@@ -28,6 +28,7 @@ from hidcap.evaluation import (
     onset_test,
     seed_test,
     select_then_fresh,
+    trend_test,
     wilson_bounds,
 )
 
@@ -141,6 +142,29 @@ def gap_rates(reps: int, rng: np.random.Generator, seeds: int, n: int, shift: fl
     return {m: (c[0] / reps, c[1] / reps) for m, c in out.items()}
 
 
+def trend_rates(reps: int, rng: np.random.Generator, seeds: int, n: int, step: float, never: float,
+                levels: int = 4) -> dict[str, tuple[float, float]]:
+    """Level i of ``levels`` (0, 1, ...) has onset N(8000 − step·i, 1000²) per run, a share ``never`` of runs
+    never learning. Claim: learning time falls as the level grows (trend_test, sign-flip; "t" applies the t
+    test to the same per-seed Spearman correlations, for contrast)."""
+    out = {"sign-flip": [0, 0], "t": [0, 0]}
+    xs = np.arange(levels, dtype=float)
+    for _ in range(reps):
+        onsets = 8000 - step * xs[None, :] + 1000 * rng.standard_normal((seeds, levels))
+        p = curves(rng, onsets.ravel(), rng.random(seeds * levels) < never)
+        times = np.array(measured_times(rng, p, n), dtype=object).reshape(seeds, levels).tolist()
+        r = trend_test(xs, times, horizon=int(STEPS[-1]))
+        for method, verdict in (("sign-flip", r.passed), ("t", seed_test(r.values, alternative="less").passed)):
+            out[method][0] += verdict is True
+            out[method][1] += verdict is False
+    return {m: (c[0] / reps, c[1] / reps) for m, c in out.items()}
+
+
+TREND_CASES = (
+    # (label, step per level, never)
+    ("no trend, 25 % of runs never learn", 0.0, 0.25),
+    ("700 steps earlier per level (2,100 over 4 levels)", 700.0, 0.0),
+)
 ONSET_CASES = (
     # (label, shift, jitter_b, never_a, never_b)
     ("no effect", 0.0, 1000.0, 0.0, 0.0),
@@ -167,6 +191,11 @@ def seed_level_table(reps: int, rng: np.random.Generator) -> None:
                 r = onset_rates(reps, rng, seeds, n, shift, jitter_b, never_a, never_b)
                 print(f"| A learns earlier (onset_test) | {label} | {seeds} | {n} | {r['t'][0]:.3f} | "
                       f"{r['sign-flip'][0]:.3f} | {r['t'][1]:.3f} / {r['sign-flip'][1]:.3f} | {reps} |")
+    for label, step, never in TREND_CASES:
+        for seeds in (5, 3):
+            r = trend_rates(reps, rng, seeds, 24, step, never)
+            print(f"| learning time falls over 4 levels (trend_test) | {label} | {seeds} | 24 | {r['t'][0]:.3f} | "
+                  f"{r['sign-flip'][0]:.3f} | {r['t'][1]:.3f} / {r['sign-flip'][1]:.3f} | {reps} |")
     for label, shift, never_b in GAP_CASES:
         for seeds in (5, 3):
             for n in (24, 96):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hidcap.evaluation.paired import SeedTest, accuracy_values, onset_test, paired_test, seed_test
+from hidcap.evaluation.paired import SeedTest, accuracy_values, onset_test, paired_test, seed_test, trend_test
 
 
 def test_t_matches_scipy_without_sample_variance():
@@ -103,6 +103,26 @@ def test_onset_test_censors_never_at_the_horizon():
     # mappings matched by seed
     m = onset_test(dict(zip(range(5), a)), dict(zip(reversed(range(5)), reversed(b))), horizon=20000)
     assert m.values == r.values
+
+
+def test_trend_test_ranks_per_seed():
+    levels = [0.2, 0.4, 0.6, 0.8]
+    falling = {s: [9000 - 1000 * i + 100 * s for i in range(4)] for s in range(5)}
+    r = trend_test(levels, falling, horizon=20000)
+    assert r.values == (-1.0,) * 5 and r.passed is True and r.p_value == pytest.approx(1 / 32)
+    assert trend_test(levels, falling, horizon=20000, alternative="greater").passed is False
+    # "never" ranks last (censored at the horizon); a seed with every time equal gives 0
+    never = [[5000, 7000, None, None]] * 4 + [[None] * 4]
+    r = trend_test(levels, never, horizon=20000, seeds=[100, 101, 102, 103, 104])
+    assert r.values[4] == 0.0 and r.censored == 5 and r.values[0] == pytest.approx(stats.spearmanr(levels, [5000, 7000, 20000, 20000]).statistic)
+    with pytest.raises(ValueError, match="at least 3 levels"):
+        trend_test([0.1, 0.2], [[1, 2], [1, 2]], horizon=10)
+    with pytest.raises(ValueError, match="distinct"):
+        trend_test([0.1, 0.1, 0.2], [[1, 2, 3], [1, 2, 3]], horizon=10)
+    with pytest.raises(ValueError, match="seed 1 has 2"):
+        trend_test([0.1, 0.2, 0.3], [[1, 2, 3], [1, 2]], horizon=10)
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        trend_test([0.1, 0.2, 0.3], [[1, 2, 3]], horizon=10)
 
 
 def test_to_dict_is_json_and_states_the_rule():
@@ -203,4 +223,17 @@ def test_onset_false_positive_rate_with_never_runs():
         ta = [None if nv else int(x) for x, nv in zip(t[0], never[0])]
         tb = [None if nv else int(x) for x, nv in zip(t[1], never[1])]
         passed += onset_test(ta, tb, horizon=20000).passed is True
+    assert passed / 400 <= 0.05 + 2.2 * np.sqrt(0.05 * 0.95 / 400)
+
+
+def test_trend_false_positive_rate_with_never_runs():
+    """No trend: each seed's 4 levels draw learning times from one law (25 % never, grid of 500 steps);
+    the sign-flip test of per-seed Spearman correlations passes in at most 5 % of 400 data sets."""
+    rng = np.random.default_rng(4)
+    passed = 0
+    for _ in range(400):
+        t = np.round((6000 + 1000 * rng.standard_normal((5, 4))) / 500) * 500
+        never = rng.random((5, 4)) < 0.25
+        times = [[None if nv else int(x) for x, nv in zip(tr, nr)] for tr, nr in zip(t, never)]
+        passed += trend_test([0.1, 0.2, 0.3, 0.4], times, horizon=20000).passed is True
     assert passed / 400 <= 0.05 + 2.2 * np.sqrt(0.05 * 0.95 / 400)

@@ -56,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "onset_test": "hidcap.evaluation.paired",
     "paired_test": "hidcap.evaluation.paired",
     "seed_test": "hidcap.evaluation.paired",
+    "trend_test": "hidcap.evaluation.paired",
     # protocols.py
     "ElicitationProtocol": "hidcap.evaluation.protocols",
     "EmbeddingPatch": "hidcap.evaluation.protocols",

@@ -39,6 +39,11 @@ censoring (the t test is not offered for onsets: on learning times read off a ch
 false-positive rate came out above alpha in the calibration); ``SeedTest.censored`` counts the seeds with
 a "never".
 
+**Trends over levels** (:func:`trend_test`, e.g. learning time against colour separation): per seed, the
+Spearman rank correlation of the level with the censored learning times (a seed whose times are all equal
+has 0: no evidence), then the sign-flip test of those correlations over seeds (exact when the levels'
+learning times of a seed are exchangeable under "no trend").
+
 Bad input (fewer than 2 seeds, NaN or inf, seeds that do not match between A and B, repeated seeds,
 negative sampling variances, an unknown method or direction) raises ``ValueError`` naming the problem.
 """
@@ -63,6 +68,7 @@ __all__ = [
     "onset_test",
     "paired_test",
     "seed_test",
+    "trend_test",
 ]
 
 ALPHA = 0.05
@@ -347,3 +353,50 @@ def onset_test(times_a: Sequence[int | None] | Mapping[Any, int | None],
     else:
         n_never = sum(ta is None or tb is None for ta, tb in zip(times_a, times_b))
     return _test(va - vb, None, seeds, 0.0, alternative, alpha, method, censored=n_never)
+
+
+def trend_test(levels: Sequence[float], times: Sequence[Sequence[int | None]] | Mapping[Any, Sequence[int | None]],
+               horizon: float, *, seeds: Sequence[Seed] | None = None, alternative: str = "less",
+               alpha: float = ALPHA, method: str = "sign-flip") -> SeedTest:
+    """Trend of learning times over levels, tested over seeds: do times fall (``"less"``, the default) or
+    rise (``"greater"``) as the level grows?
+
+    levels (L,): the levels' values (e.g. colour separations), distinct, L ≥ 3. times: (n_seeds, L)
+    learning times per seed and level, ``None`` for "never" (censored at ``horizon`` as in
+    :func:`onset_test`), or a seed -> (L,) mapping. Per seed the value is Spearman's ρ between level and
+    time (0 when a seed's times are all equal); the test is on those ρ (sign-flip by default, or sign).
+    """
+    _check_options(alternative, alpha, method)
+    if method == "t":
+        raise ValueError("trend_test decides with method 'sign-flip' or 'sign'; the t interval is reported in low/high")
+    lv = np.asarray(levels, dtype=float)
+    if lv.ndim != 1 or lv.size < 3:
+        raise ValueError(f"levels must be 1-D with at least 3 levels, got shape {lv.shape}")
+    if not np.isfinite(lv).all() or np.unique(lv).size != lv.size:
+        raise ValueError(f"levels must be finite and distinct, got {lv.tolist()}")
+    if not np.isfinite(horizon):
+        raise ValueError(f"horizon must be finite, got {horizon}")
+    if isinstance(times, Mapping):
+        if seeds is not None:
+            raise ValueError("times is a seed -> times mapping; do not pass seeds as well")
+        seeds = tuple(times)
+        times = [times[s] for s in seeds]
+    rows, n_never = [], 0
+    for i, row in enumerate(times):
+        row = list(row)
+        if len(row) != lv.size:
+            raise ValueError(f"seed {i} has {len(row)} learning times for {lv.size} levels")
+        vals = []
+        for t in row:
+            if t is None:
+                vals.append(float(horizon))
+                continue
+            if isinstance(t, bool) or not np.isfinite(float(t)):
+                raise ValueError(f"times must hold steps or None (never), got {t!r}")
+            if float(t) > horizon:
+                raise ValueError(f"times holds {t}, after the horizon {horizon}; the horizon must be >= every time")
+            vals.append(float(t))
+        n_never += any(t is None for t in row)
+        rows.append(0.0 if np.ptp(vals) == 0 else float(stats.spearmanr(lv, vals).statistic))
+    rho, seeds = _as_values(rows, seeds, "times")
+    return _test(rho, None, seeds, 0.0, alternative, alpha, method, censored=n_never)
