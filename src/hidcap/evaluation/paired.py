@@ -25,8 +25,9 @@ The test of a claim (one-sided, in the claimed direction, at ``alpha`` = 0.05):
 **Decision rule** (``SeedTest.passed``): ``True`` when the claimed direction's one-sided p ≤ ``alpha``;
 ``False`` when the opposite direction's one-sided p ≤ ``alpha`` (decided against the claim); ``None``
 (undetermined) otherwise. So a claim with no effect behind it passes with probability ≤ ``alpha``, and a
-true claim is decided against with probability ≤ ``alpha`` (measured in benchmarks/interval_calibration.py,
-table in docs/probes.md). ``decided`` is ``passed is not None``.
+true claim is decided against with probability ≤ ``alpha``: exactly for the sign-flip and sign tests, by
+normal theory for t (measured on simulated learning curves in benchmarks/interval_calibration.py, table
+in docs/probes.md, "Seed-level statistics: error rates"). ``decided`` is ``passed is not None``.
 
 Every result also reports a t interval at level ``1 − 2·alpha`` (two-sided 90 %), whose lower end is the
 one-sided 95 % bound: with ``method="t"`` the claim "greater" passes exactly when ``low > threshold``.
