@@ -151,10 +151,30 @@ def test_must_stay_above():
     steps = np.arange(8)
     acc = [0, 0.9, 0.1, 0.9, 0.9, 0.9, 0.3, 0.95]
     # patience=None: stays above until the end -> only the last point
-    assert learning_time(steps, acc, 0.8, smoothing="none") == 7
+    assert learning_time(steps, acc, 0.8, smoothing="none", patience=None) == 7
+    assert learning_time(steps, acc, 0.8, smoothing="none") == 3  # default patience 3
     assert learning_time(steps, acc, 0.8, smoothing="none", patience=1) == 1
     assert learning_time(steps, acc, 0.8, smoothing="none", patience=3) == 3
-    assert learning_time(steps, acc, 0.8, smoothing="none", patience=4) is None
+    assert learning_time(steps, acc, 0.8, smoothing="none", patience=4) == 7  # still there when the run ends
+
+
+def test_default_is_the_papers_learning_time():
+    """Default: trailing mean of 3, >= threshold 0.8 for 3 checkpoints. A late dip does not make a learned
+    curve "never" (Okawa et al. 2023: a first-reach time), a lone spike does not count as learned, and
+    reaching the threshold exactly counts ("reach 80 %", Park et al. 2024)."""
+    steps = np.arange(10) * 100
+    late_dip = [0, 0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.3]
+    assert learning_time(steps, late_dip) == 400  # smoothed: 0.6, 0.9, ... reaches 0.8 at 400
+    assert learning_time(steps, late_dip, patience=None) is None  # the "stay to the end" variant says never
+    spike = [0, 0, 1, 1, 1, 0, 0, 0, 0, 0]
+    assert learning_time(steps, spike, smoothing="none") == 200
+    assert learning_time(steps, [0, 0, 1, 1, 0, 0, 0, 0, 0, 0], smoothing="none") is None  # 2 < patience
+    assert learning_time(steps, [0.8] * 10) == 0  # exactly at the threshold, despite the mean's rounding
+    # fewer than `patience` checkpoints left: it counts when the accuracy stays there to the end
+    assert learning_time(steps, [0, 0, 0, 0, 0, 0, 0, 0, 1, 1], smoothing="none") == 800
+    assert learning_time(steps, [0, 0, 0, 0, 0, 0, 0, 1, 1, 0], smoothing="none") is None
+    with pytest.raises(ValueError, match="threshold"):
+        learning_time(steps, late_dip, float("nan"))
 
 
 def test_sigmoid_curve_later_for_later_midpoint():

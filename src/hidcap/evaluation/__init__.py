@@ -33,7 +33,7 @@ _EXPORTS: dict[str, str] = {
     "stay_crossing": "hidcap.evaluation.curves",
     "smooth": "hidcap.evaluation.curves",
     "learning_time": "hidcap.evaluation.curves",
-    # intervals.py, onsets.py, selection.py, seeds.py: intervals and the rules verdicts are decided by
+    # intervals.py, onsets.py, selection.py, seeds.py, paired.py: intervals and the rules verdicts are decided by
     "Interval": "hidcap.evaluation.intervals",
     "accuracy_interval": "hidcap.evaluation.intervals",
     "beats": "hidcap.evaluation.intervals",
@@ -51,6 +51,12 @@ _EXPORTS: dict[str, str] = {
     "margin_decided": "hidcap.evaluation.seeds",
     "seed_margin": "hidcap.evaluation.seeds",
     "seed_spread": "hidcap.evaluation.seeds",
+    "SeedTest": "hidcap.evaluation.paired",
+    "accuracy_values": "hidcap.evaluation.paired",
+    "onset_test": "hidcap.evaluation.paired",
+    "paired_test": "hidcap.evaluation.paired",
+    "seed_test": "hidcap.evaluation.paired",
+    "trend_test": "hidcap.evaluation.paired",
     # protocols.py
     "ElicitationProtocol": "hidcap.evaluation.protocols",
     "EmbeddingPatch": "hidcap.evaluation.protocols",

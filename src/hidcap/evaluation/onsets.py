@@ -9,6 +9,11 @@ distribution, so an interval can be open-ended (``high is None``) and its share 
 
 **A is earlier than B** only when A's interval lies entirely before B's (``A.high < B.low``, "never"
 counting as later than every step); otherwise the comparison is *not decided*.
+
+These intervals describe one run's onset (or a pooled curve's); they do not decide a claim over training
+seeds. With several seeds, resampling the seeds (``resample_seeds=True``) is degenerate for 3 seeds (a
+resample repeats one seed in 3/27 of draws); compare per-seed learning times with
+:func:`hidcap.evaluation.paired.onset_test` instead.
 """
 from __future__ import annotations
 

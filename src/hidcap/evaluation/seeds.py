@@ -5,6 +5,10 @@ its threshold, or a difference such as capability − behaviour, averaged over s
 when it is larger than the across-seed standard deviation** of the per-seed values (sample standard
 deviation, ddof = 1); a smaller margin is reported as *not decided* by that margin. One seed has no
 spread, so its margins are never decided by this rule.
+
+This rule has no stated error rate. A claim over seeds is decided by :mod:`hidcap.evaluation.paired`
+(``seed_test``, ``paired_test``, ``onset_test``: one-sided tests over ≥ 5 seeds with a calibrated
+false-positive rate); :func:`seed_spread` and :func:`seed_margin` describe the seeds beside it.
 """
 from __future__ import annotations
 
