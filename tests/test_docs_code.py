@@ -30,12 +30,6 @@ SETUP: dict[tuple[str, int], str] = {
         "import torch\nn = 2\ncolors, radii = torch.rand(n, 3), torch.full((n,), 0.4)\n"
         "shapes, backgrounds = torch.zeros(n, dtype=torch.long), torch.rand(n, 3)\nxs, ys = torch.zeros(n), torch.zeros(n)"
     ),
-    ("geometry", 0): "import numpy as np\nfrom hidcap.geometry import clifford_torus, grid_labels\n"
-                     "acts = clifford_torus(grid_labels(8), noise=0.05, dim=16, seed=0)",
-    ("geometry", 1): "from hidcap.geometry import persistence_diagrams\n"
-                     "other = persistence_diagrams(acts + 0.01, maxdim=1, pca_dim=4, n_landmarks=40, seed=1).diagrams",
-    ("geometry", 3): "lab = grid_labels(8)\nacts = clifford_torus(lab, noise=0.05, dim=16, seed=0)",
-    ("geometry", 4): "points = np.random.default_rng(0).uniform(0, 8, size=(30, 2))",
     ("tracing", 0): (
         "import torch\nfrom hidcap.models import UNet, presets\nfrom hidcap.diffusion import VDM\n"
         "torch.manual_seed(0)\nmodel = UNet(presets.tiny()).eval()\n"
