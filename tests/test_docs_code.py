@@ -25,11 +25,6 @@ _train(_preset("tiny", steps=2, batch_size=4, data=_Spec(image_size=16, images_p
 
 #: code run before block ``(page, index)``: the names the block takes as given
 SETUP: dict[tuple[str, int], str] = {
-    ("data", 0): "from hidcap.data import ConceptDataSpec\ndata = ConceptDataSpec(image_size=8, images_per_class=2).build(0)",
-    ("data", 2): (
-        "import torch\nn = 2\ncolors, radii = torch.rand(n, 3), torch.full((n,), 0.4)\n"
-        "shapes, backgrounds = torch.zeros(n, dtype=torch.long), torch.rand(n, 3)\nxs, ys = torch.zeros(n), torch.zeros(n)"
-    ),
     ("tracing", 0): (
         "import torch\nfrom hidcap.models import UNet, presets\nfrom hidcap.diffusion import VDM\n"
         "torch.manual_seed(0)\nmodel = UNet(presets.tiny()).eval()\n"
@@ -55,6 +50,7 @@ SETUP: dict[tuple[str, int], str] = {
 
 #: (page, old, new): tiny settings; ``old`` must occur on the page
 SHRINK: list[tuple[str, str, str]] = [
+    ("data", "ConceptDataSpec().build(seed=0)", "ConceptDataSpec(image_size=8, images_per_class=2).build(seed=0)"),
     ("data", "test_classes=(\"11\",))", "test_classes=(\"11\",), images_per_class=4, image_size=8)"),
     ("data", "spec.sample(spec.all_classes, 512, seed=1)", "spec.sample(spec.all_classes, 2, seed=1)"),
     ("data", "increment=0.1, periodic=False)", "increment=2.0, periodic=False, image_size=8)"),
