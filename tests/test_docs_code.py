@@ -39,13 +39,7 @@ SETUP: dict[tuple[str, int], str] = {
     ),
     ("tracing", 4): _TINY_RUN.replace("runs/hc", "runs/b").replace("steps=2,", "steps=10000,").replace(
         "_Ck(count=1)", "_Ck(steps=(10000,), include_start=False)") + "series = __import__('hidcap').CheckpointSeries('runs/b')",
-    ("measurement", 0): _TINY_RUN + "import torch\nimages = torch.rand(3, 3, 16, 16)",
-    ("measurement", 6): "model = series.load(-1)\nimport torch\ne00, e01, e10 = torch.randn(3, 5, 8).unbind(0)",
-    ("measurement", 7): (
-        "from hidcap.plotting import figure\nax = figure((3, 3)).add_subplot()\n"
-        "cap_seed0 = cap_seed1 = cap\nloss = [1.0] * len(steps)\nfrom hidcap.data import ConceptGraph\n"
-        "train = ('000', '100', '010', '001')\ncurves = {c: (steps, acc) for c in ('011', '111')}"
-    ),
+    ("measurement", 0): _TINY_RUN,  # the run "runs/hc" that block 1 opens
 }
 
 #: (page, old, new): tiny settings; ``old`` must occur on the page
