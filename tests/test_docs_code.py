@@ -25,20 +25,6 @@ _train(_preset("tiny", steps=2, batch_size=4, data=_Spec(image_size=16, images_p
 
 #: code run before block ``(page, index)``: the names the block takes as given
 SETUP: dict[tuple[str, int], str] = {
-    ("tracing", 0): (
-        "import torch\nfrom hidcap.models import UNet, presets\nfrom hidcap.diffusion import VDM\n"
-        "torch.manual_seed(0)\nmodel = UNet(presets.tiny()).eval()\n"
-        "x, t, cond = torch.randn(2, 3, 16, 16), torch.full((2,), 0.5), torch.rand(2, 12)\n"
-        "x_clean, c_clean, x_corrupt, c_corrupt = x, cond, torch.randn(2, 3, 16, 16), torch.rand(2, 12)\n"
-        "delta = torch.zeros(())\nblue_inputs, large_inputs = torch.rand(4, 12), torch.rand(4, 12)\n"
-        "def sample(model, *_):  # stands for any sampler call\n"
-        "    return VDM().sample(model, cond, torch.Generator().manual_seed(0), steps=2, progress=False)\n"
-        "model_step_2000, final_model = UNet(presets.tiny()), UNet(presets.tiny())\n"
-        "from hidcap.checkpoints import save_checkpoint\n"
-        "save_checkpoint('runs/a/step_10000.safetensors', final_model.state_dict(), step=10000)\n"
-    ),
-    ("tracing", 4): _TINY_RUN.replace("runs/hc", "runs/b").replace("steps=2,", "steps=10000,").replace(
-        "_Ck(count=1)", "_Ck(steps=(10000,), include_start=False)") + "series = __import__('hidcap').CheckpointSeries('runs/b')",
     ("measurement", 0): _TINY_RUN,  # the run "runs/hc" that block 1 opens
 }
 
