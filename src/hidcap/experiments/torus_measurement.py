@@ -180,12 +180,15 @@ def torus_figures(out: str | Path, results: Sequence[TorusMeasurement], *, accur
         ax.plot(np.arange(1, len(ev) + 1), ev / ev.sum(), "o-", ms=3, color=cmap(i / max(1, len(res.rows) - 1)),
                 label=f"step {row['step']} (acc {row['accuracy']:.2f}, top-4 {row['top4_explained']:.2f})")
     ax.set(xlabel="principal component", ylabel="explained variance ratio (of top 15)", yscale="log",
-           title=f"PCA eigenspectrum of {res.layer}, seed {res.seed}")
+           title=f"PCA eigenspectrum of {res.layer}, seed {res.seed}\n{model_label(res.series)}")
+    plain_log_ticks(ax, "y")
     ax.legend(frameon=False, fontsize=6)
     save(fig, out / names[1], dpi=120)
 
-    ax = geometry.plot_diagrams(res.ph, title=f"step {res.step}, seed {res.seed}\nBetti numbers "
-                                              f"{tuple(res.betti.betti)} (a torus: {betti_expected})")
+    ax = geometry.plot_diagrams(res.ph, title=f"{model_label(res.series)}\n{res.layer}, step {res.step}, seed "
+                                              f"{res.seed}\nBetti numbers {tuple(res.betti.betti)} (a torus: "
+                                              f"{betti_expected})")
+    ax.set(xlabel="birth (Euclidean distance after PCA)", ylabel="death (Euclidean distance after PCA)")
     save(ax.figure, out / names[2], dpi=120)
     save(_label_torus_tests(geometry.plot_torus_tests(res.verdict), res), out / names[3], tight=False, dpi=120)
     _pca_figure(res, out / names[4])
@@ -261,9 +264,11 @@ def _pca_figure(res: TorusMeasurement, path: Path) -> None:
         c = res.labels[:, col]
         for ax, (i, j) in zip(axes[r], pairs):
             sc = ax.scatter(proj[:, i], proj[:, j], c=c, cmap="twilight", s=8)
-            ax.set(title=f"PC{i + 1} vs PC{j + 1}, colour = {coord}", xticks=[], yticks=[])
+            ax.set(title=f"PC{i + 1} vs PC{j + 1}, colour = {coord}", xticks=[], yticks=[],
+                   xlabel=f"PC{i + 1} (activation units)", ylabel=f"PC{j + 1} (activation units)")
         fig.colorbar(sc, ax=list(axes[r]), label=f"prompted {coord} (px; cyclic)", fraction=0.03, pad=0.02)
-    fig.suptitle(f"final representation ({res.layer}), step {res.step}, seed {res.seed}", fontsize=9)
+    fig.suptitle(f"{model_label(res.series)}: final representation ({res.layer}), step {res.step}, seed {res.seed}",
+                 fontsize=9)
     save(fig, path, tight=False, dpi=120)
 
 
@@ -293,5 +298,6 @@ def _samples_figure(res: TorusMeasurement, path: Path) -> None:
                 a.set_ylabel(f"{py[yi]:g}", fontsize=7, rotation=0, ha="right", va="center")
     fig.supxlabel("prompted x (px)", fontsize=8)
     fig.supylabel("prompted y (px)", fontsize=8)
-    fig.suptitle(f"samples at step {res.step}, seed {res.seed} (x across, y down)", fontsize=8)
+    fig.suptitle(f"{model_label(res.series)}: samples at step {res.step}, seed {res.seed} (x across, y down)",
+                 fontsize=8)
     save(fig, path, tight=False, dpi=120)
