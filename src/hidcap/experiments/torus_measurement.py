@@ -168,7 +168,7 @@ def torus_figures(out: str | Path, results: Sequence[TorusMeasurement], *, accur
         ax.legend(frameon=False, fontsize=7)
     plain_log_ticks(axes[0], "y")
     plain_log_ticks(axes[2], "y")
-    fig.suptitle(f"{model_label(res.series)}: training and the geometry of {res.layer}", fontsize=10)
+    fig.suptitle(f"{_model_label(res.series)}: training and the geometry of {res.layer}", fontsize=10)
     save(fig, out / names[0], dpi=120)
 
     # spectrum: explained variance of the top 15 components at every measured checkpoint
@@ -180,12 +180,12 @@ def torus_figures(out: str | Path, results: Sequence[TorusMeasurement], *, accur
         ax.plot(np.arange(1, len(ev) + 1), ev / ev.sum(), "o-", ms=3, color=cmap(i / max(1, len(res.rows) - 1)),
                 label=f"step {row['step']} (acc {row['accuracy']:.2f}, top-4 {row['top4_explained']:.2f})")
     ax.set(xlabel="principal component", ylabel="explained variance ratio (of top 15)", yscale="log",
-           title=f"PCA eigenspectrum of {res.layer}, seed {res.seed}\n{model_label(res.series)}")
+           title=f"PCA eigenspectrum of {res.layer}, seed {res.seed}\n{_model_label(res.series)}")
     plain_log_ticks(ax, "y")
     ax.legend(frameon=False, fontsize=6)
     save(fig, out / names[1], dpi=120)
 
-    ax = geometry.plot_diagrams(res.ph, title=f"{model_label(res.series)}\n{res.layer}, step {res.step}, seed "
+    ax = geometry.plot_diagrams(res.ph, title=f"{_model_label(res.series)}\n{res.layer}, step {res.step}, seed "
                                               f"{res.seed}\nBetti numbers {tuple(res.betti.betti)} (a torus: "
                                               f"{betti_expected})")
     ax.set(xlabel="birth (Euclidean distance after PCA)", ylabel="death (Euclidean distance after PCA)")
@@ -196,7 +196,7 @@ def torus_figures(out: str | Path, results: Sequence[TorusMeasurement], *, accur
     return names
 
 
-def model_label(series: Any) -> str:
+def _model_label(series: Any) -> str:
     """A short name of the model of ``series`` for figure titles: its architecture and channel widths, and the
     run directory when the series has one (``"UNet (16, 32, 32), run out/ct/run"``)."""
     model = getattr(getattr(series, "config", None), "model", None)
@@ -244,7 +244,7 @@ def _label_torus_tests(fig: Any, res: TorusMeasurement) -> Any:
     fig.text(0.5, 0.01, "W: 1-D Wasserstein distance between the model's histogram and that ideal torus's "
              "(smaller = closer). Ideal tori are sampled on the same lattice.", ha="center", va="bottom",
              fontsize=7.5, color="0.25")
-    fig.suptitle(f"torus tests of {model_label(res.series)}\ncheckpoint step {res.step}, layer {res.layer}, "
+    fig.suptitle(f"torus tests of {_model_label(res.series)}\ncheckpoint step {res.step}, layer {res.layer}, "
                  f"seed {res.seed}", fontsize=10)
     fig.tight_layout(rect=(0, 0.9 / (h + 1.0), 1, 1))
     return fig
@@ -267,7 +267,7 @@ def _pca_figure(res: TorusMeasurement, path: Path) -> None:
             ax.set(title=f"PC{i + 1} vs PC{j + 1}, colour = {coord}", xticks=[], yticks=[],
                    xlabel=f"PC{i + 1} (activation units)", ylabel=f"PC{j + 1} (activation units)")
         fig.colorbar(sc, ax=list(axes[r]), label=f"prompted {coord} (px; cyclic)", fraction=0.03, pad=0.02)
-    fig.suptitle(f"{model_label(res.series)}: final representation ({res.layer}), step {res.step}, seed {res.seed}",
+    fig.suptitle(f"{_model_label(res.series)}: final representation ({res.layer}), step {res.step}, seed {res.seed}",
                  fontsize=9)
     save(fig, path, tight=False, dpi=120)
 
@@ -298,6 +298,6 @@ def _samples_figure(res: TorusMeasurement, path: Path) -> None:
                 a.set_ylabel(f"{py[yi]:g}", fontsize=7, rotation=0, ha="right", va="center")
     fig.supxlabel("prompted x (px)", fontsize=8)
     fig.supylabel("prompted y (px)", fontsize=8)
-    fig.suptitle(f"{model_label(res.series)}: samples at step {res.step}, seed {res.seed} (x across, y down)",
+    fig.suptitle(f"{_model_label(res.series)}: samples at step {res.step}, seed {res.seed} (x across, y down)",
                  fontsize=8)
     save(fig, path, tight=False, dpi=120)
