@@ -7,7 +7,13 @@ from hidcap.cli import build_parser, main, sample_grid
 
 
 
-def test_train_then_sample(tmp_path, capsys):
+def test_train_then_sample(tmp_path, capsys, monkeypatch):
+    import hidcap.plotting
+
+    grids = []
+    real_grid = hidcap.plotting.plot_image_grid
+    monkeypatch.setattr(hidcap.plotting, "plot_image_grid",
+                        lambda images, path, **kw: grids.append(kw) or real_grid(images, path, **kw))
     run = tmp_path / "run"
     rc = main(["train", "--preset", "smoke", "--out", str(run), "--steps", "3", "--batch-size", "8",
                "--checkpoints", "2", "--images-per-class", "8", "--lr", "2e-3", "--no-progress"])
@@ -19,6 +25,7 @@ def test_train_then_sample(tmp_path, capsys):
     out = tmp_path / "grid.png"
     rc = main(["sample", str(run), "--step", "3", "--out", str(out), "--n", "2", "--steps", "4", "--classes", "00,11"])
     assert rc == 0 and out.is_file()
+    assert grids[0]["row_labels"] == ["00: color=red, size=large", "11: color=blue, size=small"]
     import matplotlib.image as mpimg
 
     img = mpimg.imread(out)

@@ -25,34 +25,7 @@ _train(_preset("tiny", steps=2, batch_size=4, data=_Spec(image_size=16, images_p
 
 #: code run before block ``(page, index)``: the names the block takes as given
 SETUP: dict[tuple[str, int], str] = {
-    ("data", 0): "from hidcap.data import ConceptDataSpec\ndata = ConceptDataSpec(image_size=8, images_per_class=2).build(0)",
-    ("data", 2): (
-        "import torch\nn = 2\ncolors, radii = torch.rand(n, 3), torch.full((n,), 0.4)\n"
-        "shapes, backgrounds = torch.zeros(n, dtype=torch.long), torch.rand(n, 3)\nxs, ys = torch.zeros(n), torch.zeros(n)"
-    ),
-    ("geometry", 0): "import numpy as np\nfrom hidcap.geometry import clifford_torus, grid_labels\n"
-                     "acts = clifford_torus(grid_labels(8), noise=0.05, dim=16, seed=0)",
-    ("geometry", 1): "from hidcap.geometry import persistence_diagrams\n"
-                     "other = persistence_diagrams(acts + 0.01, maxdim=1, pca_dim=4, n_landmarks=40, seed=1).diagrams",
-    ("geometry", 3): "lab = grid_labels(8)\nacts = clifford_torus(lab, noise=0.05, dim=16, seed=0)",
-    ("geometry", 4): "points = np.random.default_rng(0).uniform(0, 8, size=(30, 2))",
-    ("tracing", 0): (
-        "import torch\nfrom hidcap.models import UNet, presets\nfrom hidcap.diffusion import VDM\n"
-        "torch.manual_seed(0)\nmodel = UNet(presets.tiny()).eval()\n"
-        "x, t, cond = torch.randn(2, 3, 16, 16), torch.full((2,), 0.5), torch.rand(2, 12)\n"
-        "x_clean, c_clean, x_corrupt, c_corrupt = x, cond, torch.randn(2, 3, 16, 16), torch.rand(2, 12)\n"
-        "delta = torch.zeros(())\nblue_inputs, large_inputs = torch.rand(4, 12), torch.rand(4, 12)\n"
-        "def sample(model, *_):  # stands for any sampler call\n"
-        "    return VDM().sample(model, cond, torch.Generator().manual_seed(0), steps=2, progress=False)\n"
-        "model_step_2000, final_model = UNet(presets.tiny()), UNet(presets.tiny())\n"
-        "from hidcap.checkpoints import save_checkpoint\n"
-        "save_checkpoint('runs/a/step_10000.safetensors', final_model.state_dict(), step=10000)\n"
-    ),
-    ("tracing", 4): _TINY_RUN.replace("runs/hc", "runs/b").replace("steps=2,", "steps=10000,").replace(
-        "_Ck(count=1)", "_Ck(steps=(10000,), include_start=False)") + "series = __import__('hidcap').CheckpointSeries('runs/b')",
-    ("measurement", 0): _TINY_RUN + "import torch\nimages = torch.rand(3, 3, 16, 16)",
-    ("measurement", 5): _TINY_RUN.replace("runs/hc", "runs/hc_seed1").replace("steps=2,", "steps=2, seed=1,"),
-    ("measurement", 6): "model = series.load(-1)\nimport torch\ne00, e01, e10 = torch.randn(3, 5, 8).unbind(0)",
+    ("measurement", 0): _TINY_RUN,  # the run "runs/hc" that block 1 opens
     ("diffusers", 0): (
         "import pytest\npytest.importorskip('diffusers')\nimport torch, diffusers\nfor _step in (500, 1000):\n"
         "    torch.manual_seed(_step)\n    diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, "
@@ -61,15 +34,11 @@ SETUP: dict[tuple[str, int], str] = {
         ".save_pretrained(f'OUTPUT/checkpoint-{_step}/unet')\n"
         "diffusers.DDPMScheduler(num_train_timesteps=100).save_pretrained('OUTPUT/scheduler')\n"
     ),
-    ("measurement", 7): (
-        "from hidcap.plotting import figure\nax = figure((3, 3)).add_subplot()\n"
-        "cap_seed0 = cap_seed1 = cap\nloss = [1.0] * len(steps)\nfrom hidcap.data import ConceptGraph\n"
-        "train = ('000', '100', '010', '001')\ncurves = {c: (steps, acc) for c in ('011', '111')}"
-    ),
 }
 
 #: (page, old, new): tiny settings; ``old`` must occur on the page
 SHRINK: list[tuple[str, str, str]] = [
+    ("data", "ConceptDataSpec().build(seed=0)", "ConceptDataSpec(image_size=8, images_per_class=2).build(seed=0)"),
     ("data", "test_classes=(\"11\",))", "test_classes=(\"11\",), images_per_class=4, image_size=8)"),
     ("data", "spec.sample(spec.all_classes, 512, seed=1)", "spec.sample(spec.all_classes, 2, seed=1)"),
     ("data", "increment=0.1, periodic=False)", "increment=2.0, periodic=False, image_size=8)"),

@@ -116,3 +116,44 @@ def test_capability_with_fresh_samples_draws_wilson_bands(tmp_path):
     assert high[0] > 0 and low[2] < 1 and len(ax.collections) == 1
     with pytest.raises(ValueError, match="must match"):
         wilson_band(ax, [0, 10], [[0, 1]] * 3)
+
+
+def _tick_texts(ax, axis="y"):
+    a = getattr(ax, f"{axis}axis")
+    return [t.get_text() for t in a.get_ticklabels() + a.get_ticklabels(minor=True) if t.get_text()]
+
+
+def test_plain_log_ticks_write_plain_numbers():
+    from hidcap.plotting import figure, plain_log_ticks
+
+    fig = figure((3, 3))
+    ax = fig.add_subplot()
+    ax.plot([1, 2], [40, 90])
+    ax.set_yscale("log")
+    fig.canvas.draw()
+    assert any("times" in t for t in _tick_texts(ax))  # matplotlib's default: 6×10¹ (mathtext)
+    plain_log_ticks(ax)
+    fig.canvas.draw()
+    texts = _tick_texts(ax)
+    assert "50" in texts and not any("times" in t or "^" in t for t in texts)
+    wide = figure((3, 3)).add_subplot()
+    wide.plot([1, 2], [1e-3, 10])
+    wide.set_yscale("log")
+    plain_log_ticks(wide)
+    wide.figure.canvas.draw()
+    assert "0.01" in _tick_texts(wide) and "0.02" not in _tick_texts(wide)  # minor ticks unlabelled over 4 decades
+    with pytest.raises(ValueError, match="not log-scaled"):
+        plain_log_ticks(ax, "x")
+    with pytest.raises(ValueError, match="axis must be"):
+        plain_log_ticks(ax, "z")
+
+
+def test_curves_log_axis_has_plain_ticks(tmp_path, monkeypatch):
+    import hidcap.plotting as plotting
+
+    figs = []
+    real = plotting.save
+    monkeypatch.setattr(plotting, "save", lambda fig, path, **kw: figs.append(fig) or real(fig, path, **kw))
+    plot_curves({"loss": ([0, 10, 20], [90.0, 60.0, 45.0])}, tmp_path / "c.png", ylabel="loss", logy=True)
+    texts = _tick_texts(figs[0].axes[0])
+    assert texts and not any("times" in t for t in texts)

@@ -239,7 +239,8 @@ def _sample(args: argparse.Namespace) -> int:
         kwargs["sampler"] = args.sampler
     images = diffusion.sample(model, cond.to(args.device), gen, **kwargs)
     what = "class" if hasattr(series.config.data, "prompts") else "bump centre"
-    labels = [f"class {c}" for c in names] if what == "class" else names
+    data = series.config.data
+    labels = [f"{c}: {data.describe(c)}" for c in names] if what == "class" else names
     sample_grid(images, labels, args.out,
                 title=f"{args.run_dir.name} · {step.stem} · one row per {what}, {args.n} samples each")
     print(f"wrote {args.out}: {len(names)} prompts ({', '.join(names)}) x {args.n} from {step.name}")

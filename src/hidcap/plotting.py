@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["figure", "plot_capability", "plot_concept_space", "plot_curves", "plot_distance_curves", "plot_heatmap",
+__all__ = ["figure", "plain_log_ticks", "plot_capability", "plot_concept_space", "plot_curves", "plot_distance_curves", "plot_heatmap",
            "plot_image_grid", "save", "wilson_band"]
 
 
@@ -42,6 +42,32 @@ def save(fig: Any, path: str | Path, *, tight: bool = True, dpi: int | None = No
         fig.tight_layout()
     fig.savefig(path, **({} if dpi is None else {"dpi": dpi}))
     return path
+
+
+def plain_log_ticks(ax: Any, axis: str = "y") -> None:
+    """Label a log-scaled ``axis`` ("x", "y" or "both") of ``ax`` with plain numbers ("60", "0.02") instead of
+    matplotlib's "6×10¹"; when the axis spans at most two decades the minor ticks at 2 and 5 × 10^k are labelled
+    too, so a short axis is never left with one label. Call it after the data and the log scale are set."""
+    if axis not in ("x", "y", "both"):
+        raise ValueError(f"axis must be 'x', 'y' or 'both', got {axis!r}")
+    from matplotlib.ticker import FuncFormatter
+
+    def plain(v: float, _pos: Any = None) -> str:
+        return f"{v:g}" if v > 0 else ""
+
+    for name in ("x", "y") if axis == "both" else (axis,):
+        a = getattr(ax, f"{name}axis")
+        if a.get_scale() != "log":
+            raise ValueError(f"the {name} axis is not log-scaled (scale {a.get_scale()!r})")
+        low, high = sorted(getattr(ax, f"get_{name}lim")())
+        short = low > 0 and np.log10(high / low) <= 2
+
+        def minor(v: float, _pos: Any = None, short: bool = short) -> str:
+            lead = round(v / 10 ** np.floor(np.log10(v))) if v > 0 else 0
+            return plain(v) if short and lead in (2, 5) else ""
+
+        a.set_major_formatter(FuncFormatter(plain))
+        a.set_minor_formatter(FuncFormatter(minor))
 
 
 def wilson_band(ax: Any, steps: Any, correct: Any, *, color: Any = None, alpha: float = 0.15, **kw: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -198,6 +224,7 @@ def plot_curves(
         ax.axhline(threshold, color="0.4", ls=":", lw=1, label=f"threshold {threshold:g}")
     if logy:
         ax.set_yscale("log")
+        plain_log_ticks(ax, "y")
     ax.set_xlabel("training step")
     ax.set_ylabel(ylabel)
     if title:

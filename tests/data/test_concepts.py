@@ -214,6 +214,35 @@ def test_figure_command_writes_png(tmp_path, show):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_concept_figure_names_rows_by_concept_values(tmp_path, monkeypatch):
+    import hidcap.plotting
+    from hidcap.data.__main__ import main
+
+    saved = []
+    real_save = hidcap.plotting.save
+    monkeypatch.setattr(hidcap.plotting, "save", lambda fig, path, **kw: saved.append(fig) or real_save(fig, path, **kw))
+    main(["--show", "concepts", "--concepts", "shape,color,size", "--per-class", "1", "--out", str(tmp_path / "c.png")])
+    labels = [ax.get_ylabel() for ax in saved[0].axes if ax.get_ylabel()]
+    assert labels[0] == "000: circle, red, large" and labels[1] == "001: circle, red, small"
+    assert "111: triangle, blue, small\n(held out)" in labels
+    assert "shape, color, size" in saved[0]._suptitle.get_text()
+
+
+def test_describe_names_a_class_by_its_concepts():
+    spec = ConceptDataSpec(concepts=("shape", "color", "size", "background"), train_classes=("0000",),
+                           test_classes=(), shapes=("square", "circle"))
+    assert spec.describe("1011") == "shape=circle, color=red, size=small, background=dark"
+    assert spec.describe("0100", short=True) == "square, blue, large, bright"
+    assert ConceptDataSpec().describe("01") == "color=red, size=small"
+    assert spec.value_names("size") == ("large", "small")
+    with pytest.raises(ValueError, match="bit string of length 4"):
+        spec.describe("01")
+    with pytest.raises(ValueError, match="bit string"):
+        spec.describe("0120")
+    with pytest.raises(ValueError, match="unknown concept"):
+        spec.value_names("texture")
+
+
 @pytest.mark.parametrize("field", ["size_separation", "noise_std", "blur_px"])
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -0.1])
 def test_non_finite_or_negative_float_fields_are_rejected(field, value):

@@ -1,5 +1,6 @@
 """hidcap.experiments.torus_measurement: the measurement takes its points as a parameter, and the figures are drawn."""
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,11 +47,29 @@ def test_measurement_points_are_a_parameter(series):
         measure_torus(series, np.zeros((5, 3)), layer="ups.0.resample", sample_steps=2, seed=0, period=8.0)
 
 
-def test_torus_figures(series, tmp_path):
+def test_torus_figures(series, tmp_path, monkeypatch):
+    import hidcap.experiments.torus_measurement as tm
+
+    saved = {}
+    real = tm.save
+    monkeypatch.setattr(tm, "save", lambda fig, path, **kw: saved.__setitem__(Path(path).name, fig) or real(fig, path, **kw))
     m = measure_torus_scale(series, torus_scale("tiny"), seed=0, progress=False)
     names = torus_figures(tmp_path, [m, m], accuracy_line=0.5)
     assert names == ["training.png", "spectrum.png", "persistence.png", "torus_tests.png", "pca.png", "samples.png"]
     for n in names:
         assert_png(tmp_path / n)
+    tests = saved["torus_tests.png"]
+    title = tests._suptitle.get_text()
+    assert f"step {m.step}" in title and m.layer in title and "UNet (8, 16)" in title
+    panels = [ax for ax in tests.axes if ax.get_title()]
+    assert all(ax.get_ylabel() == "probability density" for ax in panels[::2]) and all(ax.get_xlabel() for ax in panels)
+    legend = [t.get_text() for t in tests.legends[0].get_texts()]
+    assert sum(lab.startswith("ideal ") for lab in legend) >= 2 and any("overlap" in lab for lab in legend)
+    assert any(lab.startswith("model: ") for lab in legend)
+    assert any("Wasserstein" in t.get_text() for t in tests.texts)  # W is defined on the figure
+    training = saved["training.png"]
+    loss_ticks = [t.get_text() for t in training.axes[0].get_yticklabels() + training.axes[0].get_yticklabels(minor=True)]
+    assert not any("times" in t or "10^" in t or "\\cdot" in t for t in loss_ticks)
+    assert any(t and t[0].isdigit() for t in loss_ticks)  # plain numbers
     with pytest.raises(ValueError):
         torus_figures(tmp_path, [])

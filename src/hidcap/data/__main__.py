@@ -28,7 +28,7 @@ def _concept_rows(args: argparse.Namespace) -> tuple[list[torch.Tensor], list[st
     rows, names = [], []
     for k, bits in enumerate(data.class_names):
         rows.append(data.images[data.classes == k])
-        names.append(bits + ("\n(held out)" if bits in test else ""))
+        names.append(f"{bits}: {spec.describe(bits, short=True)}" + ("\n(held out)" if bits in test else ""))
     return rows, names
 
 
@@ -51,7 +51,7 @@ def _bump_rows(args: argparse.Namespace) -> tuple[list[torch.Tensor], list[str]]
 
 def show(args: argparse.Namespace) -> Path:
     """Render the grid and save it to ``args.out``; returns the path."""
-    from hidcap.plotting import figure
+    from hidcap.plotting import figure, save
 
     rows, names = _concept_rows(args) if args.show == "concepts" else _bump_rows(args)
     cols = args.per_class
@@ -69,12 +69,13 @@ def show(args: argparse.Namespace) -> Path:
                 else:
                     ax.imshow(img.permute(1, 2, 0).numpy())
         axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
-    fig.suptitle(args.title or ("concept classes" if args.show == "concepts" else "Gaussian bump data"), fontsize=10)
-    fig.tight_layout()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    return out
+    if args.show == "concepts":
+        concepts = args.concepts.split(",")
+        default = f"concept classes: rows name the bits ({', '.join(concepts)}) and their values"
+    else:
+        default = "Gaussian bump data: one row per kind, random lattice centres"
+    fig.suptitle(args.title or default, fontsize=10)
+    return save(fig, args.out, dpi=100)
 
 
 def main(argv: list[str] | None = None) -> None:

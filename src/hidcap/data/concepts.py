@@ -36,6 +36,9 @@ COND_LAYOUT: dict[str, slice | int] = {
     "background": slice(9, 12),  # RGB
 }
 COND_DIM = 12
+#: Names of bit 0 and bit 1 of each concept (``shape`` takes its names from ``ConceptDataSpec.shapes``).
+VALUE_NAMES: dict[str, tuple[str, str]] = {"color": ("red", "blue"), "size": ("large", "small"),
+                                           "background": ("bright", "dark")}
 #: Value of every slot of the "no condition" vector used for classifier-free guidance.
 NULL_COND_VALUE = -1.0
 NULL_COND = torch.full((COND_DIM,), NULL_COND_VALUE)
@@ -174,6 +177,19 @@ class ConceptDataSpec:
     def class_count(self, bits: str) -> int:
         """Number of training images of class ``bits`` (``images_per_class`` unless overridden)."""
         return dict(self.class_counts).get(bits, self.images_per_class)
+
+    def value_names(self, concept: str) -> tuple[str, str]:
+        """The names of bit 0 and bit 1 of ``concept``: color (red, blue), size (large, small), shape
+        (``shapes``), background (bright, dark). An unknown concept -> ``ValueError``."""
+        _check_concept(concept, "concept")
+        return self.shapes if concept == "shape" else VALUE_NAMES[concept]
+
+    def describe(self, bits: str, *, short: bool = False) -> str:
+        """Name class ``bits`` by its concepts: ``"01"`` -> ``"red, small"``; ``short=False`` spells each
+        concept: ``"color=red, size=small"``. Bits of another length or not 0/1 -> ``ValueError``."""
+        self._check_bits(bits, "bits")
+        parts = [self.value_names(c)[int(b)] for c, b in zip(self.concepts, bits)]
+        return ", ".join(parts if short else [f"{c}={v}" for c, v in zip(self.concepts, parts)])
 
     # ---- class means ------------------------------------------------------------------------------
     def concept_means(self, bits: str) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from hidcap.config_io import config_to_dict
+from hidcap.data.concepts import ConceptDataSpec
 from hidcap.evaluation.elicitation import CapabilityTable, capability, control_protocols
 from hidcap.evaluation.concept_scores import ConceptSpace, concept_space
 from hidcap.evaluation.curves import find_turn, first_crossing, onset_index
@@ -25,7 +26,7 @@ from hidcap.evaluation.intervals import beats, beats_control, wilson_bounds, wil
 from hidcap.evaluation.onsets import OnsetInterval, earlier, onset_interval
 from hidcap.experiments.cache import cached
 from hidcap.experiments.probe_args import ProbeArgs
-from hidcap.plotting import figure
+from hidcap.plotting import figure, save
 from hidcap.experiments.probe_runs import train_all
 from hidcap.runs import CheckpointSeries
 
@@ -83,35 +84,66 @@ def _band(r: Mapping[str, Any], name: str) -> tuple[np.ndarray, np.ndarray, np.n
     return np.array(f["estimate"]), np.array(f["low"]), np.array(f["high"])
 
 
+#: What each protocol's negative control does (:func:`hidcap.evaluation.protocols.control_protocols`).
+CONTROL_TITLES = {"overprompt": "off-concept overprompting", "intervention": "random-direction intervention",
+                  "patch": "self patch"}
+
+
 def plot_fig6(per_seed: Mapping[int, Mapping[str, Any]], threshold: float, path: Path) -> Path:
-    """Paper layout: one panel per protocol (and capability), one colour per seed; fresh-sample accuracy
-    with its 95 % Wilson band; in the protocol panels the negative control dashed beside it."""
-    from matplotlib import colormaps
+    """Paper layout as small multiples: one column per protocol (and capability), one row per seed; fresh-sample
+    accuracy of class ``TARGET`` with its 95 % Wilson band, and in the protocol columns the protocol's negative
+    control dashed beside it (the column title names it). One legend under the grid names every line style.
+
+    per_seed: seed -> :func:`analyse_seed` result (``steps``, ``fresh``); threshold: the onset threshold
+    (dotted). Returns ``path``."""
+    if not per_seed:
+        raise ValueError("per_seed must hold at least one seed")
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     names = [*PROTOCOLS, "capability"]
-    fig = figure((3.1 * len(names), 3.5))
-    axes = fig.subplots(1, len(names), sharey=True)
-    cmap = colormaps["tab10"]
-    for ax, name in zip(axes, names):
-        for k, (seed, r) in enumerate(per_seed.items()):
-            col = cmap(k % 10)
+    seeds = list(per_seed)
+    fig = figure((2.7 * len(names) + 0.6, 1.9 * len(seeds) + 1.5))
+    axes = fig.subplots(len(seeds), len(names), sharex=True, sharey=True, squeeze=False)
+    for i, (seed, r) in enumerate(per_seed.items()):
+        for j, name in enumerate(names):
+            ax = axes[i, j]
+            col = COLOURS[name]
             est, low, high = _band(r, name)
-            ax.plot(r["steps"], est, "-o", ms=2.5, lw=1.3, color=col, label=f"seed {seed}")
-            ax.fill_between(r["steps"], low, high, color=col, alpha=0.15, lw=0)
+            ax.plot(r["steps"], est, "-o", ms=2.5, lw=1.4, color=col)
+            ax.fill_between(r["steps"], low, high, color=col, alpha=0.18, lw=0)
             if name in CONTROL_OF:
                 est, low, high = _band(r, CONTROL_OF[name])
-                ax.plot(r["steps"], est, "--", lw=1.1, color=col, alpha=0.9,
-                        label="control (dashed)" if k == 0 else None)
-                ax.fill_between(r["steps"], low, high, color=col, alpha=0.07, lw=0, hatch="//")
-        ax.axhline(threshold, color="0.5", ls=":", lw=1)
-        ax.set_title(TITLES[name] + ("\nsolid: real, dashed: control" if name in CONTROL_OF else ""), fontsize=9)
-        ax.set_xlabel("training step")
-        ax.set_ylim(-0.03, 1.03)
-    axes[0].set_ylabel(f"joint accuracy, class {TARGET}\n(fresh samples, 95 % Wilson band)")
-    axes[-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+                ax.plot(r["steps"], est, "--", lw=1.2, color="0.35")
+                ax.fill_between(r["steps"], low, high, facecolor="none", edgecolor="0.6", lw=0, hatch="///")
+            ax.axhline(threshold, color="0.5", ls=":", lw=1)
+            ax.set_ylim(-0.03, 1.03)
+            if i == 0:
+                ax.set_title(TITLES[name] + (f"\ncontrol: {CONTROL_TITLES[name]}" if name in CONTROL_TITLES else ""),
+                             fontsize=9)
+            if i == len(seeds) - 1:
+                ax.set_xlabel("training step")
+            if j == 0:
+                ax.set_ylabel(f"seed {seed}\naccuracy", fontsize=9)
+    handles = [
+        Line2D([], [], color="0.2", ls="-", marker="o", ms=2.5, lw=1.4),
+        Patch(color="0.2", alpha=0.18, lw=0),
+        Line2D([], [], color="0.35", ls="--", lw=1.2),
+        Patch(facecolor="none", edgecolor="0.6", hatch="///", lw=0),
+        Line2D([], [], color="0.5", ls=":", lw=1),
+    ]
+    labels = [
+        "solid: the protocol (column), fresh samples",
+        "shaded: its 95 % Wilson band",
+        "dashed: the protocol's negative control (named in the column title)",
+        "hatched: the control's 95 % Wilson band",
+        f"dotted: onset threshold {threshold:g}",
+    ]
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle(f"joint accuracy of class {TARGET} ({ConceptDataSpec().describe(TARGET)}) per elicitation protocol "
+                 "(columns) and seed (rows)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.55 / (1.9 * len(seeds) + 1.5), 1, 1))
+    return save(fig, path, tight=False)
 
 
 def _onset_span(ax: Any, onset: Mapping[str, Any], steps: Sequence[int], color: str, y: float) -> None:
@@ -128,6 +160,8 @@ def _onset_span(ax: Any, onset: Mapping[str, Any], steps: Sequence[int], color: 
 def plot_per_seed(per_seed: Mapping[int, Mapping[str, Any]], threshold: float, path: Path) -> Path:
     """One panel per seed: every protocol and capability (fresh samples, Wilson bands), with the capability and
     behaviour onsets' bootstrap intervals (bars) and the turn."""
+    from matplotlib.lines import Line2D
+
     n = len(per_seed)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
@@ -138,10 +172,10 @@ def plot_per_seed(per_seed: Mapping[int, Mapping[str, Any]], threshold: float, p
             est, low, high = _band(r, name)
             main = name == "capability"
             ax.plot(r["steps"], est, "--" if main else "-", marker="o", ms=2.5, lw=2.0 if main else 1.2,
-                    color=COLOURS[name], label=name, alpha=0.9)
+                    color=COLOURS[name], label=TITLES[name] + (" (dashed)" if main else ""), alpha=0.9)
             ax.fill_between(r["steps"], low, high, color=COLOURS[name], alpha=0.15 if name in ("capability", "naive") else 0.06,
                             lw=0)
-        ax.axhline(threshold, color="0.5", ls=":", lw=1)
+        ax.axhline(threshold, color="0.5", ls=":", lw=1, label=f"onset threshold {threshold:g} (dotted)")
         _onset_span(ax, r["onset"]["capability"], r["steps"], "black", 0.05)
         _onset_span(ax, r["onset"]["behaviour"], r["steps"], "tab:gray", 0.10)
         marks = [("capability", "black", "-", "capability onset"), ("behaviour", "tab:gray", "--", "behaviour onset")]
@@ -165,10 +199,11 @@ def plot_per_seed(per_seed: Mapping[int, Mapping[str, Any]], threshold: float, p
             if key not in handles:
                 handles[key] = h
                 labels.append(lab if not lab.startswith("turn") else "turn (departure from memorisation)")
-    fig.legend(list(handles.values()), labels, loc="lower center", ncol=min(len(labels), 4), fontsize=7.5)
-    fig.tight_layout(rect=(0, 0.16 if rows == 1 else 0.08, 1, 1))
-    fig.savefig(path)
-    return path
+    handles["bars"] = Line2D([], [], color="0.3", lw=4, alpha=0.5)
+    labels.append("bars: 95 % onset intervals (dark: capability, light: behaviour)")
+    fig.legend(list(handles.values()), labels, loc="lower center", ncol=3, fontsize=7.5, frameon=False)
+    fig.tight_layout(rect=(0, (0.25 * math.ceil(len(labels) / 3) + 0.1) / (3.1 * rows + 0.6), 1, 1))
+    return save(fig, path, tight=False)
 
 
 def plot_trajectories(per_seed: Mapping[int, Mapping[str, Any]], concepts: Sequence[str], path: Path,

@@ -12,7 +12,7 @@ from hidcap.evaluation.curves import learning_time
 from hidcap.evaluation.intervals import wilson_bounds
 from hidcap.experiments.level_onsets import joint_correct
 from hidcap.experiments.level_sweeps import HELD_OUT, Run
-from hidcap.plotting import figure
+from hidcap.plotting import figure, save
 
 __all__ = ["level_colors", "plot_accuracy", "plot_learning_times", "plot_trajectories"]
 
@@ -35,6 +35,9 @@ def plot_learning_times(path: Path, rows: list[dict[str, Any]], levels: Sequence
     line; runs that never learned sit above the end-of-training line, marked x in the series' colour.
     intervals: label -> one onset interval per row (:meth:`OnsetInterval.to_dict`), drawn as error bars (an
     open-ended interval reaches the "never" band above the end of training).
+    The legend names every mark (run, mean line, interval bar, never); a caption under the panels says what
+    they are and what "rho" in ``title`` means (Spearman rank correlation over runs, never ranked last:
+    :func:`hidcap.evaluation.ranks.spearman`). Returns ``path``.
     """
     panels = [("level", xlabel)] + ([("signal", signal_label)] if signals else [])
     fig = figure((5.4 * len(panels), 4.0))
@@ -43,6 +46,7 @@ def plot_learning_times(path: Path, rows: list[dict[str, Any]], levels: Sequence
     styles = [("tab:blue", "o"), ("tab:orange", "^"), ("tab:green", "s"), ("tab:purple", "D")]
     for ax, (kind, label) in zip(axes[0], panels):
         xof = (lambda lv: lv) if kind == "level" else (lambda lv: signals[lv])
+        span = max(np.ptp([xof(lv) for lv in levels]), 1e-12) / 0.4  # 1 for levels 0.4 apart, as before
         for k, (name, times) in enumerate(series.items()):
             col, marker = styles[k % len(styles)]
             if len(times) != len(rows):
@@ -60,22 +64,31 @@ def plot_learning_times(path: Path, rows: list[dict[str, Any]], levels: Sequence
             for j, (r, iv) in enumerate(zip(rows, (intervals or {}).get(name, ()))):
                 lo = never_y if iv["low"] is None else iv["low"]
                 hi = never_y if iv["high"] is None else iv["high"]
-                x = xof(r["level"]) + 0.004 * (k - 0.5) * (1 + j % 3)  # small offsets keep overlapping bars apart
+                x = xof(r["level"]) + 0.004 * span * (k - 0.5) * (1 + j % 3)  # keep overlapping bars apart
                 ax.plot([x, x], [lo, hi], "-", color=col, lw=1.0, alpha=0.6)
             xn = [xof(r["level"]) for r, t in zip(rows, times) if t is None]
             ax.scatter(xn, [never_y + 0.03 * total_steps * k] * len(xn), marker="x", color=col, s=40, zorder=3,
                        label=f"{name}: never" if xn else None)
-        ax.axhline(total_steps, color="0.4", ls=":", lw=1)
-        ax.text(0.01, total_steps, " end of training", va="bottom", ha="left", fontsize=7, color="0.3",
-                transform=ax.get_yaxis_transform())
+        ax.axhline(total_steps, color="0.4", ls=":", lw=1, label=f"end of training ({total_steps} steps)")
+        ax.plot([], [], "-", color="0.3", lw=1.0, alpha=0.7, label="mean over the runs that learned")
+        if intervals:
+            ax.plot([], [], "|", color="0.3", ms=12, mew=1.0, alpha=0.6, label="95 % bootstrap interval of the onset")
         ax.set_ylim(0, total_steps * 1.25)
         ax.set_xlabel(label)
-        ax.set_ylabel("learning time (training steps)" if kind == "level" else "")
-        ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+        ax.set_ylabel("learning time (training steps)")
+    handles, names = axes[0, 0].get_legend_handles_labels()  # the panels share their marks: one legend
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), 4), fontsize=7, frameon=False,
+               bbox_to_anchor=(0.5, 0.07))
+    fig.suptitle(title.replace("rho", "\N{GREEK SMALL LETTER RHO}"), fontsize=10)
+    caption = ("Markers: one run each (its learning time: the first step from which its smoothed accuracy stays "
+               "above the threshold); x: a run that never got there, drawn above the end of training.")
+    if "rho" in title or "\N{GREEK SMALL LETTER RHO}" in title:
+        caption += ("\n\N{GREEK SMALL LETTER RHO}: Spearman rank correlation of the level with the learning time "
+                    "over all runs (never ranks last); negative = learned sooner at higher levels.")
+    fig.text(0.5, 0.01, caption, ha="center", va="bottom", fontsize=7, color="0.25", wrap=True)
+    rows_of_legend = -(-len(names) // 4)
+    fig.tight_layout(rect=(0, 0.075 + 0.05 * rows_of_legend, 1, 1))
+    return save(fig, path, tight=False)
 
 
 def plot_accuracy(path: Path, runs: list[Run], levels: Sequence[float], level_label: str, threshold: float) -> Path:
@@ -97,6 +110,8 @@ def plot_accuracy(path: Path, runs: list[Run], levels: Sequence[float], level_la
         if t_learn is not None:  # the run's learning time (smoothed accuracy stays above the threshold)
             ax.axvline(t_learn, color=colors[run.level], ls=":", lw=1.0)
     ax.axhline(threshold, color="0.4", ls=":", lw=1, label=f"threshold {threshold:g}")
+    ax.plot([], [], "|", color="0.4", ms=12, label="dotted vertical: the run's learning time")
+    ax.fill_between([], [], [], color="0.4", alpha=0.12, lw=0, label="95 % Wilson band")
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("training step")
     ax.set_ylabel(f"joint accuracy of class {HELD_OUT}")

@@ -21,7 +21,7 @@ from hidcap.evaluation.bump_decoding import bump_accuracy
 from hidcap.evaluation.intervals import wilson_interval
 from hidcap.experiments.recording import measured_steps, record_samples
 from hidcap.scales import TorusScale
-from hidcap.plotting import figure, save
+from hidcap.plotting import figure, plain_log_ticks, save
 from hidcap.progress import progress_bar
 from hidcap.runs import SeriesLike
 
@@ -151,14 +151,14 @@ def torus_figures(out: str | Path, results: Sequence[TorusMeasurement], *, accur
         else:
             axes[1].plot(steps, acc, "o-", ms=4, label=f"{label}, joint")
         if len(results) == 1:
-            axes[1].plot(steps, [row["accuracy_x"] for row in r.rows], ".--", label="x")
-            axes[1].plot(steps, [row["accuracy_y"] for row in r.rows], ".--", label="y")
+            axes[1].plot(steps, [row["accuracy_x"] for row in r.rows], ".--", label="x alone")
+            axes[1].plot(steps, [row["accuracy_y"] for row in r.rows], ".--", label="y alone")
         axes[2].plot(steps, [row["participation_ratio"] for row in r.rows], "o-", ms=4, label=label)
         if (peak := _peak(r.rows)) is not None:
             axes[2].plot(*peak, "*", ms=14, color="tab:red")
-    axes[0].set(xlabel="training step", ylabel="loss", yscale="log", title="training loss\n")
+    axes[0].set(xlabel="training step", ylabel="training loss (per batch)", yscale="log", title="training loss\n")
     if accuracy_line is not None:
-        axes[1].axhline(accuracy_line, color="grey", ls=":", lw=1)
+        axes[1].axhline(accuracy_line, color="grey", ls=":", lw=1, label=f"threshold {accuracy_line:g}")
     axes[1].set(xlabel="training step", ylabel="sample accuracy", ylim=(-0.02, 1.02),
                 title=f"sample accuracy, one prompt per\nmeasured (x, y) ({len(res.labels)} centres)")
     axes[2].axhline(4, color="grey", ls=":", label="ideal Clifford torus (4)")
@@ -166,6 +166,9 @@ def torus_figures(out: str | Path, results: Sequence[TorusMeasurement], *, accur
                 title=f"participation ratio of {res.layer}\n(★ = peak over steps > 0)")
     for ax in axes:
         ax.legend(frameon=False, fontsize=7)
+    plain_log_ticks(axes[0], "y")
+    plain_log_ticks(axes[2], "y")
+    fig.suptitle(f"{_model_label(res.series)}: training and the geometry of {res.layer}", fontsize=10)
     save(fig, out / names[0], dpi=120)
 
     # spectrum: explained variance of the top 15 components at every measured checkpoint
@@ -177,17 +180,74 @@ def torus_figures(out: str | Path, results: Sequence[TorusMeasurement], *, accur
         ax.plot(np.arange(1, len(ev) + 1), ev / ev.sum(), "o-", ms=3, color=cmap(i / max(1, len(res.rows) - 1)),
                 label=f"step {row['step']} (acc {row['accuracy']:.2f}, top-4 {row['top4_explained']:.2f})")
     ax.set(xlabel="principal component", ylabel="explained variance ratio (of top 15)", yscale="log",
-           title=f"PCA eigenspectrum of {res.layer}, seed {res.seed}")
+           title=f"PCA eigenspectrum of {res.layer}, seed {res.seed}\n{_model_label(res.series)}")
+    plain_log_ticks(ax, "y")
     ax.legend(frameon=False, fontsize=6)
     save(fig, out / names[1], dpi=120)
 
-    ax = geometry.plot_diagrams(res.ph, title=f"step {res.step}, seed {res.seed}\nBetti numbers "
-                                              f"{tuple(res.betti.betti)} (a torus: {betti_expected})")
+    ax = geometry.plot_diagrams(res.ph, title=f"{_model_label(res.series)}\n{res.layer}, step {res.step}, seed "
+                                              f"{res.seed}\nBetti numbers {tuple(res.betti.betti)} (a torus: "
+                                              f"{betti_expected})")
+    ax.set(xlabel="birth (Euclidean distance after PCA)", ylabel="death (Euclidean distance after PCA)")
     save(ax.figure, out / names[2], dpi=120)
-    save(geometry.plot_torus_tests(res.verdict), out / names[3], tight=False, dpi=120)
+    save(_label_torus_tests(geometry.plot_torus_tests(res.verdict), res), out / names[3], tight=False, dpi=120)
     _pca_figure(res, out / names[4])
     _samples_figure(res, out / names[5])
     return names
+
+
+def _model_label(series: Any) -> str:
+    """A short name of the model of ``series`` for figure titles: its architecture and channel widths, and the
+    run directory when the series has one (``"UNet (16, 32, 32), run out/ct/run"``)."""
+    model = getattr(getattr(series, "config", None), "model", None)
+    name = "model" if model is None else type(model).__name__.removesuffix("Config")
+    channels = getattr(model, "channels", None)
+    if channels is not None:
+        name += f" {tuple(channels)}"
+    run_dir = getattr(series, "run_dir", None)
+    return name if run_dir is None else f"{name}, run {'/'.join(Path(run_dir).parts[-2:])}"
+
+
+def _label_torus_tests(fig: Any, res: TorusMeasurement) -> Any:
+    """Make :func:`hidcap.geometry.plot_torus_tests`' figure read on its own: y labels, a figure legend naming
+    every colour (the overlap of two filled histograms included), a title naming the model, checkpoint, layer
+    and seed, and a caption defining W."""
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import Patch
+
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    handles, labels = axes[0].get_legend_handles_labels()
+    if axes[0].get_legend() is not None:
+        axes[0].get_legend().remove()
+    named, filled = [], []
+    for h, lab in zip(handles, labels):
+        patch = h.patches[0] if hasattr(h, "patches") else h
+        if lab == "model":
+            named.append((patch, f"model: {res.layer} at step {res.step}"))
+            continue
+        lab = lab.replace("clifford", "Clifford")
+        named.append((patch, f"ideal {lab} torus" if "torus" not in lab else f"ideal {lab}"))
+        if patch.get_fill():
+            filled.append((to_rgba(patch.get_facecolor()), lab))
+    for i, (c1, n1) in enumerate(filled):  # alpha-blended over white, as drawn
+        for c2, n2 in filled[i + 1:]:
+            under = np.array([1.0, 1.0, 1.0]) * (1 - c1[3]) + np.array(c1[:3]) * c1[3]
+            blend = under * (1 - c2[3]) + np.array(c2[:3]) * c2[3]
+            named.append((Patch(color=tuple(blend)), f"{n1} and {n2} overlap"))
+    for ax in axes:
+        if ax.get_subplotspec().colspan.start == 0:
+            ax.set_ylabel("probability density")
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(w, h + 1.0)
+    fig.legend([a for a, _ in named], [b for _, b in named], loc="lower center", ncol=2, fontsize=8,
+               frameon=False, bbox_to_anchor=(0.5, 0.035))
+    fig.text(0.5, 0.01, "W: 1-D Wasserstein distance between the model's histogram and that ideal torus's "
+             "(smaller = closer). Ideal tori are sampled on the same lattice.", ha="center", va="bottom",
+             fontsize=7.5, color="0.25")
+    fig.suptitle(f"torus tests of {_model_label(res.series)}\ncheckpoint step {res.step}, layer {res.layer}, "
+                 f"seed {res.seed}", fontsize=10)
+    fig.tight_layout(rect=(0, 0.9 / (h + 1.0), 1, 1))
+    return fig
 
 
 def _pca_figure(res: TorusMeasurement, path: Path) -> None:
@@ -204,9 +264,11 @@ def _pca_figure(res: TorusMeasurement, path: Path) -> None:
         c = res.labels[:, col]
         for ax, (i, j) in zip(axes[r], pairs):
             sc = ax.scatter(proj[:, i], proj[:, j], c=c, cmap="twilight", s=8)
-            ax.set(title=f"PC{i + 1} vs PC{j + 1}, colour = {coord}", xticks=[], yticks=[])
+            ax.set(title=f"PC{i + 1} vs PC{j + 1}, colour = {coord}", xticks=[], yticks=[],
+                   xlabel=f"PC{i + 1} (activation units)", ylabel=f"PC{j + 1} (activation units)")
         fig.colorbar(sc, ax=list(axes[r]), label=f"prompted {coord} (px; cyclic)", fraction=0.03, pad=0.02)
-    fig.suptitle(f"final representation ({res.layer}), step {res.step}, seed {res.seed}", fontsize=9)
+    fig.suptitle(f"{_model_label(res.series)}: final representation ({res.layer}), step {res.step}, seed {res.seed}",
+                 fontsize=9)
     save(fig, path, tight=False, dpi=120)
 
 
@@ -236,5 +298,6 @@ def _samples_figure(res: TorusMeasurement, path: Path) -> None:
                 a.set_ylabel(f"{py[yi]:g}", fontsize=7, rotation=0, ha="right", va="center")
     fig.supxlabel("prompted x (px)", fontsize=8)
     fig.supylabel("prompted y (px)", fontsize=8)
-    fig.suptitle(f"samples at step {res.step}, seed {res.seed} (x across, y down)", fontsize=8)
+    fig.suptitle(f"{_model_label(res.series)}: samples at step {res.step}, seed {res.seed} (x across, y down)",
+                 fontsize=8)
     save(fig, path, tight=False, dpi=120)
