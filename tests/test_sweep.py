@@ -15,7 +15,8 @@ import pytest
 
 import hidcap
 from hidcap.cli import main
-from hidcap.sweep import expand_grid, group_runs, parse_grid, run_name, run_sweep, set_field, train_runs
+from hidcap.config_io import set_field
+from hidcap.sweep import expand_grid, group_runs, parse_grid, run_name, run_sweep, train_runs
 from hidcap.training import run_preset
 
 

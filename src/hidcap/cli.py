@@ -159,8 +159,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from hidcap.config_io import load_config
-    from hidcap.sweep import format_table, parse_grid, run_sweep, set_field
+    from hidcap.config_io import load_config, set_field
+    from hidcap.sweep import format_table, parse_grid, run_sweep
     from hidcap.training import TrainConfig, run_preset
 
     cfg = run_preset(args.preset) if args.preset else load_config(TrainConfig, args.config)

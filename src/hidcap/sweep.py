@@ -40,8 +40,6 @@ import multiprocessing
 import os
 import time
 import traceback
-import types
-import typing
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -50,9 +48,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from hidcap.checkpoints import checkpoint_path
-from hidcap.config_io import config_to_dict
+from hidcap.checkpoints import checkpoint_steps_in
+from hidcap.config_io import config_to_dict, set_field
 from hidcap.progress import progress_bar
+from hidcap.runs import CheckpointSeries
 from hidcap.training import MANY_MAY_DIFFER, TrainConfig, train, train_many
 
 __all__ = [
@@ -65,14 +64,11 @@ __all__ = [
     "parse_grid",
     "run_name",
     "run_sweep",
-    "set_field",
     "shape_key",
     "train_runs",
 ]
 
 EXECUTORS = ("local", "ray")
-NONE_WORDS = ("none", "null")
-BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 
 @dataclass(frozen=True)
@@ -104,98 +100,7 @@ class RunResult:
     group: int = 1
 
 
-# ---- grid: dotted fields, typed values -----------------------------------------------------------------
-def _parse(raw: Any, hint: Any, name: str) -> Any:
-    """``raw`` (a command-line string or a JSON value) as a value of type ``hint``; ValueError names ``name``."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if type(None) in args and (raw is None or (isinstance(raw, str) and raw.lower() in NONE_WORDS)):
-            return None
-        options = [a for a in args if a is not type(None)]
-        if all(dataclasses.is_dataclass(a) for a in options):
-            raise ValueError(f"{name} is a config section, not a value; set its fields instead, e.g. {name}.<field>")
-        errors = []
-        for option in options:
-            try:
-                return _parse(raw, option, name)
-            except ValueError as exc:
-                errors.append(str(exc))
-        raise ValueError(errors[0] if len(errors) == 1 else f"{name}: cannot read {raw!r} as {hint}")
-    if dataclasses.is_dataclass(hint):
-        fields = [f.name for f in dataclasses.fields(hint)]
-        raise ValueError(f"{name} is a config section ({hint.__name__}), not a value; set its fields instead, "
-                         f"e.g. {name}.{fields[0]} (its fields: {fields})")
-    if origin is tuple:
-        items = raw
-        if isinstance(raw, str):
-            try:
-                items = json.loads(raw)
-            except json.JSONDecodeError:
-                items = None
-        if not isinstance(items, (list, tuple)):
-            raise ValueError(f"{name} is a tuple: give it as a JSON list such as [1, 2] (a grid axis takes a list of "
-                             f"them, e.g. {name}=[[1,2],[3,4]]), got {raw!r}")
-        args = typing.get_args(hint)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_parse(v, args[0], name) for v in items)
-        if args and len(args) != len(items):
-            raise ValueError(f"{name} takes {len(args)} values, got {len(items)}: {raw!r}")
-        return tuple(_parse(v, a, name) for a, v in zip(args, items)) if args else tuple(items)
-    if hint is bool:
-        if isinstance(raw, bool):
-            return raw
-        if isinstance(raw, str) and raw.lower() in BOOL_WORDS:
-            return BOOL_WORDS[raw.lower()]
-        raise ValueError(f"{name} takes true/false, got {raw!r}")
-    if hint is int:
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            return raw
-        if isinstance(raw, str):
-            try:
-                return int(raw)
-            except ValueError:
-                pass
-        raise ValueError(f"{name} takes an integer, got {raw!r}")
-    if hint is float:
-        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-            return float(raw)
-        if isinstance(raw, str):
-            try:
-                return float(raw)
-            except ValueError:
-                pass
-        raise ValueError(f"{name} takes a number, got {raw!r}")
-    if hint is str:
-        if isinstance(raw, str):
-            return raw
-        raise ValueError(f"{name} takes a string, got {raw!r}")
-    if hint is Any:
-        return raw
-    raise ValueError(f"{name} has type {hint}, which a sweep cannot set")
-
-
-def set_field(config: Any, dotted: str, raw: Any) -> Any:
-    """A copy of the frozen dataclass ``config`` with field ``dotted`` (e.g. ``'optimizer.lr'``) set to ``raw``
-    parsed to the field's type (``'0.003'`` -> 0.003, ``'none'`` -> None, ``'[0.9, 0.99]'`` -> a tuple).
-    KeyError names an unknown field; ValueError a value that does not fit."""
-    parts = dotted.split(".")
-    chain = [config]  # config, config.<p0>, config.<p0>.<p1>, ...
-    for i, part in enumerate(parts):
-        obj, where = chain[-1], ".".join(parts[:i]) or type(config).__name__
-        if not dataclasses.is_dataclass(obj):
-            raise KeyError(f"cannot set {dotted!r}: {where} is a {type(obj).__name__}, not a config section")
-        known = sorted(f.name for f in dataclasses.fields(obj) if f.init)
-        if part not in known:
-            raise KeyError(f"unknown config field {'.'.join(parts[: i + 1])!r}; {where} has fields {known}")
-        if i < len(parts) - 1:
-            chain.append(getattr(obj, part))
-    value = _parse(raw, typing.get_type_hints(type(chain[-1]))[parts[-1]], dotted)
-    for obj, part in zip(reversed(chain), reversed(parts)):
-        value = dataclasses.replace(obj, **{part: value})
-    return value
-
-
+# ---- grid: dotted fields, typed values (read by hidcap.config_io.set_field) --------------------------------
 def parse_grid(specs: Sequence[str]) -> dict[str, list[str]]:
     """Command-line grid axes -> ``{dotted field: [raw values]}``. Each spec is ``field=v1,v2,...`` or
     ``field=<JSON list>`` (for values holding commas, e.g. ``optimizer.betas=[[0.9,0.99],[0.9,0.999]]``)."""
@@ -317,23 +222,27 @@ def _auto_groups(runs: list[SweepRun], executor: str, workers: int | None, group
 
 # ---- one group of runs, in a worker --------------------------------------------------------------------
 def _final_loss(run_dir: Path) -> float | None:
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
+    """The ``loss`` of the last row of the run's metrics (``None``: no run or no row yet)."""
+    try:
+        rows = CheckpointSeries(run_dir).metrics()
+    except FileNotFoundError:  # the run failed before it wrote its config
         return None
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return rows[-1].get("loss") if rows else None
 
 
 def _last_step(run_dir: Path) -> int:
-    steps = [int(p.stem.split("_")[1]) for p in (run_dir / "checkpoints").glob("step_*.safetensors")]
-    return max(steps, default=0)
+    """The newest checkpoint's step (0: none yet)."""
+    return max(checkpoint_steps_in(run_dir), default=0)
 
 
 def _finished(run: SweepRun, out: Path) -> bool:
-    run_dir = out / run.name
-    config_file = run_dir / "config.json"
-    return (config_file.is_file() and json.loads(config_file.read_text()) == config_to_dict(run.config)
-            and checkpoint_path(run_dir, run.config.steps).is_file())
+    """True when ``out/<run.name>`` holds this run's config (compared as loaded configs, as
+    :func:`~hidcap.training.train` compares them) and its final checkpoint."""
+    try:
+        series = CheckpointSeries(out / run.name)
+        return series.config == run.config and run.config.steps in checkpoint_steps_in(series.run_dir)
+    except (FileNotFoundError, KeyError, ValueError):  # no run, or a config.json that does not load
+        return False
 
 
 def _run_one(run: SweepRun, run_dir: Path, from_step: int | None = None) -> RunResult:

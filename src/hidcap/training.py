@@ -32,7 +32,7 @@ from hidcap.checkpoints import (
 )
 from hidcap.config_io import config_from_dict, config_to_dict, load_config, save_config
 from hidcap.data import LabelledImages
-from hidcap.diffusion import build_diffusion
+from hidcap.diffusion import Diffusion, build_diffusion
 from hidcap.models import build_model
 from hidcap.run_presets import RUN_PRESETS
 from hidcap.progress import progress_bar
@@ -191,7 +191,7 @@ class _Parts:
     """What the loop trains: the model, its diffusion, the optimizer and the noise generator on ``device``."""
 
     model: nn.Module
-    diffusion: nn.Module
+    diffusion: Diffusion
     opt: torch.optim.Optimizer
     gen: torch.Generator
     device: torch.device
@@ -285,9 +285,7 @@ class _RunSteps:
                                "seconds": round(time.perf_counter() - self.t0, 3)}
         if grad_norm is not None:
             row["grad_norm"] = float(grad_norm)
-        if hasattr(parts.diffusion, "gamma_min"):
-            row["gamma_min"] = float(parts.diffusion.gamma_min.detach())
-            row["gamma_max"] = float(parts.diffusion.gamma_max.detach())
+        row.update(parts.diffusion.log_values())  # e.g. VDM's learned γ(0), γ(1)
         self.log.write(json.dumps(row) + "\n")
         self.log.flush()
         self.loss_sum.zero_()

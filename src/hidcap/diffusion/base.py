@@ -43,6 +43,11 @@ class Diffusion(nn.Module):
     null_value: float
 
     # ---- training helpers -----------------------------------------------------------------------
+    def log_values(self) -> dict[str, float]:
+        """Scalars of this diffusion's own (learned) state that the training loop logs beside the loss in each
+        ``metrics.jsonl`` row; ``{}`` when it has none (DDPM). VDMs: ``gamma_min``, ``gamma_max``."""
+        return {}
+
     def drop_cond(self, cond: Tensor, generator: torch.Generator) -> Tensor:
         """Replace each row of cond (B, D) by the null vector with probability ``cond_drop``."""
         if self.cond_drop <= 0:

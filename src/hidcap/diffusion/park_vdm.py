@@ -86,6 +86,10 @@ class ParkVDM(Diffusion):
         """γ(t) = b + |w|·t for t (B,) in [0, 1]."""
         return self.b + self.w.abs() * t
 
+    def log_values(self) -> dict[str, float]:
+        """γ(0) and γ(1) now (the schedule is learned when ``learn_schedule``), logged by the training loop."""
+        return {"gamma_min": float(self.gamma_min.detach()), "gamma_max": float(self.gamma_max.detach())}
+
     def time_input(self, gamma: Tensor) -> Tensor:
         """What the network sees: (γ − γ_min⁰)/(γ_max⁰ − γ_min⁰) with the config's (initial) endpoints."""
         c = self.config

@@ -57,6 +57,10 @@ class VDM(Diffusion):
         """γ(t) = γ_min + (γ_max − γ_min)·t for t (B,) in [0, 1]."""
         return self.gamma_min + (self.gamma_max - self.gamma_min) * t
 
+    def log_values(self) -> dict[str, float]:
+        """γ(0) and γ(1) now (the schedule is learned when ``learn_schedule``), logged by the training loop."""
+        return {"gamma_min": float(self.gamma_min.detach()), "gamma_max": float(self.gamma_max.detach())}
+
     @staticmethod
     def alpha_sigma(gamma: Tensor) -> tuple[Tensor, Tensor]:
         """(α, σ) = (√sigmoid(−γ), √sigmoid(γ))."""
