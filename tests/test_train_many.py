@@ -201,18 +201,18 @@ def test_every_run_dir_is_locked(tmp_path):
 
 
 def test_a_nan_run_stops_and_the_others_finish(tmp_path, monkeypatch):
-    original = DDPM.loss
+    original = DDPM.loss_from_output
     calls = {"n": 0}
 
-    def flaky(self, model, x0, c, generator):  # pass 1 stops inside original(); pass 2 counts
-        loss = original(self, model, x0, c, generator)
+    def flaky(self, output, saved, generator):  # run b's loss turns NaN at its 6th step
+        loss = original(self, output, saved, generator)
         if generator.initial_seed() == nan_seed:
             calls["n"] += 1
         return loss * float("nan") if generator.initial_seed() == nan_seed and calls["n"] >= 6 else loss
 
     configs = [_micro(diffusion=DDPMConfig.scaled(50), seed=s) for s in (0, 1)]
     nan_seed = _seeds(1)[1]  # run b's noise generator
-    monkeypatch.setattr(DDPM, "loss", flaky)
+    monkeypatch.setattr(DDPM, "loss_from_output", flaky)
     with pytest.raises(NonFiniteLossError) as info:
         train_many(configs, [tmp_path / "a", tmp_path / "b"], data=_tensors(), progress=False)
     assert list(info.value.failures) == [tmp_path / "b"]
