@@ -2,8 +2,9 @@
 
 ``train(config, run_dir)`` writes ``config.json``, ``metrics.jsonl`` and
 ``checkpoints/step_XXXXXXX.safetensors`` (plus ``checkpoints/resume.safetensors`` with optimizer and RNG
-state), shows a tqdm bar, resumes after an interruption with bit-identical results on CPU, and stops with
-:class:`NonFiniteLossError` on a NaN/inf loss, keeping the last good checkpoint. ``train_many(configs,
+state), shows a tqdm bar, resumes after an interruption with bit-identical results on CPU, extends a run given
+more steps, and stops with :class:`NonFiniteLossError` on a NaN/inf loss, keeping the last good checkpoint.
+``train_many(configs,
 run_dirs)`` trains K runs that differ only in seeds, data or optimizer settings as one batched model
 (``torch.func.vmap``), each run dir written as ``train`` writes it (docs/models.md, "K runs at once").
 """
@@ -559,8 +560,9 @@ def train_many(
 ) -> list[CheckpointSeries]:
     """Train K runs at once in one process: as K :func:`train` calls would, but with one batched forward
     (``torch.func.stack_module_state``-style stacked parameters + ``functional_call`` + ``vmap``) per step.
-    Sweeps use it only when asked (``group=K``): on a CPU it saves 0.65-0.90x of the time and its runs match
-    solo runs to float tolerance only (docs/performance.md, "K runs at once").
+    Sweeps use it only when asked (``group=K``): on a CPU it took 0.65-0.90x the time of K solo runs (its
+    gain on a GPU is unmeasured) and its runs match solo runs to float tolerance only (docs/performance.md,
+    "K runs at once").
 
     configs: K :class:`TrainConfig` that differ only in :data:`MANY_MAY_DIFFER` (seed, data_seed, data,
     optimizer, checkpoints, steps, log_every); anything else raises ValueError naming the field.
