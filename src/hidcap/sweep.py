@@ -228,7 +228,7 @@ def _finished(run: SweepRun, out: Path) -> bool:
     :func:`~hidcap.training.train` compares them) and its final checkpoint."""
     try:
         series = CheckpointSeries(out / run.name)
-        return series.config == run.config and run.config.steps in checkpoint_steps_in(series.run_dir)
+        return series.config == run.config and run.config.steps in series.steps
     except (FileNotFoundError, KeyError, ValueError):  # no run, or a config.json that does not load
         return False
 
