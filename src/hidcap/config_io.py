@@ -170,6 +170,8 @@ def _coerce(tp: Any, value: Any, where: _Where, text: bool = False) -> Any:
         return tuple(value)
     if origin is list:
         (arg,) = typing.get_args(tp) or (Any,)
+        if text:
+            value = _list_from_text(tp, value, where)
         return [_coerce(arg, v, where.child(str(i)), text) for i, v in enumerate(value)]
     if origin is dict:
         _, varg = typing.get_args(tp) or (Any, Any)
@@ -182,7 +184,7 @@ def _allows_none(tp: Any) -> bool:
 
 
 def _list_from_text(tp: Any, value: Any, where: _Where) -> list[Any]:
-    """A tuple field's value given as a JSON list (or the text of one)."""
+    """A tuple or list field's value given as a JSON list (or the text of one)."""
     items = value
     if isinstance(value, str):
         try:
@@ -191,7 +193,7 @@ def _list_from_text(tp: Any, value: Any, where: _Where) -> list[Any]:
             items = None
     if not isinstance(items, (list, tuple)):
         name = where.section
-        raise ValueError(f"{name} is a tuple: give it as a JSON list such as [1, 2] (a grid axis takes a list of "
+        raise ValueError(f"{name} is a {typing.get_origin(tp).__name__}: give it as a JSON list such as [1, 2] (a grid axis takes a list of "
                          f"them, e.g. {name}=[[1,2],[3,4]]), got {value!r}")
     return list(items)
 
