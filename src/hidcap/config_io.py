@@ -192,8 +192,8 @@ def _list_from_text(tp: Any, value: Any, where: _Where) -> list[Any]:
         except json.JSONDecodeError:
             items = None
     if not isinstance(items, (list, tuple)):
-        name = where.section
-        raise ValueError(f"{name} is a {typing.get_origin(tp).__name__}: give it as a JSON list such as [1, 2] (a grid axis takes a list of "
+        name, kind = where.section, typing.get_origin(tp).__name__
+        raise ValueError(f"{name} is a {kind}: give it as a JSON list such as [1, 2] (a grid axis takes a list of "
                          f"them, e.g. {name}=[[1,2],[3,4]]), got {value!r}")
     return list(items)
 
