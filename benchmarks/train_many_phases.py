@@ -25,8 +25,9 @@ from hidcap.training import CheckpointConfig, run_preset, train_many
 
 _PHASES = [(training._Stacked, "forward", "batched forward (vmap)"), (torch.Tensor, "backward", "backward"),
            (training._RunSteps, "clip", "clip (each run)"), (training._Stacked, "share_grads", "hand out grads"),
-           (torch.optim.AdamW, "step", "optimizer step (each run)"), (training._RunSteps, "record", "metrics + checkpoints"),
-           (training._RunSteps, "batch", "batches"), (training, "_many_loop", "whole step")]
+           (torch.optim.AdamW, "step", "optimizer step (each run)"),
+           (training._RunSteps, "record", "metrics + checkpoints"), (training._RunSteps, "batch", "batches"),
+           (training, "_many_loop", "whole step")]
 
 
 def _timed(owner: Any, name: str, label: str, acc: collections.Counter) -> Any:

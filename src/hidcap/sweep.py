@@ -495,9 +495,10 @@ def train_runs(
     name: a relative directory name (``'lr0.01_seed0'``, ``'sigma1/seed0'``); ValueError for an empty,
     absolute or ``..`` name, two names of one directory, or a run inside another. A run finished before (same
     config.json, final checkpoint there) is skipped; an interrupted one resumes; a failing one fails alone.
-    executor, workers, address, num_cpus, num_gpus, group: as in :func:`run_sweep`. Returns one :class:`RunResult` per run, in the order
-    of ``runs`` (``run``: the name; ``params``: ``{}``; ``status``: ``'done'``, ``'skipped'`` or
-    ``'failed'`` with ``error``), also written to ``out/summary.json`` / ``summary.csv``.
+    executor, workers, address, num_cpus, num_gpus, group: as in :func:`run_sweep`. Returns one
+    :class:`RunResult` per run, in the order of ``runs`` (``run``: the name; ``params``: ``{}``; ``status``:
+    ``'done'``, ``'skipped'`` or ``'failed'`` with ``error``), also written to ``out/summary.json`` /
+    ``summary.csv``.
     """
     _check_options(executor, workers, group, num_cpus, num_gpus)
     if not isinstance(runs, Mapping):

@@ -120,7 +120,9 @@ class ParkVDM(Diffusion):
         alpha, sigma = self.alpha_sigma(g.view(-1, 1, 1, 1))
         return (alpha * x + sigma * noise, self.time_input(g), cond), {"x": x, "noise": noise}
 
-    def terms_from_output(self, output: Tensor, saved: dict[str, Tensor], generator: torch.Generator) -> dict[str, Tensor]:
+    def terms_from_output(
+        self, output: Tensor, saved: dict[str, Tensor], generator: torch.Generator
+    ) -> dict[str, Tensor]:
         """The three terms of the bound in bits per dimension from the model's ε prediction ``output``
         (B, C, H, W), each averaged over the batch: ``diffusion``, ``prior`` and ``recon`` (see the module
         docstring); the reconstruction noise comes from ``generator``."""
