@@ -220,3 +220,20 @@ def test_a_nan_run_stops_and_the_others_finish(tmp_path, monkeypatch):
     assert CheckpointSeries(tmp_path / "b").steps == [4]
     rows = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 5 and "step 6" in str(info.value)
+
+
+def test_train_many_extends_runs_given_more_steps(tmp_path):
+    """More steps extend each run from its last checkpoint, as train does, and config.json records it."""
+    short = [_micro(seed=0, steps=8, checkpoints=CheckpointConfig(steps=(4, 8))),
+             _micro(seed=1, steps=8, checkpoints=CheckpointConfig(steps=(4, 8)))]
+    long = [replace(c, steps=12) for c in short]
+    data = _tensors()
+    dirs = [tmp_path / "e0", tmp_path / "e1"]
+    train_many(short, dirs, data=data, progress=False)
+    extended = train_many(long, dirs, data=data, progress=False)
+    direct = train_many(long, [tmp_path / "d0", tmp_path / "d1"], data=data, progress=False)
+    for e, d, config in zip(extended, direct, long):
+        assert e.steps == d.steps == [4, 8, 12] and e.config == config
+        _close(e, d)
+        assert json.loads((e.run_dir / "config.json").read_text())["@extensions"] == [
+            {"from_steps": 8, "to_steps": 12, "at_step": 8}]
