@@ -1,8 +1,8 @@
 """Where a ``train_many`` step spends its time: wall ms per lockstep step of K runs, by phase.
 
 Wraps the phases of ``hidcap.training._many_loop`` with timers (batched forward, backward, per-run clipping,
-gradient hand-out, optimizer step, metrics/checkpoints, the diffusion loss passes) and trains K runs of a preset
-once after a 2-step warm-up. Run:
+gradient hand-out, the K optimizer steps, metrics/checkpoints, the two halves of the diffusion loss) and trains K
+runs of a preset once after a 2-step warm-up. Run:
 
     .venv/bin/python benchmarks/train_many_phases.py [--preset tiny] [--k 4] [--steps 100]
 """
@@ -24,9 +24,10 @@ from hidcap.diffusion import build_diffusion
 from hidcap.training import CheckpointConfig, run_preset, train_many
 
 _PHASES = [(training._Stacked, "forward", "batched forward (vmap)"), (torch.Tensor, "backward", "backward"),
-           (training._Stacked, "clip", "clip (all runs)"), (training._Stacked, "share_grads", "hand out grads"),
-           (torch.optim.AdamW, "step", "optimizer step"), (training._RunSteps, "record", "metrics + checkpoints"),
-           (training._RunSteps, "batch", "batches"), (training, "_many_loop", "whole step")]
+           (training._RunSteps, "clip", "clip (each run)"), (training._Stacked, "share_grads", "hand out grads"),
+           (torch.optim.AdamW, "step", "optimizer step (each run)"),
+           (training._RunSteps, "record", "metrics + checkpoints"), (training._RunSteps, "batch", "batches"),
+           (training, "_many_loop", "whole step")]
 
 
 def _timed(owner: Any, name: str, label: str, acc: collections.Counter) -> Any:
@@ -47,6 +48,11 @@ def _timed(owner: Any, name: str, label: str, acc: collections.Counter) -> Any:
     return own
 
 
+def _diffusion_phases(cls: type) -> list[tuple[type, str, str]]:
+    """The two halves of the diffusion loss of class ``cls``, as phases."""
+    return [(cls, "loss_inputs", "diffusion loss: inputs"), (cls, "loss_from_output", "diffusion loss: from output")]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="tiny")
@@ -55,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     acc: collections.Counter = collections.Counter()
     base = run_preset(args.preset, steps=args.steps, checkpoints=CheckpointConfig(count=5))
-    phases = _PHASES + [(type(build_diffusion(base.diffusion)), "loss", "diffusion loss passes (1 and 2)")]
+    phases = _PHASES + _diffusion_phases(type(build_diffusion(base.diffusion)))
     originals = [_timed(owner, name, label, acc) for owner, name, label in phases]
     try:
         configs = [replace(base, seed=s) for s in range(args.k)]

@@ -64,6 +64,32 @@ def test_parser_errors(tmp_path):
     assert main(["sample", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2  # not a run dir
 
 
+def test_sample_on_a_missing_folder_says_it_does_not_exist(tmp_path, capsys):
+    assert main(["sample", str(tmp_path / "nope"), "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'nope'} does not exist" in err and "config.json" not in err, err
+    assert main(["sample", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2  # a folder, but no run
+    assert "config.json is missing" in capsys.readouterr().err
+
+
+def test_train_with_more_steps_extends_a_finished_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    common = ["train", "--preset", "tiny", "--out", str(run), "--batch-size", "8", "--images-per-class", "8",
+              "--checkpoints", "2", "--no-progress"]
+    assert main([*common, "--steps", "2"]) == 0
+    before = {p.name: p.stat().st_mtime_ns for p in (run / "checkpoints").glob("step_*")}
+    capsys.readouterr()
+    assert main([*common, "--steps", "4"]) == 0
+    captured = capsys.readouterr()
+    assert "last step 4" in captured.out and "extending" in captured.err  # the quadratic schedule moved
+    after = {p.name: p.stat().st_mtime_ns for p in (run / "checkpoints").glob("step_*")}
+    assert all(after[name] == t for name, t in before.items())  # the checkpoints written are kept
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["steps"] == 4 and cfg["@extensions"] == [{"from_steps": 2, "to_steps": 4, "at_step": 2}]
+    assert main([*common, "--steps", "4", "--lr", "0.5"]) == 2
+    assert "optimizer.lr is 0.001 there, 0.5 here" in capsys.readouterr().err
+
+
 def test_sample_grid_layout(tmp_path):
     path = sample_grid(torch.zeros(5, 3, 4, 4), rows=2, path=tmp_path / "g.png")
     import matplotlib.image as mpimg

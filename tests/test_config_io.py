@@ -155,3 +155,38 @@ def test_other_union_data_specs_roundtrip():
     assert isinstance(config_from_dict(TrainConfig, config_to_dict(TrainConfig())).diffusion, VDMConfig)
     with pytest.raises(ConfigKeyError):
         config_from_dict(TrainConfig, {"bogus": 1})
+
+
+def test_notes_beside_the_fields_are_kept_apart_from_the_config(tmp_path):
+    from hidcap.config_io import load_config_extras
+
+    cfg = run_preset("tiny")
+    path = save_config(cfg, tmp_path / "config.json", extra={"@extensions": [{"from_steps": 1, "to_steps": 2}]})
+    assert json.loads(path.read_text())["@extensions"] == [{"from_steps": 1, "to_steps": 2}]
+    assert load_config(TrainConfig, path) == cfg  # loading skips the note
+    assert load_config_extras(path) == {"@extensions": [{"from_steps": 1, "to_steps": 2}]}
+    for bad in ({"notes": 1}, {KIND_KEY: "x"}):
+        with pytest.raises(ValueError, match="must begin with '@'"):
+            save_config(cfg, tmp_path / "bad.json", extra=bad)
+    data = json.loads(path.read_text())
+    data["optimizer"]["@note"] = 1  # only top-level notes are skipped; a section stays strict
+    with pytest.raises(ConfigKeyError, match="unknown key"):
+        config_from_dict(TrainConfig, data)
+
+
+def test_set_field_reads_text_to_the_field_type_and_names_a_misplaced_field():
+    from hidcap.config_io import set_field
+
+    cfg = run_preset("tiny")
+    assert set_field(cfg, "optimizer.lr", "3e-3").optimizer.lr == 0.003
+    assert set_field(cfg, "optimizer.grad_clip", "none").optimizer.grad_clip is None
+    assert set_field(cfg, "optimizer.betas", "[0.9, 0.99]").optimizer.betas == (0.9, 0.99)
+    assert set_field(cfg, "data_seed", 7).data_seed == 7 and set_field(cfg, "channels_last", "yes").channels_last
+    with pytest.raises(ConfigKeyError) as info:
+        set_field(cfg, "weight_decay", "0.1")
+    assert str(info.value).startswith("unknown config field 'weight_decay'")
+    assert str(info.value).endswith("(did you mean optimizer.weight_decay?)")
+    with pytest.raises(ValueError, match="optimizer.betas takes 2 values"):
+        set_field(cfg, "optimizer.betas", "[0.9]")
+    with pytest.raises(ValueError, match="steps takes an integer, got 2.5"):
+        set_field(cfg, "steps", 2.5)

@@ -15,7 +15,8 @@ import pytest
 
 import hidcap
 from hidcap.cli import main
-from hidcap.sweep import expand_grid, group_runs, parse_grid, run_name, run_sweep, set_field, train_runs
+from hidcap.config_io import set_field
+from hidcap.sweep import expand_grid, format_table, group_runs, parse_grid, run_name, run_sweep, train_runs
 from hidcap.training import run_preset
 
 
@@ -62,6 +63,24 @@ def test_grid_values_are_parsed_to_the_field_types():
 def test_bad_grid_input_is_named(grid, error, match):
     with pytest.raises(error, match=match):
         expand_grid(_base(), grid)
+
+
+def test_a_field_given_without_its_section_is_named_plainly_with_a_hint(tmp_path, capsys):
+    assert main(["sweep", "--preset", "tiny", "--out", str(tmp_path / "s"), "--grid", "lr=0.1,0.2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hidcap sweep: error: unknown config field 'lr'") and '"' not in err, err
+    assert "did you mean optimizer.lr?" in err
+
+
+def test_index_columns_follow_the_grid_order(tmp_path):
+    from hidcap.sweep import _write_index
+
+    runs = expand_grid(_base(), {"optimizer.lr": ["0.01"], "data.images_per_class": ["8"], "batch_size": ["8"]},
+                       seeds=[0])
+    _write_index(tmp_path, runs)
+    header = (tmp_path / "index.csv").read_text().splitlines()[0]
+    assert header == "run,optimizer.lr,data.images_per_class,batch_size,seed"
+    assert list(json.loads((tmp_path / "index.json").read_text())[runs[0].name]) == list(runs[0].params)
 
 
 def test_bad_grid_specs_and_arguments():
@@ -185,7 +204,7 @@ def test_sweep_commands_in_the_docs_parse_and_expand():
         base = run_preset(args.preset)
         for spec in args.set:
             base = set_field(base, *spec.split("=", 1))
-        if "lrr" in " ".join(argv) or "steps=1.5" in argv:  # the documented bad-input examples
+        if {"optimizer.lrr=0.001", "lr=0.001", "steps=1.5"} & set(argv):  # the documented bad-input examples
             with pytest.raises((KeyError, ValueError)):
                 expand_grid(base, parse_grid(args.grid), args.seeds)
             continue
@@ -208,10 +227,20 @@ def test_group_runs_groups_same_shape_runs():
         group_runs(runs, max_group=0)
 
 
+def test_sweeps_train_runs_separately_unless_group_asks(tmp_path):
+    results = run_sweep(_base(), None, tmp_path / "solo", seeds=[0, 1], workers=1, progress=False)
+    assert [(r.status, r.group, r.group_id) for r in results] == [("done", 1, None)] * 2
+    assert "group" not in format_table(results).splitlines()[0]
+
+
 def test_a_grouped_sweep_trains_with_train_many_and_retries_a_failed_group_run_by_run(tmp_path):
     out = tmp_path / "sweep"
-    results = run_sweep(_base(), None, out, seeds=[0, 1, 2], workers=1, progress=False)
-    assert [(r.status, r.group) for r in results] == [("done", 3)] * 3
+    results = run_sweep(_base(), None, out, seeds=[0, 1, 2], workers=1, group=3, progress=False)
+    assert [(r.status, r.group, r.group_id) for r in results] == [("done", 3, 0)] * 3
+    table = format_table(results).splitlines()
+    assert table[0].split() == ["run", "seed", "status", "wall_s", "group", "final_loss"]
+    assert all("g0 x3" in row for row in table[1:])  # one train_many call: one wall time, named
+    assert [r["group_id"] for r in csv.DictReader((out / "summary.csv").open())] == ["0"] * 3
     for r in results:
         assert sorted(p.name for p in (out / r.run / "checkpoints").glob("step_*")) == [
             "step_0000000.safetensors", "step_0000001.safetensors", "step_0000002.safetensors"]
@@ -219,8 +248,8 @@ def test_a_grouped_sweep_trains_with_train_many_and_retries_a_failed_group_run_b
     assert json.loads((out / "summary.json").read_text())[0]["group"] == 3
     # one run of a group cannot start (4 images for batch 8): the group fails, each run is retried alone
     results = run_sweep(_base(), {"data.images_per_class": [8, 1]}, tmp_path / "bad", seeds=[5], workers=1,
-                        progress=False)
-    assert [(r.status, r.group) for r in results] == [("done", 1), ("failed", 1)]
+                        group=2, progress=False)
+    assert [(r.status, r.group, r.group_id) for r in results] == [("done", 1, None), ("failed", 1, None)]
     assert "exceeds the number of training images" in results[1].error
     with pytest.raises(ValueError, match="group must be >= 1"):
         run_sweep(_base(), None, out, group=0)

@@ -201,18 +201,18 @@ def test_every_run_dir_is_locked(tmp_path):
 
 
 def test_a_nan_run_stops_and_the_others_finish(tmp_path, monkeypatch):
-    original = DDPM.loss
+    original = DDPM.loss_from_output
     calls = {"n": 0}
 
-    def flaky(self, model, x0, c, generator):  # pass 1 stops inside original(); pass 2 counts
-        loss = original(self, model, x0, c, generator)
+    def flaky(self, output, saved, generator):  # run b's loss turns NaN at its 6th step
+        loss = original(self, output, saved, generator)
         if generator.initial_seed() == nan_seed:
             calls["n"] += 1
         return loss * float("nan") if generator.initial_seed() == nan_seed and calls["n"] >= 6 else loss
 
     configs = [_micro(diffusion=DDPMConfig.scaled(50), seed=s) for s in (0, 1)]
     nan_seed = _seeds(1)[1]  # run b's noise generator
-    monkeypatch.setattr(DDPM, "loss", flaky)
+    monkeypatch.setattr(DDPM, "loss_from_output", flaky)
     with pytest.raises(NonFiniteLossError) as info:
         train_many(configs, [tmp_path / "a", tmp_path / "b"], data=_tensors(), progress=False)
     assert list(info.value.failures) == [tmp_path / "b"]
@@ -220,3 +220,20 @@ def test_a_nan_run_stops_and_the_others_finish(tmp_path, monkeypatch):
     assert CheckpointSeries(tmp_path / "b").steps == [4]
     rows = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 5 and "step 6" in str(info.value)
+
+
+def test_train_many_extends_runs_given_more_steps(tmp_path):
+    """More steps extend each run from its last checkpoint, as train does, and config.json records it."""
+    short = [_micro(seed=0, steps=8, checkpoints=CheckpointConfig(steps=(4, 8))),
+             _micro(seed=1, steps=8, checkpoints=CheckpointConfig(steps=(4, 8)))]
+    long = [replace(c, steps=12) for c in short]
+    data = _tensors()
+    dirs = [tmp_path / "e0", tmp_path / "e1"]
+    train_many(short, dirs, data=data, progress=False)
+    extended = train_many(long, dirs, data=data, progress=False)
+    direct = train_many(long, [tmp_path / "d0", tmp_path / "d1"], data=data, progress=False)
+    for e, d, config in zip(extended, direct, long):
+        assert e.steps == d.steps == [4, 8, 12] and e.config == config
+        _close(e, d)
+        assert json.loads((e.run_dir / "config.json").read_text())["@extensions"] == [
+            {"from_steps": 8, "to_steps": 12, "at_step": 8}]

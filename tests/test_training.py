@@ -1,4 +1,5 @@
 import json
+import warnings
 from dataclasses import replace
 
 import pytest
@@ -270,3 +271,56 @@ def test_numpy_integers_are_accepted_as_ints_and_stored_as_ints():
     assert config_from_dict(TrainConfig, config_to_dict(cfg)) == cfg  # JSON-able
     with pytest.raises(ValueError, match="steps must be an int"):
         _micro(steps=12.0)
+
+
+def _rows(series: CheckpointSeries) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in series.metrics()]
+
+
+def test_extending_a_finished_run_is_bit_identical_to_training_to_the_end_directly(tmp_path):
+    """Train 20 steps, extend to 40, compare with a 40-step run: the same checkpoint steps (explicit
+    checkpoints.steps: the schedules agree), the same weights and γ bit for bit, the same metrics rows."""
+    data = _tensors()
+    short = _micro(diffusion=VDMConfig(cond_drop=0.25), steps=20, checkpoints=CheckpointConfig(steps=(10, 20)),
+                   log_every=5)
+    long = replace(short, steps=40)
+    train(short, tmp_path / "ext", data=data, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the schedules agree: no warning
+        extended = train(long, tmp_path / "ext", data=data, progress=False)
+    direct = train(long, tmp_path / "direct", data=data, progress=False)
+    assert extended.steps == direct.steps == [10, 20, 40]
+    for step in direct.steps:
+        a, b = extended.state_dict(step), direct.state_dict(step)
+        assert all(torch.equal(a[k], b[k]) for k in b), step
+        assert torch.equal(extended.diffusion(step).gamma_max, direct.diffusion(step).gamma_max)
+    assert _rows(extended) == _rows(direct) and [r["step"] for r in _rows(direct)] == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert extended.config == long
+    notes = json.loads((tmp_path / "ext" / "config.json").read_text())["@extensions"]
+    assert notes == [{"from_steps": 20, "to_steps": 40, "at_step": 20}]
+    again = train(long, tmp_path / "ext", data=data, progress=False)  # finished: returns at once, no new note
+    assert again.steps == [10, 20, 40]
+    assert json.loads((tmp_path / "ext" / "config.json").read_text())["@extensions"] == notes
+
+
+def test_extending_with_a_spacing_over_the_total_warns_and_keeps_the_old_checkpoints(tmp_path):
+    data = _tensors()
+    short = _micro(steps=8, checkpoints=CheckpointConfig(count=2, spacing="linear", include_start=False))
+    train(short, tmp_path, data=data, progress=False)
+    assert CheckpointSeries(tmp_path).steps == [4, 8]
+    with pytest.warns(UserWarning, match=r"keeps \[4, 8\] and adds \[12, 24\]; a direct run checkpoints at "
+                                         r"\[12, 24\]"):
+        series = train(replace(short, steps=24), tmp_path, data=data, progress=False)
+    assert series.steps == [4, 8, 12, 24]
+
+
+def test_extending_refuses_any_other_difference_naming_the_field_and_both_values(tmp_path):
+    data = _tensors()
+    short = _micro(steps=4, checkpoints=CheckpointConfig(count=1))
+    train(short, tmp_path, data=data, progress=False)
+    other = replace(short, steps=8, optimizer=replace(short.optimizer, lr=1e-2), batch_size=4)
+    with pytest.raises(ValueError, match=r"optimizer\.lr is 0\.003 there, 0\.01 here; batch_size is 8 there, 4 here"):
+        train(other, tmp_path, data=data, progress=False)
+    with pytest.raises(ValueError, match="can be extended, not cut to 2 steps"):
+        train(replace(short, steps=2), tmp_path, data=data, progress=False)
+    assert CheckpointSeries(tmp_path).config == short  # nothing changed

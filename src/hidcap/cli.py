@@ -9,6 +9,7 @@ import argparse
 import errno
 import math
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -61,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hidcap", description="Train and sample hidcap diffusion models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train a preset and write a run directory (resumes if it exists)")
+    t = sub.add_parser("train", help="train a preset and write a run directory (resumes if it exists; more --steps "
+                                      "extend a run, docs/models.md)")
     t.add_argument("--preset", required=True, choices=sorted(RUN_PRESETS), help="run preset")
     t.add_argument("--out", required=True, type=Path, help="run directory")
     t.add_argument("--steps", type=_positive_int, help="training steps")
@@ -110,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--address", help="ray: address of a running cluster (default: start a local instance)")
     w.add_argument("--num-cpus", type=float, default=1, help="ray: CPUs per run")
     w.add_argument("--num-gpus", type=float, default=0, help="ray: GPUs per run")
+    w.add_argument("--group", type=_positive_int, metavar="K",
+                   help="train same-shape runs up to K at a time as one batched model (hidcap.training.train_many); "
+                        "default: each run on its own (docs/sweeps.md)")
     w.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     w.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return parser
@@ -153,14 +158,18 @@ def _train(args: argparse.Namespace) -> int:
         if not hasattr(cfg.data, "images_per_class"):
             raise CLIError(f"--images-per-class applies to concept data, not preset {args.preset!r}")
         cfg = replace(cfg, data=replace(cfg.data, images_per_class=args.images_per_class))
-    series = train(cfg, args.out, progress=False if args.no_progress else None, resume=not args.no_resume)
+    with warnings.catch_warnings(record=True) as caught:  # e.g. an extension that moves the checkpoint schedule
+        warnings.simplefilter("always")
+        series = train(cfg, args.out, progress=False if args.no_progress else None, resume=not args.no_resume)
+    for warning in caught:
+        print(f"hidcap train: warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
     print(f"{series}: checkpoints at steps {series.steps}")
     return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from hidcap.config_io import load_config
-    from hidcap.sweep import format_table, parse_grid, run_sweep, set_field
+    from hidcap.config_io import load_config, set_field
+    from hidcap.sweep import format_table, parse_grid, run_sweep
     from hidcap.training import TrainConfig, run_preset
 
     cfg = run_preset(args.preset) if args.preset else load_config(TrainConfig, args.config)
@@ -172,7 +181,8 @@ def _sweep(args: argparse.Namespace) -> int:
     try:
         results = run_sweep(cfg, parse_grid(args.grid), args.out, seeds=args.seeds, executor=args.executor,
                             workers=args.workers, address=args.address, num_cpus=args.num_cpus,
-                            num_gpus=args.num_gpus, progress=False if args.no_progress else None)
+                            num_gpus=args.num_gpus, group=args.group,
+                            progress=False if args.no_progress else None)
     except ImportError as exc:
         raise ValueError(str(exc)) from None
     print(format_table(results))

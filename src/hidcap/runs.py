@@ -54,6 +54,8 @@ class CheckpointSeries:
     def __init__(self, run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
         self.run_dir = Path(run_dir)
         self.device = torch.device(device)
+        if not self.run_dir.is_dir():
+            raise FileNotFoundError(f"{self.run_dir} does not exist (or is not a folder), so it holds no training run")
         if not (self.run_dir / "config.json").is_file():
             raise FileNotFoundError(f"{self.run_dir} is not a training run: {self.run_dir / 'config.json'} is missing")
         self._config = None

@@ -17,12 +17,13 @@ this invocation's outcome (run, grid point, status, wall time, final loss, error
   ``'cuda'``; no server; a single group of runs trains in the calling process) and ``'ray'`` (``ray.init()`` starts a local instance, ``address=`` joins a cluster;
   each run asks for ``num_cpus`` / ``num_gpus``; ``out`` must be a path every worker sees).
 
-- Grouping: runs that differ only in what leaves shapes alone (seed, data_seed, data, optimizer, checkpoints,
-  steps, log_every) are trained several at a time as one batched model by :func:`hidcap.training.train_many`
-  (:func:`group_runs`); on the local executor by default as many groups per shape as there are workers (at
-  most 8 runs a group), on Ray only when ``group`` asks for it. If a grouped call fails, each of its runs is
-  retried alone with :func:`~hidcap.training.train` (which resumes from what the group wrote), so every run gets
-  its own status and error.
+- Each run trains on its own with :func:`~hidcap.training.train` unless ``group=K`` asks otherwise: then runs
+  that differ only in what leaves shapes alone (seed, data_seed, data, optimizer, checkpoints, steps,
+  log_every) train up to K at a time as one batched model by :func:`hidcap.training.train_many`
+  (:func:`group_runs`). Separate runs are the default because grouping gained only 0.65-0.90x of the time on
+  a CPU and its runs match solo runs to float tolerance only (docs/performance.md). If a grouped call fails,
+  each of its runs is retried alone with :func:`~hidcap.training.train` (which resumes from what the group
+  wrote), so every run gets its own status and error.
 
 :func:`train_runs` trains an explicit ``{name: config}`` set the same way, each into ``out/<name>`` (the
 probes train their seeds and levels with it, :func:`hidcap.experiments.probe_runs.train_all`).
@@ -40,8 +41,6 @@ import multiprocessing
 import os
 import time
 import traceback
-import types
-import typing
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -50,9 +49,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from hidcap.checkpoints import checkpoint_path
-from hidcap.config_io import config_to_dict
+from hidcap.checkpoints import checkpoint_steps_in
+from hidcap.config_io import config_to_dict, set_field
 from hidcap.progress import progress_bar
+from hidcap.runs import CheckpointSeries
 from hidcap.training import MANY_MAY_DIFFER, TrainConfig, train, train_many
 
 __all__ = [
@@ -65,14 +65,11 @@ __all__ = [
     "parse_grid",
     "run_name",
     "run_sweep",
-    "set_field",
     "shape_key",
     "train_runs",
 ]
 
 EXECUTORS = ("local", "ray")
-NONE_WORDS = ("none", "null")
-BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 
 @dataclass(frozen=True)
@@ -89,9 +86,10 @@ class SweepRun:
 class RunResult:
     """The outcome of one run: ``status`` is ``'done'`` (trained now), ``'skipped'`` (finished before) or
     ``'failed'``; ``from_step``: the last checkpoint it had before (0: a fresh run); ``wall_s``: seconds
-    spent in this sweep (for a grouped run: its group's); ``final_loss``: the last ``loss`` row of its
+    spent in this sweep (for a grouped run: its whole group's); ``final_loss``: the last ``loss`` row of its
     metrics.jsonl; ``group``: how many runs trained together in its ``train_many`` call (1: alone, also after a
-    failed group's solo retry)."""
+    failed group's solo retry); ``group_id``: which ``train_many`` call of this sweep trained it (``None``:
+    trained alone), so the runs sharing one ``wall_s`` can be told apart."""
 
     run: str
     params: dict[str, Any]
@@ -102,100 +100,10 @@ class RunResult:
     error: str | None = None
     traceback: str | None = field(default=None, repr=False)
     group: int = 1
+    group_id: int | None = None
 
 
-# ---- grid: dotted fields, typed values -----------------------------------------------------------------
-def _parse(raw: Any, hint: Any, name: str) -> Any:
-    """``raw`` (a command-line string or a JSON value) as a value of type ``hint``; ValueError names ``name``."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if type(None) in args and (raw is None or (isinstance(raw, str) and raw.lower() in NONE_WORDS)):
-            return None
-        options = [a for a in args if a is not type(None)]
-        if all(dataclasses.is_dataclass(a) for a in options):
-            raise ValueError(f"{name} is a config section, not a value; set its fields instead, e.g. {name}.<field>")
-        errors = []
-        for option in options:
-            try:
-                return _parse(raw, option, name)
-            except ValueError as exc:
-                errors.append(str(exc))
-        raise ValueError(errors[0] if len(errors) == 1 else f"{name}: cannot read {raw!r} as {hint}")
-    if dataclasses.is_dataclass(hint):
-        fields = [f.name for f in dataclasses.fields(hint)]
-        raise ValueError(f"{name} is a config section ({hint.__name__}), not a value; set its fields instead, "
-                         f"e.g. {name}.{fields[0]} (its fields: {fields})")
-    if origin is tuple:
-        items = raw
-        if isinstance(raw, str):
-            try:
-                items = json.loads(raw)
-            except json.JSONDecodeError:
-                items = None
-        if not isinstance(items, (list, tuple)):
-            raise ValueError(f"{name} is a tuple: give it as a JSON list such as [1, 2] (a grid axis takes a list of "
-                             f"them, e.g. {name}=[[1,2],[3,4]]), got {raw!r}")
-        args = typing.get_args(hint)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_parse(v, args[0], name) for v in items)
-        if args and len(args) != len(items):
-            raise ValueError(f"{name} takes {len(args)} values, got {len(items)}: {raw!r}")
-        return tuple(_parse(v, a, name) for a, v in zip(args, items)) if args else tuple(items)
-    if hint is bool:
-        if isinstance(raw, bool):
-            return raw
-        if isinstance(raw, str) and raw.lower() in BOOL_WORDS:
-            return BOOL_WORDS[raw.lower()]
-        raise ValueError(f"{name} takes true/false, got {raw!r}")
-    if hint is int:
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            return raw
-        if isinstance(raw, str):
-            try:
-                return int(raw)
-            except ValueError:
-                pass
-        raise ValueError(f"{name} takes an integer, got {raw!r}")
-    if hint is float:
-        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-            return float(raw)
-        if isinstance(raw, str):
-            try:
-                return float(raw)
-            except ValueError:
-                pass
-        raise ValueError(f"{name} takes a number, got {raw!r}")
-    if hint is str:
-        if isinstance(raw, str):
-            return raw
-        raise ValueError(f"{name} takes a string, got {raw!r}")
-    if hint is Any:
-        return raw
-    raise ValueError(f"{name} has type {hint}, which a sweep cannot set")
-
-
-def set_field(config: Any, dotted: str, raw: Any) -> Any:
-    """A copy of the frozen dataclass ``config`` with field ``dotted`` (e.g. ``'optimizer.lr'``) set to ``raw``
-    parsed to the field's type (``'0.003'`` -> 0.003, ``'none'`` -> None, ``'[0.9, 0.99]'`` -> a tuple).
-    KeyError names an unknown field; ValueError a value that does not fit."""
-    parts = dotted.split(".")
-    chain = [config]  # config, config.<p0>, config.<p0>.<p1>, ...
-    for i, part in enumerate(parts):
-        obj, where = chain[-1], ".".join(parts[:i]) or type(config).__name__
-        if not dataclasses.is_dataclass(obj):
-            raise KeyError(f"cannot set {dotted!r}: {where} is a {type(obj).__name__}, not a config section")
-        known = sorted(f.name for f in dataclasses.fields(obj) if f.init)
-        if part not in known:
-            raise KeyError(f"unknown config field {'.'.join(parts[: i + 1])!r}; {where} has fields {known}")
-        if i < len(parts) - 1:
-            chain.append(getattr(obj, part))
-    value = _parse(raw, typing.get_type_hints(type(chain[-1]))[parts[-1]], dotted)
-    for obj, part in zip(reversed(chain), reversed(parts)):
-        value = dataclasses.replace(obj, **{part: value})
-    return value
-
-
+# ---- grid: dotted fields, typed values (read by hidcap.config_io.set_field) --------------------------------
 def parse_grid(specs: Sequence[str]) -> dict[str, list[str]]:
     """Command-line grid axes -> ``{dotted field: [raw values]}``. Each spec is ``field=v1,v2,...`` or
     ``field=<JSON list>`` (for values holding commas, e.g. ``optimizer.betas=[[0.9,0.99],[0.9,0.999]]``)."""
@@ -267,9 +175,6 @@ def _get(config: Any, dotted: str) -> Any:
     return config
 
 
-MAX_GROUP = 8  # runs per train_many call at most when grouping automatically
-
-
 def shape_key(config: TrainConfig) -> str | None:
     """What must be equal for runs to share a :func:`~hidcap.training.train_many` call (``None``: never grouped,
     e.g. a compiled run)."""
@@ -303,37 +208,29 @@ def group_runs(runs: Sequence[SweepRun], max_group: int = 1, min_groups: int = 1
     return groups
 
 
-def _auto_groups(runs: list[SweepRun], executor: str, workers: int | None, group: int | None) -> list[list[SweepRun]]:
-    """``group`` None: on the local executor, as many groups per shape as workers, at most :data:`MAX_GROUP`
-    runs each; on Ray, one run per group. An int: at most that many runs per group."""
-    if group is not None:
-        return group_runs(runs, max_group=group)
-    if executor != "local":
-        return group_runs(runs)
-    on_gpus = all(r.config.device == "cuda" for r in runs)
-    n_workers = workers or (len(_visible_gpus()) if on_gpus else os.cpu_count() or 1)
-    return group_runs(runs, max_group=MAX_GROUP, min_groups=n_workers)
-
-
 # ---- one group of runs, in a worker --------------------------------------------------------------------
 def _final_loss(run_dir: Path) -> float | None:
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
+    """The ``loss`` of the last row of the run's metrics (``None``: no run or no row yet)."""
+    try:
+        rows = CheckpointSeries(run_dir).metrics()
+    except FileNotFoundError:  # the run failed before it wrote its config
         return None
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return rows[-1].get("loss") if rows else None
 
 
 def _last_step(run_dir: Path) -> int:
-    steps = [int(p.stem.split("_")[1]) for p in (run_dir / "checkpoints").glob("step_*.safetensors")]
-    return max(steps, default=0)
+    """The newest checkpoint's step (0: none yet)."""
+    return max(checkpoint_steps_in(run_dir), default=0)
 
 
 def _finished(run: SweepRun, out: Path) -> bool:
-    run_dir = out / run.name
-    config_file = run_dir / "config.json"
-    return (config_file.is_file() and json.loads(config_file.read_text()) == config_to_dict(run.config)
-            and checkpoint_path(run_dir, run.config.steps).is_file())
+    """True when ``out/<run.name>`` holds this run's config (compared as loaded configs, as
+    :func:`~hidcap.training.train` compares them) and its final checkpoint."""
+    try:
+        series = CheckpointSeries(out / run.name)
+        return series.config == run.config and run.config.steps in series.steps
+    except (FileNotFoundError, KeyError, ValueError):  # no run, or a config.json that does not load
+        return False
 
 
 def _run_one(run: SweepRun, run_dir: Path, from_step: int | None = None) -> RunResult:
@@ -481,14 +378,16 @@ def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 def _write_index(out: Path, runs: list[SweepRun]) -> None:
     """index.json / index.csv: every run directory under ``out`` (this sweep's and earlier ones') -> its
-    grid point; the full config is the run's config.json."""
+    grid point, the fields in grid order (this sweep's axes first, then those only earlier sweeps had); the
+    full config is the run's config.json."""
     path = out / "index.json"
     index = json.loads(path.read_text()) if path.is_file() else {}
     index.update({r.name: r.params for r in runs})
-    _write_atomic(path, json.dumps(index, indent=2, sort_keys=True) + "\n")
-    keys = sorted({k for params in index.values() for k in params})
+    index = dict(sorted(index.items()))
+    _write_atomic(path, json.dumps(index, indent=2) + "\n")
+    keys = list(dict.fromkeys([*runs[0].params, *(k for params in index.values() for k in params)]))
     rows = [{"run": name, **{k: json.dumps(v) if isinstance(v, list) else v for k, v in params.items()}}
-            for name, params in sorted(index.items())]
+            for name, params in index.items()]
     _write_atomic(out / "index.csv", _csv(rows, ["run", *keys]))
 
 
@@ -496,7 +395,7 @@ def _write_summary(out: Path, results: list[RunResult], keys: list[str]) -> None
     rows = [dataclasses.asdict(r) for r in results]
     _write_atomic(out / "summary.json", json.dumps(rows, indent=2) + "\n")
     flat = [{**{k: json.dumps(v) if isinstance(v, list) else v for k, v in r["params"].items()}, **r} for r in rows]
-    columns = ["run", *keys, "status", "wall_s", "final_loss", "from_step", "error"]
+    columns = ["run", *keys, "status", "wall_s", "group", "group_id", "final_loss", "from_step", "error"]
     _write_atomic(out / "summary.csv", _csv(flat, columns))
 
 
@@ -559,11 +458,14 @@ def _execute(runs: list[SweepRun], out: Path, keys: list[str], *, executor: str,
     bar = progress_bar(total=len(runs), progress=progress, desc=desc, unit="run", initial=len(results))
     try:
         if todo:
-            groups = _auto_groups(todo, executor, workers, group)
+            groups = group_runs(todo, max_group=group or 1)
+            group_ids = {r.name: i for i, g in enumerate(g for g in groups if len(g) > 1) for r in g}
             batches = (_local(groups, out, workers) if executor == "local"
                        else _ray(groups, out, address, num_cpus, num_gpus))
             for batch in batches:
                 for result in batch:
+                    if result.group > 1:
+                        result.group_id = group_ids[result.run]
                     results[result.run] = result
                     bar.update(1)
                 failed = sum(r.status == "failed" for r in results.values())
@@ -593,10 +495,10 @@ def train_runs(
     name: a relative directory name (``'lr0.01_seed0'``, ``'sigma1/seed0'``); ValueError for an empty,
     absolute or ``..`` name, two names of one directory, or a run inside another. A run finished before (same
     config.json, final checkpoint there) is skipped; an interrupted one resumes; a failing one fails alone.
-    Same-shape runs are grouped into :func:`~hidcap.training.train_many` calls; executor, workers, address,
-    num_cpus, num_gpus, group: as in :func:`run_sweep`. Returns one :class:`RunResult` per run, in the order
-    of ``runs`` (``run``: the name; ``params``: ``{}``; ``status``: ``'done'``, ``'skipped'`` or
-    ``'failed'`` with ``error``), also written to ``out/summary.json`` / ``summary.csv``.
+    executor, workers, address, num_cpus, num_gpus, group: as in :func:`run_sweep`. Returns one
+    :class:`RunResult` per run, in the order of ``runs`` (``run``: the name; ``params``: ``{}``; ``status``:
+    ``'done'``, ``'skipped'`` or ``'failed'`` with ``error``), also written to ``out/summary.json`` /
+    ``summary.csv``.
     """
     _check_options(executor, workers, group, num_cpus, num_gpus)
     if not isinstance(runs, Mapping):
@@ -634,8 +536,9 @@ def run_sweep(
     grid: ``{dotted field: values}`` (see :func:`expand_grid`, :func:`parse_grid`). executor: ``'local'``
     (``workers`` processes; default one per core, or one per visible GPU for ``device='cuda'`` runs) or
     ``'ray'`` (``address``: a cluster to join, default a new local instance; ``num_cpus`` / ``num_gpus``
-    per run; ``out`` must be shared by all workers). group: at most this many same-shape runs trained as one
-    :func:`~hidcap.training.train_many` call (1: never grouped; ``None``: automatic, see :func:`_auto_groups`).
+    per run; ``out`` must be shared by all workers). group: ``None`` or 1 (default): each run trains on its own;
+    K >= 2: same-shape runs train up to K at a time as one :func:`~hidcap.training.train_many` call (measured
+    0.65-0.90x of the time of separate runs on a CPU, unmeasured on a GPU; docs/performance.md).
     Returns one :class:`RunResult` per run, in grid order,
     also written to ``out/summary.json`` / ``summary.csv``; a failed run does not stop the others.
     The runs are trained as :func:`train_runs` trains them, plus ``out/index.json`` / ``index.csv``.
@@ -651,11 +554,15 @@ def run_sweep(
 
 
 def format_table(results: Sequence[RunResult]) -> str:
-    """The summary as an aligned text table (one row per run)."""
+    """The summary as an aligned text table (one row per run). When some runs trained together, a ``group``
+    column names their ``train_many`` call (``g0 x3``: call 0, 3 runs), whose wall time each of them shows."""
     keys = list(results[0].params) if results else []
-    header = ["run", *keys, "status", "wall_s", "final_loss"]
+    grouped = any(r.group_id is not None for r in results)
+    header = ["run", *keys, "status", "wall_s", *(["group"] if grouped else []), "final_loss"]
     rows = [[r.run, *(str(r.params.get(k)) for k in keys), r.status,
-             "" if r.wall_s is None else f"{r.wall_s:.1f}", "" if r.final_loss is None else f"{r.final_loss:.4f}"]
+             "" if r.wall_s is None else f"{r.wall_s:.1f}",
+             *([f"g{r.group_id} x{r.group}" if r.group_id is not None else "-"] if grouped else []),
+             "" if r.final_loss is None else f"{r.final_loss:.4f}"]
             for r in results]
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows])

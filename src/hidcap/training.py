@@ -2,8 +2,9 @@
 
 ``train(config, run_dir)`` writes ``config.json``, ``metrics.jsonl`` and
 ``checkpoints/step_XXXXXXX.safetensors`` (plus ``checkpoints/resume.safetensors`` with optimizer and RNG
-state), shows a tqdm bar, resumes after an interruption with bit-identical results on CPU, and stops with
-:class:`NonFiniteLossError` on a NaN/inf loss, keeping the last good checkpoint. ``train_many(configs,
+state), shows a tqdm bar, resumes after an interruption with bit-identical results on CPU, extends a run given
+more steps, and stops with :class:`NonFiniteLossError` on a NaN/inf loss, keeping the last good checkpoint.
+``train_many(configs,
 run_dirs)`` trains K runs that differ only in seeds, data or optimizer settings as one batched model
 (``torch.func.vmap``), each run dir written as ``train`` writes it (docs/models.md, "K runs at once").
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,9 +32,9 @@ from hidcap.checkpoints import (
     save_checkpoint,
     save_training_state,
 )
-from hidcap.config_io import config_from_dict, config_to_dict, load_config, save_config
+from hidcap.config_io import config_from_dict, config_to_dict, load_config, load_config_extras, save_config
 from hidcap.data import LabelledImages
-from hidcap.diffusion import build_diffusion
+from hidcap.diffusion import Diffusion, build_diffusion
 from hidcap.models import build_model
 from hidcap.run_presets import RUN_PRESETS
 from hidcap.progress import progress_bar
@@ -43,6 +45,7 @@ from hidcap.runs import CheckpointSeries
 
 __all__ = [
     "CheckpointConfig",
+    "EXTENSIONS_KEY",
     "NonFiniteLossError",
     "OptimConfig",
     "RUN_PRESETS",
@@ -55,6 +58,11 @@ __all__ = [
     "train_many",
     "train_tensors",
 ]
+
+
+#: The note in a run's config.json (beside the config's fields, see :func:`hidcap.config_io.save_config`) that
+#: records each extension of the run: ``[{"from_steps": 20, "to_steps": 40, "at_step": 20}, ...]``.
+EXTENSIONS_KEY = "@extensions"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -191,25 +199,65 @@ class _Parts:
     """What the loop trains: the model, its diffusion, the optimizer and the noise generator on ``device``."""
 
     model: nn.Module
-    diffusion: nn.Module
+    diffusion: Diffusion
     opt: torch.optim.Optimizer
     gen: torch.Generator
     device: torch.device
 
 
-def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> list[int]:
-    """Check ``run_dir`` against ``config``; returns the steps already checkpointed there (``[]``: a new run)."""
+def _differences(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """Every dotted path where the config dicts ``a`` and ``b`` differ, with the two values there."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        found = []
+        for key in list(a) + [k for k in b if k not in a]:
+            found += _differences(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else key)
+        return found
+    return [] if a == b else [(prefix, a, b)]
+
+
+def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> tuple[list[int], dict[str, Any]]:
+    """Check ``run_dir`` against ``config``; returns the steps already checkpointed there (``[]``: a new run)
+    and the notes its config.json keeps (:data:`EXTENSIONS_KEY`, with this call's extension added when
+    ``config`` asks for more steps than the run had). Any other difference raises ValueError naming each
+    differing field with both values."""
     config_file, resume_file = run_dir / "config.json", run_dir / CHECKPOINT_DIR / RESUME_FILE
     if not config_file.is_file():
-        return []
+        return [], {}
     existing = checkpoint_steps_in(run_dir)
-    if load_config(TrainConfig, config_file) != config:  # compared as configs: old files lack "@kind"
-        raise ValueError(f"{run_dir} holds a run with a different config; use a new run_dir")
+    stored, notes = load_config(TrainConfig, config_file), load_config_extras(config_file)
+    if stored != config:  # compared as configs: old files lack "@kind"
+        others = [d for d in _differences(config_to_dict(stored), config_to_dict(config)) if d[0] != "steps"]
+        if others:
+            listing = "; ".join(f"{field} is {a!r} there, {b!r} here" for field, a, b in others)
+            raise ValueError(f"{run_dir} holds a run with a different config: {listing}. Only steps may differ "
+                             "(more steps extend the run); use a new run_dir for another config")
+        if config.steps < stored.steps:
+            raise ValueError(f"{run_dir} holds a run of {stored.steps} steps: a run can be extended, not cut to "
+                             f"{config.steps} steps; use a new run_dir")
+        if existing and resume:
+            _warn_if_schedule_changes(stored, config, run_dir, existing)
+            notes[EXTENSIONS_KEY] = [*notes.get(EXTENSIONS_KEY, []), {
+                "from_steps": stored.steps, "to_steps": config.steps, "at_step": existing[-1]}]
     if existing and not resume:
         raise FileExistsError(f"{run_dir} already holds checkpoints {existing}; pass resume=True or a new run_dir")
     if existing and not resume_file.is_file():
         raise FileNotFoundError(f"cannot resume {run_dir}: {resume_file} is missing")
-    return existing
+    return existing, notes
+
+
+def _warn_if_schedule_changes(stored: TrainConfig, config: TrainConfig, run_dir: Path, existing: list[int]) -> None:
+    """Extending keeps the checkpoints written and follows ``config``'s schedule after the last one. The
+    weights are those of a run trained to ``config.steps`` directly (nothing else in a run depends on its total
+    steps: the learning rate is constant); its checkpoint steps are too unless the two schedules agree."""
+    direct = list(_schedule(config))
+    extended = sorted(set(existing) | {s for s in direct if s > existing[-1]})
+    if extended != direct:
+        warnings.warn(
+            f"extending {run_dir} from {stored.steps} to {config.steps} steps: the weights will be those of a run "
+            f"trained to {config.steps} steps directly, but not all of its checkpoint steps, because the "
+            f"checkpoint schedule spreads checkpoints.count over the total steps: this run keeps {existing} "
+            f"and adds {[s for s in direct if s > existing[-1]]}; a direct run checkpoints at {direct} "
+            "(explicit checkpoints.steps give the same schedule for both)", UserWarning, stacklevel=5)
 
 
 def _build(config: TrainConfig, device: torch.device, noise_seed: int) -> _Parts:
@@ -285,9 +333,7 @@ class _RunSteps:
                                "seconds": round(time.perf_counter() - self.t0, 3)}
         if grad_norm is not None:
             row["grad_norm"] = float(grad_norm)
-        if hasattr(parts.diffusion, "gamma_min"):
-            row["gamma_min"] = float(parts.diffusion.gamma_min.detach())
-            row["gamma_max"] = float(parts.diffusion.gamma_max.detach())
+        row.update(parts.diffusion.log_values())  # e.g. VDM's learned γ(0), γ(1)
         self.log.write(json.dumps(row) + "\n")
         self.log.flush()
         self.loss_sum.zero_()
@@ -342,15 +388,21 @@ def train(
     ``build(seed)``, or a tuple ``(images (N, C, H, W) in [0, 1], cond (N, D))``.
     resume: continue from ``checkpoints/resume.safetensors`` when ``run_dir`` holds an earlier run of the
     same config (a finished run returns at once); ``resume=False`` refuses a non-empty run directory.
+    Extending: a config that differs from the run's only in more ``steps`` continues the run from its last
+    checkpoint to the new end; the checkpoints written are kept, later ones follow the new schedule, and
+    config.json records the extension (:data:`EXTENSIONS_KEY`). The weights are bit-identical (on a CPU) to a
+    run trained to the new end directly; its checkpoint steps are too where the schedules agree (explicit
+    ``checkpoints.steps``), else a UserWarning lists both. Any other difference raises ValueError naming each
+    differing field with both values.
     Raises :class:`NonFiniteLossError` when the loss turns NaN/inf (checked at every log and checkpoint
     step, before anything is saved), so the saved checkpoints are all finite.
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     run_dir = Path(run_dir)
-    existing = _prepare_run_dir(config, run_dir, resume)
+    existing, notes = _prepare_run_dir(config, run_dir, resume)
     images, cond = _dataset(config, data)
-    save_config(config, run_dir / "config.json")
+    save_config(config, run_dir / "config.json", extra=notes)
     device = torch.device(config.device)
     init_seed, noise_seed, order_seed = _seeds(config.seed)
     schedule = set(_schedule(config))
@@ -368,17 +420,6 @@ def train(
 MANY_MAY_DIFFER = ("seed", "data_seed", "data", "optimizer", "checkpoints", "steps", "log_every")
 
 
-def _first_difference(a: Any, b: Any, prefix: str) -> str | None:
-    """The first dotted path where the config dicts ``a`` and ``b`` differ (``None``: equal)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in list(a) + [k for k in b if k not in a]:
-            found = _first_difference(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else key)
-            if found:
-                return found
-        return None
-    return None if a == b else prefix
-
-
 def check_many(configs: list[TrainConfig]) -> None:
     """Raise ValueError unless ``configs`` may train as one :func:`train_many` call: they may differ only in
     :data:`MANY_MAY_DIFFER`; the error names the first field that differs and the run."""
@@ -390,36 +431,12 @@ def check_many(configs: list[TrainConfig]) -> None:
                              "and does not compile them (use train for a compiled run)")
     ref = {k: v for k, v in config_to_dict(configs[0]).items() if k not in MANY_MAY_DIFFER}
     for i, c in enumerate(configs[1:], 1):
-        field = _first_difference(ref, {k: v for k, v in config_to_dict(c).items() if k not in MANY_MAY_DIFFER}, "")
-        if field:
+        found = _differences(ref, {k: v for k, v in config_to_dict(c).items() if k not in MANY_MAY_DIFFER})
+        if found:
+            field = found[0][0]
             raise ValueError(f"configs[{i}] differs from configs[0] in {field!r}; train_many trains runs that "
                              f"differ only in {MANY_MAY_DIFFER} (same model, diffusion, batch size, device, "
                              "dtype, channels_last)")
-
-
-class _Captured(Exception):
-    """Raised by :class:`_Recorder` to stop a loss computation once the model's inputs are known."""
-
-
-class _Recorder:
-    """A stand-in model for pass 1 of a train_many step: records the diffusion's model call and stops it."""
-
-    def __call__(self, *args: Any) -> Tensor:
-        self.args = args
-        raise _Captured
-
-
-class _Replay:
-    """A stand-in model for pass 2: returns the batched forward's output for this run (once)."""
-
-    def __init__(self, out: Tensor):
-        self.out: Tensor | None = out
-
-    def __call__(self, *args: Any) -> Tensor:
-        if self.out is None:
-            raise RuntimeError("train_many supports diffusions whose loss calls the model once")
-        out, self.out = self.out, None
-        return out
 
 
 class _Stacked:
@@ -428,7 +445,7 @@ class _Stacked:
     ``load_state_dict`` (resume) keep working on them unchanged, while ``forward(calls)`` runs
     ``models[k](*calls[k])`` for all k as one ``torch.func.vmap`` over the stacks (vmap turns the K convolutions
     into one grouped convolution) with no per-step stacking. After backward, :meth:`share_grads` hands each
-    model its slice of the stacked gradients; :meth:`clip` clips them per model in one pass."""
+    model its slice of the stacked gradients."""
 
     def __init__(self, models: list[nn.Module]):
         self.models, self.base = models, models[0]
@@ -480,56 +497,6 @@ class _Stacked:
             for k in live:
                 self.own[k][name].grad = None if g is None else g[k]
 
-    def clip(self, live: list[int], max_norms: list[float | None]) -> list[Tensor | None]:
-        """Per live model, what ``clip_grad_norm_(model.parameters(), max_norm)`` does (2-norm over all its
-        gradients, scaled by min(1, max_norm / (norm + 1e-6))), for all of them at once; returns each norm
-        before clipping (``None`` where max_norm is ``None``: not clipped)."""
-        grads = [p.grad for p in self.params.values() if p.grad is not None]
-        if not grads or all(m is None for m in max_norms):
-            return [None] * len(live)
-        whole = len(live) == len(self.models)
-        index = torch.tensor(live, device=grads[0].device)
-        norms = torch.linalg.vector_norm(torch.stack(
-            [torch.linalg.vector_norm((g if whole else g[index]).flatten(1), dim=1) for g in grads]), dim=0)  # (L,)
-        limit = torch.tensor([float("inf") if m is None else m for m in max_norms], device=norms.device)
-        coef = torch.ones(len(self.models), device=norms.device)
-        coef[index] = torch.clamp(limit / (norms + 1e-6), max=1.0)
-        for g in grads:
-            g.mul_(coef.view(-1, *[1] * (g.dim() - 1)).to(g.dtype))
-        return [None if m is None else norms[j] for j, m in enumerate(max_norms)]
-
-
-def _combined_optimizer(opts: list[torch.optim.Optimizer]) -> torch.optim.Optimizer:
-    """One AdamW stepping the param groups of all ``opts`` (each group keeps its own lr, betas, weight decay):
-    one fused step instead of K (it rounds differently from the solo run's update: 3e-8 at most on the tiny
-    preset's weights after 20 steps; see :func:`train_many` on float tolerance). Parameters without a gradient
-    are skipped, as in each own optimizer.
-    The per-parameter state is shared with the own optimizers (see :func:`_share_state`), so each one's
-    ``state_dict`` (the resume file) stays that of a solo run."""
-    groups = [dict(g) for opt in opts for g in opt.param_groups]
-    for g in groups:
-        g["foreach"], g["fused"] = None, True
-    combined = torch.optim.AdamW(groups)
-    for opt in opts:  # resumed runs bring their state
-        for p, state in opt.state.items():
-            combined.state[p] = state
-    return combined
-
-
-def _share_state(combined: torch.optim.Optimizer, opt: torch.optim.Optimizer) -> bool:
-    """Give ``opt`` the (same, live) state dicts the combined optimizer made for its parameters (it makes them
-    on a parameter's first step and updates them in place after); True once every parameter of ``opt`` has
-    its state, after which the call is not needed again."""
-    done = True
-    for group in opt.param_groups:
-        for p in group["params"]:
-            if p not in opt.state:
-                if p in combined.state:
-                    opt.state[p] = combined.state[p]
-                else:
-                    done = False
-    return done
-
 
 @dataclass
 class _ManyRun:
@@ -542,60 +509,45 @@ class _ManyRun:
 
 
 def _many_loop(runs: list[_ManyRun], progress: bool | None) -> None:
-    """Train ``runs`` in lockstep: each step, pass 1 runs every live run's diffusion loss up to its model call
-    (noise from the run's own generator), one vmapped forward over the stacked models computes all model
-    outputs, pass 2 reruns each loss with its generator rewound and the output replayed; one backward, each run's
-    gradients clipped as :func:`train` clips them (all at once), one optimizer step for all live runs (each with
-    its own hyperparameters and state), then each run logs and checkpoints as :func:`train` does. A run whose
-    loss turns non-finite stops; the others go on."""
+    """Train ``runs`` in lockstep. Each step: each live run's diffusion draws its model inputs from the run's own
+    generator (:meth:`~hidcap.diffusion.Diffusion.loss_inputs`); one vmapped forward over the stacked models
+    computes all model outputs; each run's loss follows from its output
+    (:meth:`~hidcap.diffusion.Diffusion.loss_from_output`); one backward of the summed losses; then per run what
+    :func:`train` does: clip its gradients, step its own optimizer, log and checkpoint. A run whose loss turns
+    non-finite stops; the others go on."""
     device = runs[0].parts.device
     autocast_dtype = DTYPES[runs[0].config.dtype]
     lo, hi = min(r.start for r in runs), max(r.config.steps for r in runs)
     for r in runs:
         r.parts.model.train()
     stacked = _Stacked([r.parts.model for r in runs])
-    opt = _combined_optimizer([r.parts.opt for r in runs])
-    unshared = set(range(len(runs)))  # runs whose optimizer lacks some of the combined optimizer's state
     bar = progress_bar(range(lo, hi), progress=progress, desc=f"train x{len(runs)}", initial=lo, total=hi)
     for step in bar:
         live = [k for k, r in enumerate(runs) if r.error is None and r.start <= step < r.config.steps]
         if not live:
             continue
-        batches = [runs[k].steps.batch(step) for k in live]
-        rewind = [runs[k].parts.gen.get_state() for k in live]
-        calls = []
+        # -- forward: each run's model inputs, all live models in one batched call, each run's loss
         with runs[live[0]].parts.diffusion.autocast(device, autocast_dtype):
-            # -- pass 1: each run's loss up to its model call, drawing t, noise and dropout from its generator
-            for k, (x0, c) in zip(live, batches):
-                recorder = _Recorder()
-                try:
-                    runs[k].parts.diffusion.loss(recorder, x0, c, runs[k].parts.gen)
-                except _Captured:
-                    calls.append(recorder.args)
-                else:
-                    raise RuntimeError("train_many needs a diffusion whose loss calls the model")
-            # -- all live models in one batched forward
-            outs = stacked.forward(calls, live)
-            # -- pass 2: the losses, with the same draws (generator rewound) and the batched outputs
-            losses = []
-            for j, (k, (x0, c)) in enumerate(zip(live, batches)):
-                runs[k].parts.gen.set_state(rewind[j])
-                losses.append(runs[k].parts.diffusion.loss(_Replay(outs[j]), x0, c, runs[k].parts.gen))
-        # -- one backward (each run's gradient is its own loss's), per-run clipping, one optimizer step
-        opt.zero_grad(set_to_none=True)
+            inputs = [runs[k].parts.diffusion.loss_inputs(*runs[k].steps.batch(step), runs[k].parts.gen)
+                      for k in live]
+            outs = stacked.forward([args for args, _ in inputs], live)
+            losses = [runs[k].parts.diffusion.loss_from_output(out, saved, runs[k].parts.gen)
+                      for k, out, (_, saved) in zip(live, outs, inputs)]
+        # -- one backward (each run's gradient is its own loss's), then each run as train steps it
+        for k in live:
+            runs[k].parts.opt.zero_grad(set_to_none=True)
         stacked.zero_grad()
         torch.stack(losses).sum().backward()
         stacked.share_grads(live)
-        norms = stacked.clip(live, [runs[k].config.optimizer.grad_clip for k in live])
-        opt.step()
-        # -- log and checkpoint when due, each run as train does
-        for k, loss, grad_norm in zip(live, losses, norms):
-            if k in unshared and _share_state(opt, runs[k].parts.opt):
-                unshared.discard(k)
+        for k, loss in zip(live, losses):
+            run = runs[k]
+            grad_norm = run.steps.clip()
+            run.parts.opt.step()
+            # -- log and checkpoint when due
             try:
-                runs[k].steps.record(step + 1, loss, grad_norm)
+                run.steps.record(step + 1, loss, grad_norm)
             except NonFiniteLossError as exc:
-                runs[k].error = exc
+                run.error = exc
 
 
 def train_many(
@@ -608,6 +560,9 @@ def train_many(
 ) -> list[CheckpointSeries]:
     """Train K runs at once in one process: as K :func:`train` calls would, but with one batched forward
     (``torch.func.stack_module_state``-style stacked parameters + ``functional_call`` + ``vmap``) per step.
+    Sweeps use it only when asked (``group=K``): on a CPU it took 0.65-0.90x the time of K solo runs (its
+    gain on a GPU is unmeasured) and its runs match solo runs to float tolerance only (docs/performance.md,
+    "K runs at once").
 
     configs: K :class:`TrainConfig` that differ only in :data:`MANY_MAY_DIFFER` (seed, data_seed, data,
     optimizer, checkpoints, steps, log_every); anything else raises ValueError naming the field.
@@ -615,8 +570,9 @@ def train_many(
     metrics.jsonl, the same checkpoint steps, the resume file) and locked while training; each is resumable
     by :func:`train` or :func:`train_many`. data: ``None`` (each config builds its own), one data object for
     all runs, or a list of K (see :func:`train`). Per-run model init, noise generator and batch order are
-    those of the solo run, so without dropout each run matches its solo :func:`train` to float tolerance
-    (the grouped convolutions sum in another order, the fused AdamW step rounds differently); dropout draws
+    those of the solo run, and each run clips and steps its own optimizer as :func:`train` does, so without
+    dropout each run matches its solo :func:`train` to float tolerance (the grouped convolutions sum in another
+    order); dropout draws
     come from vmap's own randomness, so runs with dropout match solo runs in distribution only. Returns the K series. Runs whose loss turns NaN/inf
     stop as in :func:`train` while the others finish; then :class:`NonFiniteLossError` is raised, with
     ``failures`` mapping each such run_dir to its error.
@@ -641,10 +597,11 @@ def train_many(
     with ExitStack() as locks:
         for d in run_dirs:
             locks.enter_context(run_lock(d))
-        existing = [_prepare_run_dir(c, d, resume) for c, d in zip(configs, run_dirs)]
+        prepared = [_prepare_run_dir(c, d, resume) for c, d in zip(configs, run_dirs)]
+        existing = [steps for steps, _ in prepared]
         tensors = [_dataset(c, x) for c, x in zip(configs, datas)]
-        for c, d in zip(configs, run_dirs):
-            save_config(c, d / "config.json")
+        for c, d, (_, notes) in zip(configs, run_dirs, prepared):
+            save_config(c, d / "config.json", extra=notes)
         device = torch.device(configs[0].device)
         runs, orders = [], []
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):

@@ -18,8 +18,9 @@ def test_every_phase_is_timed_and_restored(capsys):
     backward, loop = torch.Tensor.backward, training._many_loop
     module.main(["--k", "2", "--steps", "3"])
     rows = dict(re.findall(r"^\| ([^|]+?) \| ([0-9.]+) \|$", capsys.readouterr().out, flags=re.M))
-    assert set(rows) == {label for _, _, label in module._PHASES} | {"diffusion loss passes (1 and 2)"}
-    for label in ("batched forward (vmap)", "backward", "optimizer step", "whole step"):
+    extra = {label for _, _, label in module._diffusion_phases(object)}
+    assert set(rows) == {label for _, _, label in module._PHASES} | extra
+    for label in ("batched forward (vmap)", "backward", "optimizer step (each run)", "whole step", *extra):
         assert float(rows[label]) > 0, label
     assert float(rows["whole step"]) >= float(rows["backward"])
     assert torch.Tensor.backward is backward and training._many_loop is loop

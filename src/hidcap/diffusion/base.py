@@ -33,7 +33,10 @@ def model_device(model: nn.Module) -> torch.device:
 class Diffusion(nn.Module):
     """Base class: a diffusion process owning its noise schedule (subclasses: ``DDPM``, ``VDM``).
 
-    Subclasses implement ``loss(model, x0, cond, generator)`` and ``sample(model, cond, generator, ...)``.
+    Subclasses implement the training loss in two halves, :meth:`loss_inputs` (draw t, ε and condition dropout;
+    the model's arguments) and :meth:`loss_from_output` (the loss from the model's output), which :meth:`loss`
+    joins around one model call (:func:`hidcap.training.train_many` puts one batched call of K models between
+    the halves), and ``sample(model, cond, generator, ...)``.
     ``cond_drop`` (probability of replacing a training condition by the null condition, for classifier-free
     guidance) and ``null_value`` (the null condition's value in every slot; -1 as in the paper) come from
     the config.
@@ -42,7 +45,32 @@ class Diffusion(nn.Module):
     cond_drop: float
     null_value: float
 
+    # ---- the training loss ----------------------------------------------------------------------
+    def loss_inputs(
+        self, x0: Tensor, cond: Tensor | None, generator: torch.Generator
+    ) -> tuple[tuple[Tensor | None, ...], dict[str, Tensor]]:
+        """First half of :meth:`loss`: x0 (B, C, H, W) in [0, 1], cond (B, D) or None; draws the times, ε and the
+        condition dropout from ``generator``. Returns the model's arguments ``(x_t (B, C, H, W), time (B,),
+        cond (B, D) or None)`` and what :meth:`loss_from_output` needs of this batch."""
+        raise NotImplementedError
+
+    def loss_from_output(self, output: Tensor, saved: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+        """Second half of :meth:`loss`: the scalar loss from the model's output (B, C, H, W) and ``saved`` (from
+        :meth:`loss_inputs` on the same batch); draws any further noise from ``generator``."""
+        raise NotImplementedError
+
+    def loss(self, model: nn.Module, x0: Tensor, cond: Tensor | None, generator: torch.Generator) -> Tensor:
+        """The training loss (scalar) of a batch x0 (B, C, H, W) in [0, 1], cond (B, D): :meth:`loss_inputs`,
+        one call of ``model``, :meth:`loss_from_output`; all randomness comes from ``generator``."""
+        args, saved = self.loss_inputs(x0, cond, generator)
+        return self.loss_from_output(model(*args), saved, generator)
+
     # ---- training helpers -----------------------------------------------------------------------
+    def log_values(self) -> dict[str, float]:
+        """Scalars of this diffusion's own (learned) state that the training loop logs beside the loss in each
+        ``metrics.jsonl`` row; ``{}`` when it has none (DDPM). VDMs: ``gamma_min``, ``gamma_max``."""
+        return {}
+
     def drop_cond(self, cond: Tensor, generator: torch.Generator) -> Tensor:
         """Replace each row of cond (B, D) by the null vector with probability ``cond_drop``."""
         if self.cond_drop <= 0:

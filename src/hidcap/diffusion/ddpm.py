@@ -69,9 +69,11 @@ class DDPM(Diffusion):
         ab = self.alphas_cumprod.to(x.device)[t].view(-1, 1, 1, 1)
         return ab.sqrt() * x + (1.0 - ab).sqrt() * noise
 
-    def loss(self, model: nn.Module, x0: Tensor, cond: Tensor | None, generator: torch.Generator) -> Tensor:
-        """Mean squared ε error; x0 (B, C, H, W) images in [0, 1], cond (B, D). t, ε and condition dropout
-        are drawn from ``generator`` (on x0's device). Returns a scalar."""
+    def loss_inputs(
+        self, x0: Tensor, cond: Tensor | None, generator: torch.Generator
+    ) -> tuple[tuple[Tensor | None, ...], dict[str, Tensor]]:
+        """The model's arguments (x_t, integer t (B,), cond) for a batch x0 (B, C, H, W) in [0, 1], cond (B, D);
+        t, ε and condition dropout are drawn from ``generator`` (on x0's device). See :meth:`Diffusion.loss`."""
         self._check_batch(x0, cond)
         x = to_model_space(x0.float())
         b = x.shape[0]
@@ -79,8 +81,11 @@ class DDPM(Diffusion):
         noise = torch.randn(x.shape, generator=generator, device=x.device)
         if cond is not None:
             cond = self.drop_cond(cond, generator)
-        pred = model(self.q_sample(x, t, noise), t, cond)
-        return F.mse_loss(pred.float(), noise)
+        return (self.q_sample(x, t, noise), t, cond), {"noise": noise}
+
+    def loss_from_output(self, output: Tensor, saved: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+        """Mean squared ε error (scalar) of the model's ε prediction ``output`` (B, C, H, W)."""
+        return F.mse_loss(output.float(), saved["noise"])
 
     def timestep_schedule(self, steps: int) -> list[int]:
         """The ``steps`` model times (descending) a sampler visits: evenly spaced in [0, T−1], ending at 0."""

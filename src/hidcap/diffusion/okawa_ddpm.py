@@ -74,17 +74,22 @@ class OkawaDDPM(Diffusion):
         ab = self.alphas_cumprod.to(x.device)[t].view(-1, 1, 1, 1)
         return ab.sqrt() * x + (1.0 - ab).sqrt() * noise
 
-    def loss(self, model: nn.Module, x0: Tensor, cond: Tensor | None, generator: torch.Generator) -> Tensor:
-        """Mean squared ε error (scalar); x0 (B, C, H, W) in [0, 1], cond (B, D); t ∈ {1, …, T}, ε and
-        condition dropout come from ``generator``."""
+    def loss_inputs(
+        self, x0: Tensor, cond: Tensor | None, generator: torch.Generator
+    ) -> tuple[tuple[Tensor | None, ...], dict[str, Tensor]]:
+        """The model's arguments (x_t, t/T (B,), cond) for x0 (B, C, H, W) in [0, 1], cond (B, D); t ∈ {1, …, T},
+        ε and condition dropout come from ``generator``. See :meth:`Diffusion.loss`."""
         self._check_batch(x0, cond)
         x = x0.float()
         t = torch.randint(1, self.timesteps + 1, (x.shape[0],), generator=generator, device=x.device)
         noise = torch.randn(x.shape, generator=generator, device=x.device)
         if cond is not None:
             cond = self.drop_cond(cond, generator)
-        pred = model(self.q_sample(x, t, noise), t.float() / self.timesteps, cond)
-        return F.mse_loss(pred.float(), noise)
+        return (self.q_sample(x, t, noise), t.float() / self.timesteps, cond), {"noise": noise}
+
+    def loss_from_output(self, output: Tensor, saved: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+        """Mean squared ε error (scalar) of the model's ε prediction ``output`` (B, C, H, W)."""
+        return F.mse_loss(output.float(), saved["noise"])
 
     @torch.no_grad()
     def sample(

@@ -86,6 +86,10 @@ class ParkVDM(Diffusion):
         """γ(t) = b + |w|·t for t (B,) in [0, 1]."""
         return self.b + self.w.abs() * t
 
+    def log_values(self) -> dict[str, float]:
+        """γ(0) and γ(1) now (the schedule is learned when ``learn_schedule``), logged by the training loop."""
+        return {"gamma_min": float(self.gamma_min.detach()), "gamma_max": float(self.gamma_max.detach())}
+
     def time_input(self, gamma: Tensor) -> Tensor:
         """What the network sees: (γ − γ_min⁰)/(γ_max⁰ − γ_min⁰) with the config's (initial) endpoints."""
         c = self.config
@@ -96,16 +100,14 @@ class ParkVDM(Diffusion):
         """(α, σ) = (√sigmoid(−γ), √sigmoid(γ))."""
         return torch.sigmoid(-gamma).sqrt(), torch.sigmoid(gamma).sqrt()
 
-    def loss_terms(
-        self, model: nn.Module, x0: Tensor, cond: Tensor | None, generator: torch.Generator
-    ) -> dict[str, Tensor]:
-        """The three terms of the bound in bits per dimension, each averaged over the batch: ``diffusion``,
-        ``prior`` and ``recon`` (see the module docstring). x0 (B, C, H, W) in [0, 1], cond (B, D); times,
-        ε, the reconstruction noise and condition dropout come from ``generator``."""
+    def loss_inputs(
+        self, x0: Tensor, cond: Tensor | None, generator: torch.Generator
+    ) -> tuple[tuple[Tensor | None, ...], dict[str, Tensor]]:
+        """The model's arguments (z_t, time input (B,), cond) for x0 (B, C, H, W) in [0, 1], cond (B, D); times,
+        ε and condition dropout come from ``generator``. See :meth:`Diffusion.loss`."""
         self._check_batch(x0, cond)
         x = x0.float()
         b = x.shape[0]
-        bpd = 1.0 / (x[0].numel() * math.log(2.0))
         if self.config.antithetic:
             u = torch.rand((), generator=generator, device=x.device) / b
             t = u + torch.arange(b, device=x.device) / b
@@ -116,9 +118,18 @@ class ParkVDM(Diffusion):
             cond = self.drop_cond(cond, generator)
         g = self.gamma(t)
         alpha, sigma = self.alpha_sigma(g.view(-1, 1, 1, 1))
-        pred = model(alpha * x + sigma * noise, self.time_input(g), cond).float()
+        return (alpha * x + sigma * noise, self.time_input(g), cond), {"x": x, "noise": noise}
+
+    def terms_from_output(
+        self, output: Tensor, saved: dict[str, Tensor], generator: torch.Generator
+    ) -> dict[str, Tensor]:
+        """The three terms of the bound in bits per dimension from the model's ε prediction ``output``
+        (B, C, H, W), each averaged over the batch: ``diffusion``, ``prior`` and ``recon`` (see the module
+        docstring); the reconstruction noise comes from ``generator``."""
+        x, noise = saved["x"], saved["noise"]
+        bpd = 1.0 / (x[0].numel() * math.log(2.0))
         # dγ/dt = |w| for the linear schedule (the original takes it by autograd; same value and gradient)
-        diffusion = bpd * 0.5 * self.w.abs() * (pred - noise).pow(2).flatten(1).sum(1)
+        diffusion = bpd * 0.5 * self.w.abs() * (output.float() - noise).pow(2).flatten(1).sum(1)
         s1_sq = torch.sigmoid(self.gamma_max)
         kl = 0.5 * (s1_sq + (1 - s1_sq) * x.pow(2) - torch.log(s1_sq.clamp(min=1e-15)) - 1.0)
         prior = bpd * kl.flatten(1).sum(1)
@@ -129,9 +140,16 @@ class ParkVDM(Diffusion):
         recon = bpd * nll.flatten(1).sum(1)
         return {"diffusion": diffusion.mean(), "prior": prior.mean(), "recon": recon.mean()}
 
-    def loss(self, model: nn.Module, x0: Tensor, cond: Tensor | None, generator: torch.Generator) -> Tensor:
-        """The bound in bits/dim (scalar) = diffusion + prior + recon terms of :meth:`loss_terms`."""
-        terms = self.loss_terms(model, x0, cond, generator)
+    def loss_terms(
+        self, model: nn.Module, x0: Tensor, cond: Tensor | None, generator: torch.Generator
+    ) -> dict[str, Tensor]:
+        """:meth:`terms_from_output` of one call of ``model`` on a batch x0 (B, C, H, W) in [0, 1], cond (B, D)."""
+        args, saved = self.loss_inputs(x0, cond, generator)
+        return self.terms_from_output(model(*args), saved, generator)
+
+    def loss_from_output(self, output: Tensor, saved: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+        """The bound in bits/dim (scalar) = diffusion + prior + recon terms of :meth:`terms_from_output`."""
+        terms = self.terms_from_output(output, saved, generator)
         return terms["diffusion"] + terms["prior"] + terms["recon"]
 
     @torch.no_grad()

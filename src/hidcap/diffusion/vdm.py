@@ -57,17 +57,20 @@ class VDM(Diffusion):
         """γ(t) = γ_min + (γ_max − γ_min)·t for t (B,) in [0, 1]."""
         return self.gamma_min + (self.gamma_max - self.gamma_min) * t
 
+    def log_values(self) -> dict[str, float]:
+        """γ(0) and γ(1) now (the schedule is learned when ``learn_schedule``), logged by the training loop."""
+        return {"gamma_min": float(self.gamma_min.detach()), "gamma_max": float(self.gamma_max.detach())}
+
     @staticmethod
     def alpha_sigma(gamma: Tensor) -> tuple[Tensor, Tensor]:
         """(α, σ) = (√sigmoid(−γ), √sigmoid(γ))."""
         return torch.sigmoid(-gamma).sqrt(), torch.sigmoid(gamma).sqrt()
 
-    def loss_terms(
-        self, model: nn.Module, x0: Tensor, cond: Tensor | None, generator: torch.Generator
-    ) -> dict[str, Tensor]:
-        """The three terms of the variational bound, each in nats per dimension averaged over the batch:
-        ``diffusion`` (continuous-time ½·γ'·‖ε − ε̂‖², t antithetic-uniform), ``prior``
-        (KL(q(z_1|x) ‖ N(0, I))) and ``recon`` (−log N(x; z_0/α_0, recon_sigma²) in closed form)."""
+    def loss_inputs(
+        self, x0: Tensor, cond: Tensor | None, generator: torch.Generator
+    ) -> tuple[tuple[Tensor | None, ...], dict[str, Tensor]]:
+        """The model's arguments (z_t, t (B,), cond) for x0 (B, C, H, W) in [0, 1], cond (B, D); t
+        (antithetic-uniform), ε and condition dropout come from ``generator``. See :meth:`Diffusion.loss`."""
         self._check_batch(x0, cond)
         x = to_model_space(x0.float())
         b = x.shape[0]
@@ -78,18 +81,30 @@ class VDM(Diffusion):
             cond = self.drop_cond(cond, generator)
         g = self.gamma(t)
         alpha, sigma = self.alpha_sigma(g.view(-1, 1, 1, 1))
-        pred = model(alpha * x + sigma * noise, t, cond).float()
-        diffusion = 0.5 * (self.gamma_max - self.gamma_min) * (pred - noise).pow(2).mean()
+        return (alpha * x + sigma * noise, t, cond), {"x": x, "noise": noise}
+
+    def terms_from_output(self, output: Tensor, saved: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The three terms of the variational bound from the model's ε prediction ``output`` (B, C, H, W), each
+        in nats per dimension averaged over the batch: ``diffusion`` (continuous-time ½·γ'·‖ε − ε̂‖²),
+        ``prior`` (KL(q(z_1|x) ‖ N(0, I))) and ``recon`` (−log N(x; z_0/α_0, recon_sigma²) in closed form)."""
+        x, noise = saved["x"], saved["noise"]
+        diffusion = 0.5 * (self.gamma_max - self.gamma_min) * (output.float() - noise).pow(2).mean()
         a1, s1 = self.alpha_sigma(self.gamma_max)
         prior = 0.5 * (s1**2 + a1**2 * x.pow(2) - torch.log(s1**2) - 1.0).mean()
         rs2 = self.config.recon_sigma**2
         recon = 0.5 * math.log(2 * math.pi * rs2) + torch.exp(self.gamma_min) / (2 * rs2)
         return {"diffusion": diffusion, "prior": prior, "recon": recon}
 
-    def loss(self, model: nn.Module, x0: Tensor, cond: Tensor | None, generator: torch.Generator) -> Tensor:
-        """Variational bound (nats/dim, scalar) = diffusion + prior + recon terms of :meth:`loss_terms`;
-        x0 (B, C, H, W) in [0, 1], cond (B, D); t, ε and condition dropout come from ``generator``."""
-        terms = self.loss_terms(model, x0, cond, generator)
+    def loss_terms(
+        self, model: nn.Module, x0: Tensor, cond: Tensor | None, generator: torch.Generator
+    ) -> dict[str, Tensor]:
+        """:meth:`terms_from_output` of one call of ``model`` on a batch x0 (B, C, H, W) in [0, 1], cond (B, D)."""
+        args, saved = self.loss_inputs(x0, cond, generator)
+        return self.terms_from_output(model(*args), saved)
+
+    def loss_from_output(self, output: Tensor, saved: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+        """Variational bound (nats/dim, scalar) = diffusion + prior + recon terms of :meth:`terms_from_output`."""
+        terms = self.terms_from_output(output, saved)
         return terms["diffusion"] + terms["prior"] + terms["recon"]
 
     @torch.no_grad()

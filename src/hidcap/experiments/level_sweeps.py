@@ -82,8 +82,8 @@ class SweepPoint:
 
 def measure_sweep(args: ProbeArgs, scale: ConceptScale, points: Sequence[SweepPoint], classes: Sequence[str],
                   **overrides: Any) -> list[Run]:
-    """Train (or reuse) every point's run as one sweep (:func:`hidcap.experiments.probe_runs.train_all`: grouped into
-    ``train_many`` calls, on ``args.executor``), then measure ``classes`` in concept space at every checkpoint of
+    """Train (or reuse) every point's run as one sweep (:func:`hidcap.experiments.probe_runs.train_all`, on
+    ``args.executor``), then measure ``classes`` in concept space at every checkpoint of
     each (cached beside the run as ``concept_space.json``). ``overrides``: TrainConfig fields (e.g. ``steps``).
     Returns one :class:`Run` per point, in order."""
     if not points:

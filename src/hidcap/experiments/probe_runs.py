@@ -59,7 +59,7 @@ def train_all(args: ProbeArgs, runs: Mapping[tuple[str, int], TrainConfig]) -> d
     runs: ``{(tag, seed): config}``; each run lives at ``args.run_dir(tag, seed)`` (``--out/runs/<tag>_seed<seed>``,
     so a later probe run with the same ``--out`` reuses it). The runs go where ``args.executor`` /
     ``args.workers`` / ``args.address`` say (``--executor ray``: over a Ray cluster, one GPU per run for
-    ``cuda`` configs); same-shape runs are grouped into :func:`hidcap.training.train_many` calls. A config
+    ``cuda`` configs), each run on its own (no :func:`hidcap.training.train_many` grouping). A config
     must carry its data (``config.data``; several bump data sets: :class:`hidcap.data.ConcatSpec`).
     Returns ``{(tag, seed): CheckpointSeries}`` in the order of ``runs``. Raises ValueError for an empty
     mapping or a bad key, RuntimeError naming every failed run and its error (after the others finished).
