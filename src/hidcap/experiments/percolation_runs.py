@@ -1,9 +1,10 @@
 """Percolation experiments (Liang et al. 2024, Sec. 3.3, Fig. 6): the simulation over σ, models trained on
 subsampled lattices, pixel overlaps of neighbouring bumps, the mean of trained-model rows, and the figures of
-mass-ratio curves and overlaps.
+mass-ratio curves and overlaps; the probe's scales (:func:`percolation_scale`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,40 @@ from hidcap.percolation import PercolationConfig, lattice_edges, percolation_cur
 from hidcap.percolation import image_overlap
 from hidcap.plotting import figure
 from hidcap.training import CheckpointConfig
+
+
+@dataclass(frozen=True)
+class PercolationScale:
+    """Simulation lattice and λ grid, and the trained-model grid (model_sigmas × model_lambdas) at one scale."""
+
+    name: str
+    shape: tuple[int, int]
+    sigmas: tuple[float, ...]
+    lambdas: tuple[float, ...]
+    repeats: int
+    train_models: bool
+    model_sigmas: tuple[float, ...]
+    model_lambdas: tuple[float, ...]
+    model_steps: int
+    model_increment: float = 1.0
+
+
+def percolation_scale(name: str) -> PercolationScale:
+    """The ``tiny``, ``quick`` and ``full`` settings of ``probes/percolation.py`` (docs/probes.md)."""
+    if name == "tiny":
+        return PercolationScale(name, (16, 16), (0.1, 0.3, 1.0), tuple(np.round(np.linspace(0.05, 1.0, 20), 4)),
+                                repeats=2, train_models=True, model_sigmas=(0.3, 1.0), model_lambdas=(0.5, 1.0),
+                                model_steps=20)
+    fine = tuple(np.round(np.linspace(0.01, 1.0, 100), 4))
+    sigmas = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+    if name == "quick":
+        return PercolationScale(name, (32, 32), sigmas, fine, repeats=5, train_models=False,
+                                model_sigmas=(0.3, 0.5, 1.0), model_lambdas=(0.2, 0.4, 0.6, 0.8, 1.0), model_steps=1500)
+    if name == "full":
+        return PercolationScale(name, (32, 32), sigmas, fine, repeats=5, train_models=True,
+                                model_sigmas=(0.1, 0.3, 0.5, 1.0),
+                                model_lambdas=tuple(np.round(np.arange(1, 11) / 10, 4)), model_steps=20000)
+    raise ValueError(f"unknown scale {name!r}; use tiny, quick or full")
 
 
 def pixel_overlaps(sigmas, increments, image_size: int = 32) -> np.ndarray:
