@@ -27,7 +27,7 @@ import torch
 
 from hidcap.sweep import EXECUTORS
 
-__all__ = ["SCALES", "ProbeArgs", "parse_probe_args", "parse_sweep_args"]
+__all__ = ["SCALES", "ProbeArgs", "check_sweep_args", "parse_probe_args", "parse_sweep_args"]
 
 SCALES = ("tiny", "quick", "full")
 
@@ -159,8 +159,13 @@ def parse_sweep_args(name: str, argv: Sequence[str] | None, description: str, op
     ``--threshold``); without ``--seeds`` the scale's entry of ``seeds`` (scale -> seeds) is used.
     Checks ``--steps`` and ``--threshold`` (``ValueError`` naming the option)."""
     args, ns = parse_probe_args(name, description, argv, default_seeds=seeds, extra=options)
+    check_sweep_args(ns)
+    return args, ns
+
+
+def check_sweep_args(ns: argparse.Namespace) -> None:
+    """``ValueError`` naming the option when ``ns.steps`` is below 1 or ``ns.threshold`` outside (0, 1)."""
     if ns.steps is not None and ns.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {ns.steps}")
     if not 0.0 < ns.threshold < 1.0:
         raise ValueError(f"--threshold must lie in (0, 1), got {ns.threshold}")
-    return args, ns
