@@ -25,13 +25,15 @@ import numpy as np
 
 from hidcap.evaluation.curves import rise_width, stay_crossing  # noqa: F401 (rise_width: part of the probe's helpers)
 from hidcap.experiments.claims import ClaimProbe, Measurements, Verdict
-from hidcap.evaluation.seeds import seed_spread
-from hidcap.experiments.percolation_runs import (  # noqa: F401 (PercolationScale, percolation_scale: the probe's scales)
+from hidcap.experiments.percolation_runs import (  # noqa: F401 (scales and rules, importable from the probe)
     PercolationScale,
-    percolation_scale,
+    connects_neighbours,
     falls,
-    lambda_interval,
+    format_interval,
     mean_model_rows,
+    ordered_thresholds,
+    percolation_scale,
+    simulation_rows,
     threshold_band,
     pixel_overlaps,
     plot_curves,
@@ -40,7 +42,7 @@ from hidcap.experiments.percolation_runs import (  # noqa: F401 (PercolationScal
     train_models,
 )
 from hidcap.experiments.scales import bump_scale
-from hidcap.percolation import PercolationCurve, neighbour_overlap_curve, overlap_radius
+from hidcap.percolation import neighbour_overlap_curve
 
 
 NAME = "percolation"
@@ -75,38 +77,6 @@ SCALES = {
 
 
 # ------------------------------------------------------------------------------------------ pure helpers
-def ordered_thresholds(sigmas, intervals) -> tuple[bool, str]:
-    """Does the threshold move with σ, beyond the intervals? ``intervals``: per σ a dict with ``estimate``,
-    ``low``, ``high`` (``None``: "never"; an estimate of ``None`` leaves that σ out).
-
-    True when no wider σ's threshold lies above its narrower neighbour's beyond the intervals and the widest σ's
-    lies below the narrowest's beyond them (:func:`~hidcap.experiments.percolation_runs.falls`); False otherwise,
-    including fewer than two σ's with a threshold. Returns ``(decided, reason)`` (reason empty when True).
-    """
-    pairs = sorted(((float(s), iv) for s, iv in zip(sigmas, intervals) if iv["estimate"] is not None),
-                   key=lambda p: p[0])
-    if len(pairs) < 2:
-        return False, f"fewer than two σ's have a threshold ({len(pairs)}): whether it moves with σ is not shown"
-    rising = [(a[0], b[0]) for a, b in zip(pairs, pairs[1:]) if falls(a[1], b[1])]  # the narrower below the wider
-    if rising:
-        return False, f"the threshold rises with σ beyond the intervals between σ pairs {rising}"
-    if not falls(pairs[-1][1], pairs[0][1]):
-        return False, (f"λ of the widest σ={pairs[-1][0]:g} {_fmt_iv(pairs[-1][1])} is not below that of the "
-                       f"narrowest σ={pairs[0][0]:g} {_fmt_iv(pairs[0][1])} beyond the intervals")
-    return True, ""
-
-
-def _fmt_iv(iv: dict) -> str:
-    f = lambda x: "never" if x is None else f"{x:.3f}"  # noqa: E731
-    return f"{f(iv['estimate'])} [{f(iv['low'])}, {f(iv['high'])}]"
-
-
-def connects_neighbours(sigma: float, spacing: float = 1.0, threshold: float = 0.005) -> bool:
-    """Whether bumps of width σ one lattice ``spacing`` apart overlap above ``threshold`` (nearest neighbours
-    connect)."""
-    return overlap_radius(threshold) * sigma >= spacing
-
-
 def simulation_verdict(rows: list[dict]) -> tuple[bool, list[str]]:
     """Verdict of the simulation rows (``sigma``, ``connects``, ``lambda_c_interval`` with its ``rise_width``
     interval); returns ``(passed, failure reasons)``. Never undetermined: what is not decided beyond the intervals
@@ -117,12 +87,12 @@ def simulation_verdict(rows: list[dict]) -> tuple[bool, list[str]]:
         if r["connects"]:
             if iv["high"] is None:
                 reasons.append(f"σ={r['sigma']} connects neighbours but does not percolate beyond the interval: "
-                               f"λ_c {_fmt_iv(iv)}, never in {iv['never']:.1%} of resamples")
+                               f"λ_c {format_interval(iv)}, never in {iv['never']:.1%} of resamples")
             elif iv["rise_width"]["high"] is None or iv["rise_width"]["high"] > SHARP_WIDTH:
                 reasons.append(f"σ={r['sigma']}: rise from {SHARP_LOW} to {SHARP_HIGH} takes Δλ "
-                               f"{_fmt_iv(iv['rise_width'])}, not ≤ {SHARP_WIDTH} beyond the interval")
+                               f"{format_interval(iv['rise_width'])}, not ≤ {SHARP_WIDTH} beyond the interval")
         elif iv["low"] is not None:
-            reasons.append(f"σ={r['sigma']} connects no neighbours yet may percolate: λ_c {_fmt_iv(iv)}")
+            reasons.append(f"σ={r['sigma']} connects no neighbours yet may percolate: λ_c {format_interval(iv)}")
     ordered, why = ordered_thresholds([r["sigma"] for r in rows], [r["lambda_c_interval"] for r in rows])
     if not ordered:
         reasons.append("λ_c does not move with σ: " + why)
@@ -151,12 +121,6 @@ def model_verdict(model_means: list[dict]) -> tuple[bool | None, list[str]]:
     th = model_thresholds(model_means)
     ordered, why = ordered_thresholds(list(th), list(th.values()))
     return (True, []) if ordered else (False, [f"model thresholds: {why}"])
-
-
-# ------------------------------------------------------------------------------------------ measurement
-
-
-# ------------------------------------------------------------------------------------------ figures
 
 
     
@@ -219,30 +183,7 @@ def measure(args, ns) -> Measurements:
 
     # 1. simulation, once per seed; λ_c per seed (bootstrap over repeats) and pooled (over seeds and repeats)
     by_seed = {seed: simulate(scale, threshold, seed, args.progress) for seed in args.seeds}
-    rise = (SHARP_LOW, SHARP_HIGH)
-    curves, sim_rows = [], []
-    for i, sigma in enumerate(scale.sigmas):
-        per = [by_seed[seed][i] for seed in args.seeds]
-        mass = np.stack([c.mass_ratio for c in per])  # (S, R, m)
-        pooled = PercolationCurve(per[0].lambdas, per[0].occupied, np.concatenate([c.largest for c in per]),
-                                  mass.reshape(-1, mass.shape[-1]), None, per[0].config, None)
-        curves.append(pooled)
-        s = float(sigma)
-        iv = lambda_interval(scale.lambdas, mass, MASS_LEVEL, rise=rise, rng=i)
-        per_seed = {str(seed): lambda_interval(scale.lambdas, c.mass_ratio, MASS_LEVEL, rise=rise, rng=i)
-                    for seed, c in zip(args.seeds, per)}
-        estimates = [v["estimate"] for v in per_seed.values()]
-        sim_rows.append({
-            "sigma": s, "connects": connects_neighbours(s, 1.0, threshold),
-            "radius": overlap_radius(threshold) * s,
-            "lambda_c": iv["estimate"], "rise_width": iv["rise_width"]["estimate"], "lambda_c_interval": iv,
-            "per_seed": per_seed,
-            "dispersion": (seed_spread(estimates, args.seeds).to_dict() if all(e is not None for e in estimates)
-                           else {"values": estimates, "seeds": list(args.seeds), "percolating_seeds":
-                                 sum(e is not None for e in estimates)}),
-            "mass_at": {f"{lam:g}": float(np.interp(lam, pooled.lambdas, pooled.mean))
-                        for lam in (0.1, 0.25, 0.5, 0.75, 1.0)},
-        })
+    curves, sim_rows = simulation_rows(scale, by_seed, threshold, MASS_LEVEL, (SHARP_LOW, SHARP_HIGH))
 
     # 2. neighbour overlap, analytic and pixelated
     increments = np.round(np.linspace(0.05, 4.0, 80), 4)
@@ -279,14 +220,14 @@ def measure(args, ns) -> Measurements:
     print(f"{'sigma':>6s} {'radius':>7s} {'connects':>8s} {'lambda_c (pooled)':>26s} {'10-90% width':>26s}  per seed")
     for r in sim_rows:
         iv = r["lambda_c_interval"]
-        seeds_txt = " ".join(_fmt_iv(v) for v in r["per_seed"].values())
-        print(f"{r['sigma']:6g} {r['radius']:7.2f} {str(r['connects']):>8s} {_fmt_iv(iv):>26s} "
-              f"{_fmt_iv(iv['rise_width']):>26s}  {seeds_txt}")
+        seeds_txt = " ".join(format_interval(v) for v in r["per_seed"].values())
+        print(f"{r['sigma']:6g} {r['radius']:7.2f} {str(r['connects']):>8s} {format_interval(iv):>26s} "
+              f"{format_interval(iv['rise_width']):>26s}  {seeds_txt}")
     if model_means:
         print(f"\n{'sigma':>6s} {'lambda':>7s} {'accuracy':>9s}  (mean over seeds {list(args.seeds)})")
         for r in model_means:
             print(f"{r['sigma']:6g} {r['lambda']:7g} {r['accuracy']:9.3f}")
-        print("model thresholds: " + ", ".join(f"σ={s:g}: {_fmt_iv(v)}" for s, v in model_thresholds(model_means).items()))
+        print("model thresholds: " + ", ".join(f"σ={s:g}: {format_interval(v)}" for s, v in model_thresholds(model_means).items()))
 
     notes = []
     if not scale.train_models:
