@@ -125,3 +125,11 @@ def test_criterion_commit(tmp_path):
     outside.write_text("")
     assert criterion_commit(outside) == {"commit": None, "files": [], "uncommitted": None}
     assert criterion_commit(tmp_path / "missing.py")["commit"] is None
+
+
+def test_decide_refuses_measuring_options(tmp_path, capsys):
+    TOY.main(["--quick", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        TOY.main(["--decide", str(tmp_path), "--limit", "5"])  # a probe's own option: the criterion as measured
+    assert "drop ['--limit']" in capsys.readouterr().err
+    assert TOY.main(["--decide", str(tmp_path), "--no-progress"])["verdict"] == "fail"  # 1.5 >= 1

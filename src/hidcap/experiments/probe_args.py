@@ -128,9 +128,11 @@ def parse_probe_args(
     argv = list(sys.argv[1:] if argv is None else argv)
     ns = parser.parse_args(argv)
     if ns.decide is not None:
-        clash = [f"--{k}" for k in ("quick", "tiny", "seeds", "out") if getattr(ns, k) not in (None, False)]
+        clash = [a.option_strings[0] for a in parser._actions  # any option set away from its default
+                 if a.dest not in ("help", "decide", "no_progress") and getattr(ns, a.dest) != a.default]
         if clash:
-            parser.error(f"--decide reads the scale, seeds and folder of its saved measurements: drop {clash}")
+            parser.error(f"--decide reads the scale, seeds, settings and folder of its saved measurements (the "
+                         f"criterion is applied as it was measured): drop {clash}")
         args = ProbeArgs(name=name, scale="tiny", seeds=(), device="cpu", out=ns.decide, progress=False,
                          argv=tuple(argv), decide_only=True)
         return args, ns
