@@ -120,7 +120,7 @@ class Settings:
         }
 
 
-#: Default colour separation per scale (quick: measured, see the module docstring; full: a weak colour signal).
+#: Default colour separation per scale (quick: measured, see SCALES; full: a weak colour signal).
 DEFAULT_SEPARATION = {"tiny": 0.4, "quick": 0.4, "full": 0.3}
 #: Quick: 4 seeds fit the ~8 CPU-minute budget (5 seeds took 10 min of CPU); ``--seeds 0 1 2 3 4`` for the paper's 5.
 DEFAULT_SEEDS = {"tiny": (0, 1), "quick": (0, 1, 2, 3), "full": (0, 1, 2, 3, 4)}

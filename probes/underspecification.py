@@ -52,7 +52,7 @@ CLAIM = ("underspecification delays and bends generalisation: masking the colour
          "(red triangles; small red objects at the quick scale) delays class 11 (blue triangle; small blue) and pulls "
          "its generations towards red")
 PAPER = "paper 001 (Park et al. 2024), Sec. 5, Fig. 8 (steps to 80 % vs masking) and Fig. 9 (concept space, Eq. 2)"
-#: The two concepts of each scale (quick: size instead of shape, see the module docstring).
+#: The two concepts of each scale (quick: size instead of shape, see SCALES).
 CONCEPTS = {"tiny": ("color", "shape"), "quick": ("color", "size"), "full": ("color", "shape")}
 THRESHOLD = 0.8  # joint-accuracy level of the learning time (as in probes/concept_signal.py)
 MASKED_CLASS = "01"
