@@ -1,5 +1,5 @@
 """Probes: one claim of a paper each, with a criterion written before the run, run as ``python -m probes.NAME``.
 
-Each module holds only its claim, criterion, scales and ``main``; the machinery (scales registry, recording,
-measurements, figures, caching, verdicts, command line) lives in :mod:`hidcap.experiments`. See docs/probes.md.
+Each module holds its claim, criterion, scales, ``measure`` and ``decide`` (one ``ClaimProbe``); the driver and the
+machinery live in :mod:`hidcap.experiments` (``claims``, ``probe_args``, ...). See docs/probes.md, "Probe structure".
 """

@@ -1,57 +1,31 @@
 """Concept signal sets learning speed: class 11 is learned sooner when the colours lie further apart.
 
-Claim (Park et al. 2024, Sec. 4.1-4.2, Fig. 3 and 4): with concepts (color, size),
-training classes 00 (large red), 01 (small red), 10 (large blue) and the held-out class 11 (small blue), the
-number of gradient steps until class 11 is generated correctly (joint accuracy 80 %) falls as the colour
-separation ``s`` (hence the colour *concept signal*) grows. On the way, class 11 first sits near the
-training class that shares its stronger concept (*concept memorisation*: near 10 when colour is the stronger
-signal, near 01 when size is), then turns to 11.
+Claim (Park et al. 2024, Sec. 4.1-4.2, Fig. 3 and 4): with concepts (color, size), training classes 00 (large
+red), 01 (small red), 10 (large blue) and the held-out class 11 (small blue), the number of gradient steps until
+class 11 is generated correctly (joint accuracy 80 %) falls as the colour separation ``s`` (the colour concept
+signal) grows. On the way, class 11 first sits near the training class that shares its stronger concept
+(concept memorisation), then turns to 11.
 
-Protocol: for every colour separation level and seed, train a conditional diffusion model
-(``hidcap.training.train``), generate class 11 (and, at the full scale, every class) at every checkpoint and
-place it in concept space with a concept classifier trained on generator data of that level
-(``hidcap.evaluation.concept_scores``; one classifier per level, cached). The learning time of a run is
-``hidcap.evaluation.curves``: the first checkpoint from which the 3-checkpoint moving average of the
-joint accuracy of class 11 stays above the threshold (0.8). The measured colour and size concept signals
-of each level come from ``hidcap.data.concept_signal`` (mean squared pixel change when the concept flips).
+Measured: for every separation level and seed a conditional diffusion model is trained; class 11 (and, at the full
+scale, every class) is generated at every checkpoint and placed in concept space with a concept classifier of that
+level (``hidcap.evaluation.concept_scores``); learning time: ``hidcap.evaluation.curves``; concept signals:
+``hidcap.data.concept_signal``. Criterion: :data:`CRITERION` (docs/probes.md, "Criterion: concept_signal");
+scales: :data:`SCALES`. Reported alongside: Spearman rho(separation, learning time), concept memorisation, the
+per-seed lead of ``hi`` over ``lo``, and the same rule on class 11's colour concept alone.
 
-Criterion (written in docs/probes.md, "Criterion: concept_signal", before the runs that judge it): with ``lo``
-and ``hi`` the smallest and largest separation, and onsets = learning times with 95 % bootstrap intervals
-(``hidcap.experiments.level_onsets``; "never" is later than every step):
+    python -m probes.concept_signal --quick
+    python -m probes.concept_signal --device cuda
+    python -m probes.concept_signal --quick --levels 0.3 0.5 0.7 --seeds 0 1
+    python -m probes.concept_signal --tiny
 
-- (a) learned: class 11 is learned (onset estimate is a step) at ``hi`` in every seed;
-- (b) faster with more signal: the seed-pooled onset at ``hi`` is earlier than at ``lo`` beyond the intervals;
-- (c) no seed against it: in no seed is the onset at ``lo`` earlier than at ``hi`` beyond the intervals.
-
-Pass when (a), (b) and (c) hold, else fail (a comparison the intervals do not decide fails (b)).
-Reported alongside (not part of the verdict): Spearman rho(separation, learning time) over all runs, concept
-memorisation (is class 11's concept-space point ever nearest a training corner before it is learned, and
-which), the per-seed lead of ``hi`` over ``lo`` with its across-seed spread, and the same learning-time rule on
-class 11's colour concept alone.
-
-Scales:
-
-- ``--tiny``: 8 px, 12 steps, levels 0.3 and 0.8, one seed: seconds, exercises every code path (the
-  verdict means nothing);
-- ``--quick``: ``CONCEPT_SCALES["quick-8px"]`` (8 px, channels (16, 32), DDPM T = 100 with β 1e-3 -> 0.1, 2,400
-  steps, 16 linear checkpoints), the paper's data otherwise (size separation 0.3, positions ±0.5), levels 0.4 0.6
-  0.8, seeds 0 1 2, only class 11 generated (32 samples per checkpoint, 20 sampling steps);
-- full (default): the paper's VDM at 32 px, 20k steps, 60 checkpoints, levels 0.1 0.2 0.4 0.6 0.8,
-  seeds 0 1 2, every class measured (one run is ~20 min on an A100: ``--device cuda``).
-
-    python probes/concept_signal.py --quick
-    python probes/concept_signal.py --device cuda
-    python probes/concept_signal.py --quick --levels 0.3 0.5 0.7 --seeds 0 1
-    python probes/concept_signal.py --tiny
-
-Writes into ``--out``: ``verdict.json``, ``runs.csv`` (one row per run), ``curves.csv`` (accuracy and
-concept-space point of every measured class per checkpoint), the figures ``learning_time.png``,
-``accuracy.png``, ``concept_space_levels.png`` and one ``concept_space_s{level}.png`` per level (first seed).
+Writes into ``--out``: ``verdict.json``, ``measurements.json``, ``runs.csv``, ``curves.csv``, the figures
+``learning_time.png``, ``accuracy.png``, ``concept_space_levels.png`` and ``concept_space_s{level}.png`` per level.
 """
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -64,10 +38,11 @@ from hidcap.experiments.level_onsets import compare_onsets, joint_correct, onset
 from hidcap.scales import ConceptScale, concept_scale
 from hidcap.evaluation.ranks import rank_verdict
 from hidcap.experiments.level_plots import plot_accuracy, plot_learning_times, plot_trajectories
-from hidcap.experiments.level_sweeps import HELD_OUT, Run, SweepPoint, check_levels, extreme_tables, measure_sweep, run_summary
+from hidcap.experiments.claims import ClaimProbe, Measurements, Verdict
+from hidcap.experiments.level_sweeps import (HELD_OUT, Run, SweepPoint, check_levels, extreme_tables, load_runs,
+                                             measure_sweep, run_summary, saved_runs)
 from hidcap.experiments.level_tables import print_table, write_tables
-from hidcap.experiments.probe_args import parse_sweep_args
-from hidcap.experiments.verdicts import write_verdict
+from hidcap.experiments.probe_args import check_sweep_args
 from hidcap.plotting import plot_concept_space
 
 
@@ -92,17 +67,28 @@ DATA: dict[str, dict[str, Any]] = {"tiny": {}, "quick": {}, "full": {}}
 STEPS: dict[str, int | None] = {"tiny": None, "quick": None, "full": None}
 
 
-def criterion(threshold: float = THRESHOLD) -> str:
-    return (f"Onset = learning time of class {HELD_OUT} (first checkpoint from which the 3-checkpoint moving average "
-            f"of its joint accuracy stays above {threshold:g}) with a 95 % bootstrap interval (never = later than "
-            "every step). With lo/hi the smallest/largest colour separation: (a) class 11 is learned at hi in "
-            "every seed; (b) the seed-pooled onset at hi is earlier than at lo beyond the intervals (two-level "
-            "bootstrap over seeds and samples); (c) in no seed is the onset at lo earlier than at hi beyond the "
-            "intervals. Pass iff (a), (b) and (c); otherwise fail (not decided counts as fail)")
+CRITERION = (
+    f"Onset = learning time of class {HELD_OUT} (first checkpoint from which the 3-checkpoint moving average of its "
+    "joint accuracy stays above {threshold:g}) with a 95 % bootstrap interval (never = later than every step); "
+    "lo/hi = the smallest/largest colour separation.",
+    f"(a) class {HELD_OUT} is learned at hi in every seed.",
+    "(b) the seed-pooled onset at hi is earlier than at lo beyond the intervals (two-level bootstrap over seeds and "
+    "samples).",
+    "(c) in no seed is the onset at lo earlier than at hi beyond the intervals.",
+    "Pass iff (a), (b) and (c); otherwise fail (not decided counts as fail).",
+)
+SCALES = {
+    "tiny": "8 px, 12 steps, levels 0.3 and 0.8, one seed: seconds (the test suite's smoke run)",
+    "quick": "CONCEPT_SCALES['quick-8px'] (8 px, channels (16, 32), DDPM T = 100 with β 1e-3 -> 0.1, 2,400 steps, 16 "
+             "linear checkpoints), the paper's data otherwise (size separation 0.3, positions ±0.5), levels 0.4 0.6 "
+             "0.8, seeds 0 1 2, only class 11 generated (32 samples per checkpoint, 20 sampling steps)",
+    "full": "the paper's VDM at 32 px, 20k steps, 60 checkpoints, levels 0.1 0.2 0.4 0.6 0.8, seeds 0 1 2, every class "
+            "measured (~20 min a run on an A100: --device cuda)",
+}
 
 
-def decide(levels: Sequence[float], runs: Sequence[Run], threshold: float = THRESHOLD) -> tuple[bool, dict[str, Any]]:
-    """The verdict of :func:`criterion` from the runs of the lowest and highest level (one per seed each).
+def judge(levels: Sequence[float], runs: Sequence[Run], threshold: float = THRESHOLD) -> tuple[bool, dict[str, Any]]:
+    """The verdict of :data:`CRITERION` from the runs of the lowest and highest level (one per seed each).
 
     Returns ``(passed, parts)``; parts holds (a), (b), (c) with the onsets behind them
     (:func:`hidcap.experiments.level_onsets.compare_onsets`, first = highest level)."""
@@ -114,6 +100,18 @@ def decide(levels: Sequence[float], runs: Sequence[Run], threshold: float = THRE
     c = cmp["counts"]["later"] == 0
     return bool(a and b and c), {"low_level": lo, "high_level": hi, "a_learned_at_high": a, "learned_at_high": learned,
                                  "b_pooled_faster": b, "c_no_seed_against": c, "onsets": cmp}
+
+
+def decide(measurements) -> Verdict:
+    """:func:`judge` on the saved tables of the lowest and highest level."""
+    d = measurements["data"]
+    passed, parts = judge(d["levels"], load_runs(d["runs"]), measurements["params"]["threshold"])
+    pooled = parts["onsets"]["pooled"]
+    return Verdict(passed, {"parts": parts},
+                   f"pooled onset at s = {parts['high_level']:g}: {_onset(pooled['first'])}, at s = "
+                   f"{parts['low_level']:g}: {_onset(pooled['second'])} -> {pooled['order']}; (a) learned at the "
+                   f"highest level in every seed: {parts['a_learned_at_high']}, (b) {parts['b_pooled_faster']}, "
+                   f"(c) {parts['c_no_seed_against']}")
 
 
 def level_spec(scale: ConceptScale, level: float, size_separation: float) -> ConceptDataSpec:
@@ -149,8 +147,9 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=THRESHOLD, help="joint-accuracy threshold (default 0.8)")
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args, ns = parse_sweep_args(NAME, argv, __doc__.split("\n\n")[0], _options, SEEDS)
+def measure(args, ns) -> Measurements:
+    """Train and measure every (level, seed), write the tables and figures; the extreme levels' tables are saved."""
+    check_sweep_args(ns)
     levels = check_levels(ns.levels if ns.levels is not None else LEVELS[args.scale], name="--levels")
     size_sep = SIZE_SEPARATION[args.scale] if ns.size_separation is None else ns.size_separation
     if size_sep <= 0:
@@ -183,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
         row["onset"] = run_onset(run.table, HELD_OUT, ns.threshold).to_dict()
         row["final_accuracy_interval"] = final_interval(run).to_dict()
     times = [r["learning_time"] for r in rows]
-    passed, parts = decide(levels, runs, ns.threshold)
+    _, parts = judge(levels, runs, ns.threshold)  # for the lead per seed (reported); the verdict is decide's
     _, rho = rank_verdict([r["level"] for r in rows], times, sign=-1)
     parts["lead_per_seed"], parts["lead_across_seeds"] = onset_gaps(parts["onsets"])  # onset at lo − onset at hi
     color_times = [r["concept_learning_time"]["color"] for r in rows]
@@ -229,22 +228,16 @@ def main(argv: list[str] | None = None) -> dict:
                 title=f"colour separation {run.level:g}, seed {first} (hollow: first checkpoint, filled: last)"))
 
     print_table(rows, "color sep")
-    pooled = parts["onsets"]["pooled"]
-    print(f"pooled onset at s = {parts['high_level']:g}: {_onset(pooled['first'])}, at s = {parts['low_level']:g}: "
-          f"{_onset(pooled['second'])} -> {pooled['order']}; (a) learned at the highest level in every seed: "
-          f"{parts['a_learned_at_high']}, (b) {parts['b_pooled_faster']}, (c) {parts['c_no_seed_against']}; "
-          f"Spearman rho(separation, learning time) = {_fmt(rho)}; colour concept alone: rho = {_fmt(rho_color)}")
+    print(f"Spearman rho(separation, learning time) = {_fmt(rho)}; colour concept alone: rho = {_fmt(rho_color)}")
     notes = (f"size separation {size_sep:g}; data changes from Park et al. 2024: {DATA[args.scale] or 'none'}; "
              f"concept scale {scale.name}; {steps} training steps per run; classes measured: {', '.join(classes)}; "
              f"{scale.samples_per_class} samples per class and checkpoint, {scale.sample_steps} sampling steps. ")
-    if args.tiny:
-        notes += "Tiny scale: a smoke run; its verdict means nothing. "
     measured = {
         "threshold": ns.threshold,
         "levels": list(levels),
         "size_separation": size_sep,
         "training_steps": steps,
-        "parts": parts,
+        "lead_per_seed": parts["lead_per_seed"], "lead_across_seeds": parts["lead_across_seeds"],
         "spearman_rho": rho,
         "n_runs": len(rows),
         "n_learned": sum(t is not None for t in times),
@@ -257,9 +250,14 @@ def main(argv: list[str] | None = None) -> dict:
                          "corners": corners},
         "runs": rows,
     }
-    return write_verdict(args, claim=CLAIM, paper=PAPER, criterion=criterion(ns.threshold), passed=passed,
-                         measured=measured, figures=figures,
-                         notes=notes.strip())
+    data = {"levels": list(levels), "runs": saved_runs(runs, levels)}
+    return Measurements(params={"threshold": ns.threshold}, data=data, reported=measured,
+                        figures=[p.name for p in map(Path, figures)], notes=notes.strip())
+
+
+PROBE = ClaimProbe(name=NAME, claim=CLAIM, paper=PAPER, criterion=CRITERION, scales=SCALES, seeds=SEEDS,
+                   measure=measure, decide=decide, options=_options, description=__doc__.split("\n\n")[0])
+main = PROBE.main
 
 
 if __name__ == "__main__":

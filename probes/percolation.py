@@ -1,47 +1,14 @@
 """Probe: a percolation-like threshold in the kept fraction λ of Gaussian-bump data (Liang et al. 2024, Sec. 3.3, App. D).
 
-Claim: treat the bump centres of a data set as sites that are connected when their bumps overlap
-(``‖a∘b‖₂/‖a‖₂`` of the inverted images above 0.005). Keeping a random fraction λ of a 32×32 lattice (d = 1),
-the mass ratio of the largest connected cluster jumps from ≈0 to ≈1 at a critical λ that falls as the bump
-width σ grows (wider bumps overlap more neighbours); σ = 0.1 never connects. Models trained on such
-subsampled data learn the task (accuracy) only above a threshold λ that moves with σ the same way.
-Paper 003 shows the simulation in Fig. 6(c) (5 repeats, threshold 0.005), the neighbour overlap in Fig. 6(b),
-and the terminal accuracy of models trained on nested subsamples of one lattice in Fig. 6(e).
+Claim: bump centres are sites, connected when their bumps overlap (``‖a∘b‖₂/‖a‖₂`` of the inverted images above
+0.005). Keeping a random fraction λ of a 32×32 lattice, the mass ratio of the largest cluster jumps from ≈0 to ≈1
+at a critical λ that falls as the bump width σ grows; σ = 0.1 never connects. Models trained on such subsampled
+data learn only above a threshold λ that moves with σ the same way (paper 003, Fig. 6(b, c, e)).
 
-What this probe does:
-1. simulation (every scale): :func:`hidcap.percolation.percolation_curve` on the lattice for each σ and a fine λ
-   grid; the threshold λ_c(σ) is where the mean mass ratio crosses 0.5 for good (the smallest λ from which it
-   stays ≥ 0.5, interpolated linearly between grid points);
-2. the neighbour overlap versus increment d, analytic and on rendered pixel images (Fig. 6(b));
-3. trained models (full scale, and tiny for the tests; ``--train-models`` turns them on at quick scale): one
-   conditional DDPM per (σ, λ) on ``BumpDataSpec(subsample=λ)`` with the same data seed, so the kept sites are
-   nested in λ and identical across σ; every model trains for the same number of steps (the paper's constant
-   number of batches); terminal accuracy (``bump_accuracy``) on every lattice point.
-
-Criterion (docs/probes.md, "Criterion: percolation"; written before the run that judges it, issues 12 and 18).
-The simulation runs once per seed (each seed draws its own random site orders, ``repeats`` per σ). λ_c(σ) = the
-smallest λ from which the mean mass ratio stays ≥ 0.5, with a 95 % bootstrap interval: per seed over its repeats,
-pooled over seeds and repeats (two-level bootstrap, 2000 resamples; a resample that never stays ≥ 0.5 has λ_c
-"never", later than every λ). The rise width (Δλ from staying ≥ 0.1 to staying ≥ 0.9) gets the same interval.
-The verdict reads the pooled intervals; anything not decided beyond them FAILS:
-- every σ whose connection radius (``overlap_radius(0.005)·σ``) reaches the nearest neighbour percolates (the
-  interval of λ_c ends at a λ, i.e. < 2.5 % of resamples "never") with a sharp rise (the rise width's interval
-  ends at ≤ 0.4; a linear rise would need 0.8);
-- every σ whose radius is below the lattice spacing never percolates (λ_c's interval starts at "never");
-- λ_c moves with σ: over the percolating σ's, no wider σ has λ_c above its narrower neighbour's beyond the
-  intervals, and λ_c of the widest is below that of the narrowest beyond the intervals (its interval ends before
-  the narrowest's begins); fewer than two percolating σ's fail.
-- with trained models (full scale; tiny for the tests): the model threshold (smallest λ from which accuracy stays
-  ≥ 0.5) with an interval read off the accuracy's 95 % band (Wilson per model; over seeds a bootstrap over seeds
-  and samples): lower for the widest than for the narrowest σ beyond the intervals, and no neighbour pair the other
-  way; fewer than two σ's reaching 0.5 fail.
-Per-seed λ_c values with their intervals and their spread across seeds (mean, sd, min, max) are reported, and
-whether each seed alone would pass.
-
-Scales: ``--tiny`` (seconds; 16×16 lattice, 2 repeats, seeds 0 and 1, four 8×8 models of 20 steps per seed: the
-test suite's), ``--quick`` (the paper's 32×32 simulation with 5 repeats for each of seeds 0, 1, 2, about a second
-per σ and seed, well under a CPU minute with the bootstrap; no models), full (the
-simulation plus 4 σ × 10 λ models of paper 003's 32×32 U-Net for 20k steps each: a GPU job of many hours).
+Measured: (1) :func:`hidcap.percolation.percolation_curve` for each σ on a fine λ grid, once per seed; (2) the
+neighbour overlap against increment d, analytic and on rendered images (Fig. 6(b)); (3) with trained models (full
+and tiny; ``--train-models`` at quick) one DDPM per (σ, λ) on nested subsamples, terminal accuracy on every
+lattice point. Criterion: :data:`CRITERION` (docs/probes.md, "Criterion: percolation"); scales: :data:`SCALES`.
 
     python -m probes.percolation --quick                             # seeds 0 1 2, 5 repeats each
     python -m probes.percolation --quick --sigmas 0.2 0.3 0.5 1.0 --threshold 0.05
@@ -52,17 +19,21 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from hidcap.evaluation.curves import rise_width, stay_crossing  # noqa: F401 (rise_width: part of the probe's helpers)
-from hidcap.experiments.probe_args import parse_probe_args
-from hidcap.evaluation.seeds import seed_spread
-from hidcap.experiments.percolation_runs import (
+from hidcap.experiments.claims import ClaimProbe, Measurements, Verdict
+from hidcap.experiments.percolation_runs import (  # noqa: F401 (scales and rules, importable from the probe)
+    PercolationScale,
+    connects_neighbours,
     falls,
-    lambda_interval,
+    format_interval,
     mean_model_rows,
+    ordered_thresholds,
+    percolation_scale,
+    simulation_rows,
     threshold_band,
     pixel_overlaps,
     plot_curves,
@@ -71,8 +42,7 @@ from hidcap.experiments.percolation_runs import (
     train_models,
 )
 from hidcap.scales import bump_scale
-from hidcap.experiments.verdicts import write_verdict
-from hidcap.percolation import PercolationCurve, neighbour_overlap_curve, overlap_radius
+from hidcap.percolation import neighbour_overlap_curve
 
 
 NAME = "percolation"
@@ -85,87 +55,28 @@ ACCURACY_LEVEL = 0.5  # model threshold: where the terminal accuracy crosses thi
 #: simulation (and model) seeds per scale: quick runs the simulation for 3 seeds of ``repeats`` each
 DEFAULT_SEEDS = {"tiny": (0, 1), "quick": (0, 1, 2), "full": (0, 1, 2)}
 CRITERION = (
-    f"Simulation, once per seed (its own site orders, `repeats` per σ): λ_c(σ) = smallest λ from which the mean "
-    f"largest-cluster mass ratio stays >= {MASS_LEVEL}, with a 95 % bootstrap interval over seeds and repeats "
-    f"('never' later than every λ); anything not decided beyond the intervals fails. Every σ whose overlap radius "
-    f"reaches the nearest lattice neighbour percolates (λ_c's interval ends at a λ) with a sharp rise (the interval "
-    f"of the Δλ from staying >= {SHARP_LOW} to staying >= {SHARP_HIGH} ends at <= {SHARP_WIDTH}); every σ whose "
-    f"radius does not never percolates (λ_c's interval starts at 'never'); λ_c moves with σ: no wider σ above its "
-    f"narrower neighbour beyond the intervals, and λ_c(widest) below λ_c(narrowest) beyond the intervals (>= 2 "
-    f"percolating σ's, else fail). With trained models also: the λ from which accuracy stays >= {ACCURACY_LEVEL}, "
-    f"its interval read off the accuracy's 95 % band, is lower for the widest than for the narrowest σ beyond the "
-    f"intervals with no neighbour pair the other way (>= 2 σ's must reach it, else fail)."
+    f"1. λ_c(σ): simulation once per seed (its own site orders, `repeats` per σ); λ_c = smallest λ from which the "
+    f"mean largest-cluster mass ratio stays >= {MASS_LEVEL}, with a 95 % bootstrap interval over seeds and repeats "
+    f"('never' later than every λ). Anything not decided beyond the intervals fails.",
+    f"2. percolates sharply: every σ whose overlap radius reaches the nearest lattice neighbour percolates (λ_c's "
+    f"interval ends at a λ) with a sharp rise (the interval of the Δλ from staying >= {SHARP_LOW} to staying >= "
+    f"{SHARP_HIGH} ends at <= {SHARP_WIDTH}).",
+    "3. never percolates: every σ whose radius does not reach it never percolates (λ_c's interval starts at 'never').",
+    "4. λ_c moves with σ: no wider σ above its narrower neighbour beyond the intervals, and λ_c(widest) below "
+    "λ_c(narrowest) beyond the intervals (>= 2 percolating σ's, else fail).",
+    f"5. with trained models also: the λ from which accuracy stays >= {ACCURACY_LEVEL}, its interval read off the "
+    "accuracy's 95 % band, is lower for the widest than for the narrowest σ beyond the intervals with no neighbour "
+    "pair the other way (>= 2 σ's must reach it, else fail).",
+    "Pass = 2-4 (and 5 with trained models); otherwise fail (never undetermined).",
 )
-
-
-# ------------------------------------------------------------------------------------------ scales
-@dataclass(frozen=True)
-class PercolationScale:
-    """Simulation lattice and λ grid, and the trained-model grid (model_sigmas × model_lambdas) at one scale."""
-
-    name: str
-    shape: tuple[int, int]
-    sigmas: tuple[float, ...]
-    lambdas: tuple[float, ...]
-    repeats: int
-    train_models: bool
-    model_sigmas: tuple[float, ...]
-    model_lambdas: tuple[float, ...]
-    model_steps: int
-    model_increment: float = 1.0
-
-
-def percolation_scale(name: str) -> PercolationScale:
-    """The ``tiny``, ``quick`` and ``full`` settings (see the module docstring)."""
-    if name == "tiny":
-        return PercolationScale(name, (16, 16), (0.1, 0.3, 1.0), tuple(np.round(np.linspace(0.05, 1.0, 20), 4)),
-                                repeats=2, train_models=True, model_sigmas=(0.3, 1.0), model_lambdas=(0.5, 1.0),
-                                model_steps=20)
-    fine = tuple(np.round(np.linspace(0.01, 1.0, 100), 4))
-    sigmas = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
-    if name == "quick":
-        return PercolationScale(name, (32, 32), sigmas, fine, repeats=5, train_models=False,
-                                model_sigmas=(0.3, 0.5, 1.0), model_lambdas=(0.2, 0.4, 0.6, 0.8, 1.0), model_steps=1500)
-    if name == "full":
-        return PercolationScale(name, (32, 32), sigmas, fine, repeats=5, train_models=True,
-                                model_sigmas=(0.1, 0.3, 0.5, 1.0),
-                                model_lambdas=tuple(np.round(np.arange(1, 11) / 10, 4)), model_steps=20000)
-    raise ValueError(f"unknown scale {name!r}; use tiny, quick or full")
+SCALES = {
+    "tiny": "seconds; 16x16 lattice, 2 repeats, seeds 0 and 1, four 8x8 models of 20 steps per seed",
+    "quick": "the paper's 32x32 simulation, 5 repeats for each of seeds 0 1 2 (well under a CPU minute); no models",
+    "full": "the simulation plus 4 σ x 10 λ models of paper 003's 32x32 U-Net for 20k steps each (GPU, many hours)",
+}
 
 
 # ------------------------------------------------------------------------------------------ pure helpers
-def ordered_thresholds(sigmas, intervals) -> tuple[bool, str]:
-    """Does the threshold move with σ, beyond the intervals? ``intervals``: per σ a dict with ``estimate``,
-    ``low``, ``high`` (``None``: "never"; an estimate of ``None`` leaves that σ out).
-
-    True when no wider σ's threshold lies above its narrower neighbour's beyond the intervals and the widest σ's
-    lies below the narrowest's beyond them (:func:`~hidcap.experiments.percolation_runs.falls`); False otherwise,
-    including fewer than two σ's with a threshold. Returns ``(decided, reason)`` (reason empty when True).
-    """
-    pairs = sorted(((float(s), iv) for s, iv in zip(sigmas, intervals) if iv["estimate"] is not None),
-                   key=lambda p: p[0])
-    if len(pairs) < 2:
-        return False, f"fewer than two σ's have a threshold ({len(pairs)}): whether it moves with σ is not shown"
-    rising = [(a[0], b[0]) for a, b in zip(pairs, pairs[1:]) if falls(a[1], b[1])]  # the narrower below the wider
-    if rising:
-        return False, f"the threshold rises with σ beyond the intervals between σ pairs {rising}"
-    if not falls(pairs[-1][1], pairs[0][1]):
-        return False, (f"λ of the widest σ={pairs[-1][0]:g} {_fmt_iv(pairs[-1][1])} is not below that of the "
-                       f"narrowest σ={pairs[0][0]:g} {_fmt_iv(pairs[0][1])} beyond the intervals")
-    return True, ""
-
-
-def _fmt_iv(iv: dict) -> str:
-    f = lambda x: "never" if x is None else f"{x:.3f}"  # noqa: E731
-    return f"{f(iv['estimate'])} [{f(iv['low'])}, {f(iv['high'])}]"
-
-
-def connects_neighbours(sigma: float, spacing: float = 1.0, threshold: float = 0.005) -> bool:
-    """Whether bumps of width σ one lattice ``spacing`` apart overlap above ``threshold`` (nearest neighbours
-    connect)."""
-    return overlap_radius(threshold) * sigma >= spacing
-
-
 def simulation_verdict(rows: list[dict]) -> tuple[bool, list[str]]:
     """Verdict of the simulation rows (``sigma``, ``connects``, ``lambda_c_interval`` with its ``rise_width``
     interval); returns ``(passed, failure reasons)``. Never undetermined: what is not decided beyond the intervals
@@ -176,12 +87,12 @@ def simulation_verdict(rows: list[dict]) -> tuple[bool, list[str]]:
         if r["connects"]:
             if iv["high"] is None:
                 reasons.append(f"σ={r['sigma']} connects neighbours but does not percolate beyond the interval: "
-                               f"λ_c {_fmt_iv(iv)}, never in {iv['never']:.1%} of resamples")
+                               f"λ_c {format_interval(iv)}, never in {iv['never']:.1%} of resamples")
             elif iv["rise_width"]["high"] is None or iv["rise_width"]["high"] > SHARP_WIDTH:
                 reasons.append(f"σ={r['sigma']}: rise from {SHARP_LOW} to {SHARP_HIGH} takes Δλ "
-                               f"{_fmt_iv(iv['rise_width'])}, not ≤ {SHARP_WIDTH} beyond the interval")
+                               f"{format_interval(iv['rise_width'])}, not ≤ {SHARP_WIDTH} beyond the interval")
         elif iv["low"] is not None:
-            reasons.append(f"σ={r['sigma']} connects no neighbours yet may percolate: λ_c {_fmt_iv(iv)}")
+            reasons.append(f"σ={r['sigma']} connects no neighbours yet may percolate: λ_c {format_interval(iv)}")
     ordered, why = ordered_thresholds([r["sigma"] for r in rows], [r["lambda_c_interval"] for r in rows])
     if not ordered:
         reasons.append("λ_c does not move with σ: " + why)
@@ -210,12 +121,6 @@ def model_verdict(model_means: list[dict]) -> tuple[bool | None, list[str]]:
     th = model_thresholds(model_means)
     ordered, why = ordered_thresholds(list(th), list(th.values()))
     return (True, []) if ordered else (False, [f"model thresholds: {why}"])
-
-
-# ------------------------------------------------------------------------------------------ measurement
-
-
-# ------------------------------------------------------------------------------------------ figures
 
 
     
@@ -255,8 +160,8 @@ def _extra(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-lambdas", type=_fraction, nargs="+", default=None, help="λ's of the trained models")
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args, ns = parse_probe_args(NAME, __doc__.split("\n\n")[0], argv, default_seeds=DEFAULT_SEEDS, extra=_extra)
+def measure(args, ns) -> Measurements:
+    """Simulate every seed, the neighbour overlaps and (when on) the trained models; figures and tables."""
     if ns.repeats is not None and ns.repeats < 1:
         raise ValueError(f"--repeats must be a positive integer, got {ns.repeats}")
     scale = percolation_scale(args.scale)
@@ -278,36 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 1. simulation, once per seed; λ_c per seed (bootstrap over repeats) and pooled (over seeds and repeats)
     by_seed = {seed: simulate(scale, threshold, seed, args.progress) for seed in args.seeds}
-    rise = (SHARP_LOW, SHARP_HIGH)
-    curves, sim_rows = [], []
-    for i, sigma in enumerate(scale.sigmas):
-        per = [by_seed[seed][i] for seed in args.seeds]
-        mass = np.stack([c.mass_ratio for c in per])  # (S, R, m)
-        pooled = PercolationCurve(per[0].lambdas, per[0].occupied, np.concatenate([c.largest for c in per]),
-                                  mass.reshape(-1, mass.shape[-1]), None, per[0].config, None)
-        curves.append(pooled)
-        s = float(sigma)
-        iv = lambda_interval(scale.lambdas, mass, MASS_LEVEL, rise=rise, rng=i)
-        per_seed = {str(seed): lambda_interval(scale.lambdas, c.mass_ratio, MASS_LEVEL, rise=rise, rng=i)
-                    for seed, c in zip(args.seeds, per)}
-        estimates = [v["estimate"] for v in per_seed.values()]
-        sim_rows.append({
-            "sigma": s, "connects": connects_neighbours(s, 1.0, threshold),
-            "radius": overlap_radius(threshold) * s,
-            "lambda_c": iv["estimate"], "rise_width": iv["rise_width"]["estimate"], "lambda_c_interval": iv,
-            "per_seed": per_seed,
-            "dispersion": (seed_spread(estimates, args.seeds).to_dict() if all(e is not None for e in estimates)
-                           else {"values": estimates, "seeds": list(args.seeds), "percolating_seeds":
-                                 sum(e is not None for e in estimates)}),
-            "mass_at": {f"{lam:g}": float(np.interp(lam, pooled.lambdas, pooled.mean))
-                        for lam in (0.1, 0.25, 0.5, 0.75, 1.0)},
-        })
-    sim_passed, sim_reasons = simulation_verdict(sim_rows)
-    per_seed_verdicts = {}
-    for seed in args.seeds:
-        rows = [dict(r, lambda_c_interval=r["per_seed"][str(seed)]) for r in sim_rows]
-        ok, why = simulation_verdict(rows)
-        per_seed_verdicts[str(seed)] = {"passed": ok, "failures": why}
+    curves, sim_rows = simulation_rows(scale, by_seed, threshold, MASS_LEVEL, (SHARP_LOW, SHARP_HIGH))
 
     # 2. neighbour overlap, analytic and pixelated
     increments = np.round(np.linspace(0.05, 4.0, 80), 4)
@@ -324,8 +200,6 @@ def main(argv: list[str] | None = None) -> dict:
         model_rows = train_models(args, scale, bscale)
         model_means = mean_model_rows(model_rows)
         model_rows = [{k: v for k, v in r.items() if k != "correct"} for r in model_rows]  # per-sample: not in JSON
-    mod_passed, mod_reasons = model_verdict(model_means) if scale.train_models else (None, [])
-    passed = bool(sim_passed and mod_passed) if scale.train_models else sim_passed
 
     figures = ["percolation.png", "overlap.png"]
     plot_curves(args.out / figures[0], curves, sim_rows, model_means, scale.shape, threshold, args.seeds,
@@ -346,16 +220,14 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{'sigma':>6s} {'radius':>7s} {'connects':>8s} {'lambda_c (pooled)':>26s} {'10-90% width':>26s}  per seed")
     for r in sim_rows:
         iv = r["lambda_c_interval"]
-        seeds_txt = " ".join(_fmt_iv(v) for v in r["per_seed"].values())
-        print(f"{r['sigma']:6g} {r['radius']:7.2f} {str(r['connects']):>8s} {_fmt_iv(iv):>26s} "
-              f"{_fmt_iv(iv['rise_width']):>26s}  {seeds_txt}")
-    for why in sim_reasons:
-        print(f"  fails: {why}")
+        seeds_txt = " ".join(format_interval(v) for v in r["per_seed"].values())
+        print(f"{r['sigma']:6g} {r['radius']:7.2f} {str(r['connects']):>8s} {format_interval(iv):>26s} "
+              f"{format_interval(iv['rise_width']):>26s}  {seeds_txt}")
     if model_means:
         print(f"\n{'sigma':>6s} {'lambda':>7s} {'accuracy':>9s}  (mean over seeds {list(args.seeds)})")
         for r in model_means:
             print(f"{r['sigma']:6g} {r['lambda']:7g} {r['accuracy']:9.3f}")
-        print("model thresholds: " + ", ".join(f"σ={s:g}: {_fmt_iv(v)}" for s, v in model_thresholds(model_means).items()))
+        print("model thresholds: " + ", ".join(f"σ={s:g}: {format_interval(v)}" for s, v in model_thresholds(model_means).items()))
 
     notes = []
     if not scale.train_models:
@@ -369,21 +241,38 @@ def main(argv: list[str] | None = None) -> dict:
     if differ:
         notes.append(f"For σ = {differ} the overlap of rendered (pixelated) neighbours at d = 1 and the analytic "
                      "overlap used by the simulation fall on different sides of the threshold (see overlap.png).")
-    if args.tiny:
-        notes.append("Tiny scale: smoke run only; the verdict means nothing.")
-    measured = {
+    data = {"simulation": [{k: r[k] for k in ("sigma", "connects", "lambda_c_interval", "per_seed")} for r in sim_rows],
+            "models_trained": scale.train_models, "model_means": model_means}
+    reported = {
         "lattice": list(scale.shape), "threshold_overlap": threshold, "repeats": scale.repeats,
         "mass_level": MASS_LEVEL, "simulation_seeds": list(args.seeds), "simulation": sim_rows,
-        "simulation_passed": sim_passed, "simulation_failures": sim_reasons,
-        "simulation_per_seed_verdicts": per_seed_verdicts,
         "models_trained": scale.train_models, "models": model_rows, "model_means": model_means,
-        "models_passed": mod_passed, "model_failures": mod_reasons,
         "model_thresholds": ({f"{k:g}": v for k, v in model_thresholds(model_means).items()} if model_means else {}),
         "model_steps": scale.model_steps if scale.train_models else None,
     }
-    return write_verdict(args, claim=CLAIM, paper=PAPER, criterion=CRITERION, passed=passed, measured=measured,
-                         figures=figures, notes=" ".join(notes))
+    return Measurements(params={}, data=data, reported=reported, figures=figures, notes=" ".join(notes))
 
+
+def decide(measurements) -> Verdict:
+    """:func:`simulation_verdict` on the pooled intervals (and :func:`model_verdict` with trained models); each
+    seed's own simulation verdict is reported beside it."""
+    d = measurements["data"]
+    sim_passed, sim_reasons = simulation_verdict(d["simulation"])
+    per_seed = {}
+    for seed in measurements["seeds"]:
+        ok, why = simulation_verdict([dict(r, lambda_c_interval=r["per_seed"][str(seed)]) for r in d["simulation"]])
+        per_seed[str(seed)] = {"passed": ok, "failures": why}
+    mod_passed, mod_reasons = model_verdict(d["model_means"]) if d["models_trained"] else (None, [])
+    passed = bool(sim_passed and mod_passed) if d["models_trained"] else sim_passed
+    parts = {"simulation_passed": sim_passed, "simulation_failures": sim_reasons,
+             "simulation_per_seed_verdicts": per_seed, "models_passed": mod_passed, "model_failures": mod_reasons}
+    why = "; ".join(sim_reasons + mod_reasons) or "every part holds"
+    return Verdict(passed, parts, f"simulation {sim_passed}, models {mod_passed}: {why}")
+
+
+PROBE = ClaimProbe(name=NAME, claim=CLAIM, paper=PAPER, criterion=CRITERION, scales=SCALES, seeds=DEFAULT_SEEDS,
+                   measure=measure, decide=decide, options=_extra, description=__doc__.split("\n\n")[0])
+main = PROBE.main
 
 if __name__ == "__main__":
     main()

@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             rows.append({"probe": name, "verdict": "error", "error": f"{type(exc).__name__}: {exc}",
                          "wall_s": time.perf_counter() - t0})
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (args.out / "summary.md").write_text(table(rows))
+    (args.out / "summary.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (args.out / "summary.md").write_text(table(rows), encoding="utf-8")
     print("\n" + table(rows))
     return rows
 

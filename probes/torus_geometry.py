@@ -1,47 +1,16 @@
-"""Probe: a diffusion model trained on periodic Gaussian bumps learns a factorised torus (Liang et al. 2024, Sec. 3.1).
+"""A DDPM on periodic 2D bumps learns a torus: PR rises then falls, Betti (1, 2, 1), Clifford-like x_on_y.
 
-Claim: with periodic boundaries the latent space of 2D bumps is a torus. Recording one U-Net layer
-("layer 4", not the bottleneck) at the final sampling step for one sample per (x, y) of the N×N grid, Liang et al.
-2024 find (Fig. 2, 3, 8): the effective dimension (participation ratio, PR) first rises, then falls during training
-(to ~7 at the end); persistent homology of the final representation is a torus (Betti numbers H0, H1, H2 =
-1, 2, 1); and the orthogonality / parallelism tests put x-on-y close to a Clifford torus (x and y in orthogonal
-subspaces), while x-on-x and y-on-y match neither ideal torus: rings at different x (or y) are far from parallel
-("hyper-factorised", values coded almost like categories).
-
-This is the full-scale version of ``examples/clifford_torus.py``; both measure with
-:func:`hidcap.experiments.torus_measurement.measure_torus` (one sample per integer (x, y), ``ups.0.resample`` recorded at the
-final sampling step; PR and spectrum per checkpoint; persistent homology and torus tests at the last).
-
-Criterion (docs/probes.md, "Criterion: torus_geometry"; written before the run that judges it, issues 12 and 18).
-Per seed, five parts:
-- learned: the final sample accuracy (one sample per measured point) is ≥ 0.5 beyond its 95 % Wilson interval
-  (low end ≥ 0.5); a seed that did not learn counts as failing every other part too (its geometry says nothing);
-- rise then fall: over the measured trained checkpoints the peak participation ratio (PR) lies strictly inside
-  the run (neither the first nor the last) and the final PR is at most 90 % of the peak (fewer than three
-  measured checkpoints: the part does not hold);
-- topology: Betti numbers of the final representation are exactly (1, 2, 1);
-- torus tests: x_on_y closer to the Clifford than to the standard torus (summed Wasserstein distance of both
-  statistics), and
-- x_on_x and y_on_y rings far from parallel (median parallelism residual ≥ 0.25; an ideal Clifford torus gives 0).
-**Majority rule** (fixed before any run): a part holds for the probe when it holds in a strict majority of the
-seeds (2 of 3 at --quick; every seed when there are one or two). Pass = every part holds; fail otherwise (never
-undetermined). Reported, not judged: per-seed values with their spread (final accuracy, PR, final / peak, the
-loop bars' lifetimes, the H1 / H2 thresholds and gaps), the accuracy pooled over seeds with a bootstrap interval
-over seeds and samples, and the across-seed margins (rule 6) of final / peak PR against 0.9 and of the
-parallelism residuals against 0.25. PR itself has no interval (its sampling noise is not estimated).
-
-Scales: ``--tiny`` (seconds; 8×8, 20 steps, seeds 0 and 1: the test suite's), ``--quick`` (CPU, seeds 0, 1, 2,
-about 9 CPU minutes per seed, ~27 min in all: 16×16 bumps, d = 0.5, the example's CPU U-Net for 1500 steps,
-checkpoints at steps 50, 200, 500, 1000, 1500, every one measured like ``examples/clifford_torus.py`` does
-(``TORUS_SCALES["example-cpu"]``: the whole 32 × 32 training lattice, 1,024 points, 50 sampling steps, 300
-landmarks); estimate from the example's CPU run (train 293 s for 2000 steps, measure 256 s for four checkpoints
-of which ~15 s persistent homology): train ~220 s + 5 × ~60 s + ~20 s), full (GPU: 32×32, d = 0.1 (102,400
-images), Liang et al.'s U-Net, T = 1000, 50k steps, 40 checkpoints of which every 4th is measured with the full
-1000-step sampler).
+Claim (Liang et al. 2024, Sec. 3.1, Fig. 2, 3 and 8, App. B): the representation (``ups.0.resample`` at the final
+sampling step, one sample per integer (x, y)) is a torus whose participation ratio (PR) rises then falls, with
+Betti numbers (1, 2, 1), x-on-y close to a Clifford torus and rings within each variable far from parallel
+("hyper-factorised"). The full-scale version of ``examples/clifford_torus.py``; both measure with
+:func:`hidcap.experiments.torus_measurement.measure_torus`. Criterion: :data:`CRITERION` (docs/probes.md,
+"Criterion: torus_geometry"); scales: :data:`SCALES`.
 
     python -m probes.torus_geometry --quick                        # seeds 0 1 2, ~27 CPU minutes
     python -m probes.torus_geometry --device cuda --seeds 0 1 2
     python -m probes.torus_geometry --tiny --out /tmp/torus        # what the tests run
+    python -m probes.torus_geometry --decide /tmp/torus            # the verdict again, from measurements.json
 """
 from __future__ import annotations
 
@@ -51,11 +20,11 @@ from hidcap import geometry
 from hidcap.evaluation.curves import rise_then_fall
 from hidcap.evaluation.intervals import Interval, bootstrap_mean, wilson_interval
 from hidcap.evaluation.seeds import seed_margin, seed_spread
-from hidcap.experiments.probe_args import parse_probe_args
+from hidcap.experiments.claims import ClaimProbe, Measurements, Verdict
+from hidcap.experiments.probe_args import ProbeArgs
 from hidcap.scales import torus_scale
 from hidcap.experiments.torus_measurement import measure_torus_scale, torus_figures
 from hidcap.experiments.probe_runs import train_all
-from hidcap.experiments.verdicts import write_verdict
 
 
 NAME = "torus_geometry"
@@ -71,14 +40,25 @@ MIN_RESIDUAL = 0.25  # median x_on_x / y_on_y parallelism residual of a hyper-fa
 DEFAULT_SEEDS = {"tiny": (0, 1), "quick": (0, 1, 2), "full": (0, 1, 2)}
 PARTS = ("learned", "rise_then_fall", "betti_121", "x_on_y_clifford", "within_variable_not_parallel")
 CRITERION = (
-    f"Per seed: learned = final sample accuracy >= {MIN_ACCURACY} beyond its 95 % Wilson interval (low end >= "
-    f"{MIN_ACCURACY}; a seed that did not learn fails every part); rise then fall = over the measured trained "
-    f"checkpoints the peak participation ratio lies strictly inside the run and the final PR <= {PR_DROP} x peak; "
-    f"Betti numbers of the final representation = {TORUS_BETTI}; x_on_y closer to the Clifford than to the "
-    f"standard torus (summed Wasserstein distance of orthogonality and parallelism statistics); median parallelism "
-    f"residual of x_on_x and of y_on_y >= {MIN_RESIDUAL}. Majority rule (fixed before any run): a part holds when "
-    f"it holds in a strict majority of seeds (2 of 3; all of 1 or 2). Pass = every part holds; otherwise fail."
+    f"1. learned (per seed): final sample accuracy >= {MIN_ACCURACY} beyond its 95 % Wilson interval (low end >= "
+    f"{MIN_ACCURACY}); a seed that did not learn fails every other part.",
+    f"2. rise then fall (per seed): over the measured trained checkpoints the peak participation ratio lies "
+    f"strictly inside the run and the final PR <= {PR_DROP} x peak (fewer than three checkpoints: fails).",
+    f"3. topology (per seed): Betti numbers of the final representation = {TORUS_BETTI}.",
+    "4. x_on_y Clifford (per seed): x_on_y closer to the Clifford than to the standard torus (summed Wasserstein "
+    "distance of the orthogonality and parallelism statistics).",
+    f"5. hyper-factorised (per seed): median parallelism residual of x_on_x and of y_on_y >= {MIN_RESIDUAL}.",
+    "6. majority rule (fixed before any run): a part holds when it holds in a strict majority of seeds (2 of 3; "
+    "all of 1 or 2). Pass = every part holds; otherwise fail (never undetermined).",
 )
+SCALES = {
+    "tiny": "seconds; 8x8, 20 steps, seeds 0 and 1 (the test suite's smoke run)",
+    "quick": "CPU, seeds 0 1 2, ~9 CPU minutes per seed: 16x16 bumps, d = 0.5, the example's CPU U-Net for 1500 "
+             "steps, checkpoints 50 200 500 1000 1500 each measured on the 32 x 32 training lattice (1,024 points, 50 "
+             "sampling steps, 300 landmarks; TORUS_SCALES['example-cpu'])",
+    "full": "GPU: 32x32, d = 0.1 (102,400 images), Liang et al.'s U-Net, T = 1000, 50k steps, 40 checkpoints of which "
+            "every 4th is measured with the full 1000-step sampler",
+}
 
 
 def torus_test_summary(verdict: geometry.TorusVerdict) -> dict:
@@ -147,32 +127,27 @@ def _bar(betti: geometry.BettiResult, k: int, i: int) -> float:
     return float(life[i]) if life.size > i else 0.0
 
 
-def run_seed(args, scale, seed: int, series) -> dict:
-    """Measure the trained run ``series`` of ``seed`` and judge it (see CRITERION)."""
+def run_seed(args: ProbeArgs, scale, seed: int, series) -> dict:
+    """Measure the trained run ``series`` of ``seed``: the rows, rise-then-fall, torus tests and final accuracy."""
     m = measure_torus_scale(series, scale, seed, args.progress)
-    rows = m.rows
-    rise = rise_then_fall([r["step"] for r in rows], [r["participation_ratio"] for r in rows], PR_DROP)
-    torus = torus_test_summary(m.verdict)
+    rise = rise_then_fall([r["step"] for r in m.rows], [r["participation_ratio"] for r in m.rows], PR_DROP)
     final = m.correct[-1]
-    accuracy = wilson_interval(int(final.sum()), int(final.size))
-    passed, parts = seed_verdict(accuracy, rise, m.betti.betti, torus)
-    return {"seed": seed, "m": m, "rows": rows, "rise": rise, "torus": torus, "passed": passed, "parts": parts,
-            "accuracy": accuracy}
+    return {"seed": seed, "m": m, "rows": m.rows, "rise": rise, "torus": torus_test_summary(m.verdict),
+            "accuracy": wilson_interval(int(final.sum()), int(final.size))}
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args, _ = parse_probe_args(NAME, __doc__.split("\n\n")[0], argv, default_seeds=DEFAULT_SEEDS)
+def measure(args: ProbeArgs, ns) -> Measurements:
+    """Train every seed (one ``train_all`` set), measure each, draw the figures and print the tables."""
     scale = torus_scale(args.scale)
-    # every seed's run as one set (grouped into train_many calls, on --executor), then one measurement per seed
     trained = train_all(args, {("torus", seed): scale.train_config(seed, args.device) for seed in args.seeds})
     results = [run_seed(args, scale, seed, trained[("torus", seed)]) for seed in args.seeds]
     names = torus_figures(args.out, [r["m"] for r in results], accuracy_line=MIN_ACCURACY, betti_expected=TORUS_BETTI)
-    passed, majority = majority_verdict({r["seed"]: r["parts"] for r in results})
-
-    per_seed = []
+    judged, per_seed = [], []
     for res in results:
+        judged.append({"seed": res["seed"], "accuracy_interval": res["accuracy"].to_dict(), "rise_then_fall": res["rise"],
+                       "betti": list(res["m"].betti.betti), "torus_tests": res["torus"]})
         per_seed.append({
-            "seed": res["seed"], "passed": res["passed"], "parts": res["parts"],
+            "seed": res["seed"],
             "checkpoints": [{k: v for k, v in r.items() if k != "eigenvalues"} for r in res["rows"]],
             "final_accuracy": res["rows"][-1]["accuracy"], "final_accuracy_interval": res["accuracy"].to_dict(),
             "final_participation_ratio": res["rows"][-1]["participation_ratio"],
@@ -185,21 +160,17 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{'step':>7s} {'accuracy':>9s} {'PR':>7s} {'top-4 var':>9s}")
         for r in res["rows"]:
             print(f"{r['step']:7d} {r['accuracy']:9.3f} {r['participation_ratio']:7.2f} {r['top4_explained']:9.3f}")
-        rise = res["rise"]
+        rise, acc = res["rise"], res["accuracy"]
         print(f"PR peak {rise['peak_pr']:.2f} at step {rise['peak_step']} (interior: {rise['interior_peak']}), "
               f"final {rise['final_pr']:.2f} = {rise['final_over_peak']:.2f} x peak")
-        acc = res["accuracy"]
         print(f"final accuracy {acc.estimate:.3f} [{acc.low:.3f}, {acc.high:.3f}] (95 % Wilson, n = {acc.n})")
         print(f"Betti numbers (final): {res['m'].betti.betti}   (a torus: {TORUS_BETTI})")
         print(res["m"].betti.summary())
         print(res["m"].verdict.summary())
         med = res["torus"]["median_parallelism_residual"]
         print("median parallelism residual: " + ", ".join(f"{t} {v:.3f}" for t, v in med.items()))
-        print(f"parts: {res['parts']} -> {res['passed']}")
 
     notes = []
-    if args.tiny:
-        notes.append("Tiny scale: smoke run only; the verdict means nothing.")
     if args.scale == "quick":
         notes.append("Quick scale is a 16x16 torus trained for a few thousand images' worth of steps on a CPU; "
                      "the paper's run is 32x32 with 102,400 images for hours on a GPU. Parts that fail here may "
@@ -222,16 +193,31 @@ def main(argv: list[str] | None = None) -> dict:
         "median_residual_y_on_y": seed_margin([r["torus"]["median_parallelism_residual"]["y_on_y"] for r in results],
                                               MIN_RESIDUAL, seeds).to_dict(),
     }
-    print(f"\nmajority rule: " + ", ".join(f"{k} {len(v['seeds_holding'])}/{v['of']}" for k, v in majority.items())
-          + f"; final accuracy pooled {pooled.estimate:.3f} [{pooled.low:.3f}, {pooled.high:.3f}]")
-    measured = {"layer": scale.bumps.layer, "image_size": scale.data.image_size, "increment": scale.data.increment,
+    print(f"final accuracy pooled {pooled.estimate:.3f} [{pooled.low:.3f}, {pooled.high:.3f}]")
+    reported = {"layer": scale.bumps.layer, "image_size": scale.data.image_size, "increment": scale.data.increment,
                 "grid_step": scale.grid_step, "measured_points": int(len(scale.labels())),
                 "landmarks": scale.landmarks, "train_steps": scale.steps, "sample_steps": scale.sample_steps,
-                "majority": majority, "final_accuracy_pooled": pooled.to_dict(), "dispersion": dispersion,
+                "final_accuracy_pooled": pooled.to_dict(), "dispersion": dispersion,
                 "seed_margins": margins, "per_seed": per_seed}
-    return write_verdict(args, claim=CLAIM, paper=PAPER, criterion=CRITERION, passed=passed, measured=measured,
-                         figures=names, notes=" ".join(notes))
+    return Measurements(params={}, data={"per_seed": judged}, reported=reported, figures=list(names),
+                        notes=" ".join(notes))
 
+
+def decide(measurements) -> Verdict:
+    """Each seed's parts (:func:`seed_verdict`), then the majority rule (:func:`majority_verdict`)."""
+    seeds = measurements["data"]["per_seed"]
+    parts = {}
+    for s in seeds:
+        _, parts[s["seed"]] = seed_verdict(Interval.from_dict(s["accuracy_interval"]), s["rise_then_fall"],
+                                           s["betti"], s["torus_tests"])
+    passed, majority = majority_verdict({k: {p: v[p] for p in PARTS} for k, v in parts.items()})
+    summary = "majority rule: " + ", ".join(f"{k} {len(v['seeds_holding'])}/{v['of']}" for k, v in majority.items())
+    return Verdict(passed, {"majority": majority, "per_seed_parts": {str(k): v for k, v in parts.items()}}, summary)
+
+
+PROBE = ClaimProbe(name=NAME, claim=CLAIM, paper=PAPER, criterion=CRITERION, scales=SCALES, seeds=DEFAULT_SEEDS,
+                   measure=measure, decide=decide, description=__doc__.split("\n\n")[0])
+main = PROBE.main
 
 if __name__ == "__main__":
     main()

@@ -1,61 +1,31 @@
 """Underspecification delays and bends generalisation: masking the colour of red triangles slows class 11.
 
-Claim (Park et al. 2024, Sec. 5, Fig. 8 and 9): with concepts (color, shape),
-training classes 00 (red circle), 01 (red triangle), 10 (blue circle) and the held-out class 11 (blue
-triangle), masking the colour slot of the conditioning for a fraction α of the red triangles (the prompt
-says "triangle" but not "red") delays the learning of class 11 (Fig. 8) and bends its concept-space
-trajectory towards red: the more is masked, the redder the blue-triangle prompt's images end up
-(Fig. 9a). The paper's toy model (Eq. 2) is gradient flow on ``L = ((1 − sα) − z1)² + (1 − z2)²``: the
-colour target of class 11 slides from blue (1) towards red (1 − s).
+Claim (Park et al. 2024, Sec. 5, Fig. 8 and 9): with concepts (color, shape), training classes 00 (red circle), 01
+(red triangle), 10 (blue circle) and the held-out class 11 (blue triangle), masking the colour slot of the
+conditioning for a fraction α of the red triangles delays the learning of class 11 (Fig. 8) and bends its
+concept-space trajectory towards red (Fig. 9a). The toy model (Eq. 2, ``hidcap.theory.underspecified_dynamics``) is
+gradient flow on ``L = ((1 − sα) − z1)² + (1 − z2)²``.
 
-Protocol: for every masked fraction α and seed, train a conditional diffusion model on data whose class-01
-colour slot is zeroed for a fraction α of its samples (``hidcap.data.Masking(concept="color",
-class_bits="01", fraction=α)``), generate class 11 with its full (unmasked) prompt at every checkpoint and
-place it in concept space (``hidcap.evaluation.concept_scores``; one concept classifier for all α, since
-masking changes the conditioning, not the images). Learning time: ``hidcap.evaluation.curves``, the
-first checkpoint from which the 3-checkpoint moving average of class 11's joint accuracy stays above 0.8.
-End colour: the mean of class 11's colour coordinate P(color = blue) over the last three checkpoints.
-The toy model is ``hidcap.theory.underspecified_dynamics`` (s = 1: full masking moves the target to red).
-
-Criterion (written in docs/probes.md, "Criterion: underspecification", before the runs that judge it): with
-``lo`` and ``hi`` the smallest and largest α, onsets = learning times with 95 % bootstrap intervals
-(``hidcap.experiments.level_onsets``; "never" is later than every step) and the end colour reading = the share
-of class 11's samples the probe reads as blue over the last three checkpoints (Wilson for one seed, a bootstrap
-over seeds and samples for several):
-
-1. learned: class 11 is learned (onset estimate is a step) at ``lo`` in every seed;
-2. delay: the seed-pooled onset at ``lo`` is earlier than at ``hi`` beyond the intervals;
-3. no seed against it: in no seed is the onset at ``hi`` earlier than at ``lo`` beyond the intervals;
-4. bend: the end colour reading at ``hi`` is below that at ``lo`` beyond the intervals.
-
-Pass when all four hold, else fail (a comparison the intervals do not decide fails its part). Reported alongside
-(not part of the verdict): Spearman rho of α against learning time and against the end colour coordinate, the
-fitted line of Eq. 2, the colour-only learning times and the per-seed delay with its across-seed spread.
-
-Scales:
-
-- ``--tiny``: 8 px, 12 steps, α ∈ {0, 1}, one seed: seconds, exercises every code path (meaningless verdict);
-- ``--quick``: ``CONCEPT_SCALES["quick-8px"]`` (8 px, channels (16, 32), DDPM T = 100 with β 1e-3 -> 0.1, 2,400
-  steps, 16 linear checkpoints), concepts (color, **size**) instead of (color, shape): at 8 px a triangle and a
-  circle differ by a few pixels, so class 01 is the small red object whose colour is masked and class 11 the small
-  blue one; the paper's data otherwise (size separation 0.3, positions ±0.5); α ∈ {0, 0.5, 1}, seeds 0 1 2, only
-  class 11 generated (32 samples per checkpoint, 20 sampling steps);
-- full (default): the paper's VDM at 32 px, 20k steps, 60 checkpoints, α ∈ {0, .25, .5, .75, 1}, seeds 0 1 2,
-  every class generated (one run is ~20 min on an A100: ``--device cuda``).
+Measured: for every α and seed a model is trained on data whose class-01 colour slot is zeroed for a fraction α
+(``hidcap.data.Masking``); class 11 is generated with its full prompt at every checkpoint and placed in concept
+space (one classifier for all α). Learning time: ``hidcap.evaluation.curves``; end colour: the mean P(color = blue)
+over the last three checkpoints. Criterion: :data:`CRITERION` (docs/probes.md, "Criterion: underspecification");
+scales: :data:`SCALES`. Reported alongside: Spearman rho of α against learning time and end colour, the fitted
+line of Eq. 2, the colour-only learning times and the per-seed delay.
 
     python -m probes.underspecification --quick
     python -m probes.underspecification --device cuda
     python -m probes.underspecification --quick --fractions 0 0.25 0.5 0.75 1 --seeds 0 1
     python -m probes.underspecification --tiny
 
-Writes into ``--out``: ``verdict.json``, ``runs.csv`` (one row per run), ``curves.csv`` (accuracy and
-concept-space point per run, class and checkpoint), the figures ``learning_time.png``, ``accuracy.png``,
-``trajectories.png`` (measured beside Eq. 2) and one ``concept_space_a{α}.png`` per α (first seed).
+Writes into ``--out``: ``verdict.json``, ``measurements.json``, ``runs.csv``, ``curves.csv``, the figures
+``learning_time.png``, ``accuracy.png``, ``trajectories.png`` and ``concept_space_a{α}.png`` per α (first seed).
 """
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -68,11 +38,12 @@ from hidcap.experiments.level_onsets import compare_onsets, end_reading, onset_g
 from hidcap.scales import ConceptScale, concept_scale
 from hidcap.evaluation.ranks import rank_verdict, spearman
 from hidcap.experiments.level_plots import plot_accuracy, plot_learning_times
-from hidcap.experiments.level_sweeps import HELD_OUT, Run, SweepPoint, check_levels, extreme_tables, measure_sweep, run_summary
+from hidcap.experiments.claims import ClaimProbe, Measurements, Verdict
+from hidcap.experiments.level_sweeps import (HELD_OUT, Run, SweepPoint, check_levels, extreme_tables, load_runs,
+                                             measure_sweep, run_summary, saved_runs)
 from hidcap.experiments.level_tables import print_table, write_tables
-from hidcap.experiments.probe_args import parse_sweep_args
+from hidcap.experiments.probe_args import check_sweep_args
 from hidcap.experiments.underspecification import plot_trajectories
-from hidcap.experiments.verdicts import write_verdict
 from hidcap.plotting import plot_concept_space
 
 
@@ -81,7 +52,7 @@ CLAIM = ("underspecification delays and bends generalisation: masking the colour
          "(red triangles; small red objects at the quick scale) delays class 11 (blue triangle; small blue) and pulls "
          "its generations towards red")
 PAPER = "paper 001 (Park et al. 2024), Sec. 5, Fig. 8 (steps to 80 % vs masking) and Fig. 9 (concept space, Eq. 2)"
-#: The two concepts of each scale (quick: size instead of shape, see the module docstring).
+#: The two concepts of each scale (quick: size instead of shape, see SCALES).
 CONCEPTS = {"tiny": ("color", "shape"), "quick": ("color", "size"), "full": ("color", "shape")}
 THRESHOLD = 0.8  # joint-accuracy level of the learning time (as in probes/concept_signal.py)
 MASKED_CLASS = "01"
@@ -102,19 +73,30 @@ AXES = {("color", "shape"): ("P(color = blue)", "P(shape = triangle)"), ("color"
 DATA: dict[str, dict[str, Any]] = {"tiny": {}, "quick": {}, "full": {}}
 
 
-def criterion(threshold: float = THRESHOLD) -> str:
-    return (f"Onset = learning time of class {HELD_OUT} (first checkpoint from which the 3-checkpoint moving average "
-            f"of its joint accuracy stays above {threshold:g}) with a 95 % bootstrap interval (never = later than every "
-            f"step); end colour = share of class {HELD_OUT}'s samples read as blue over the last {END_CHECKPOINTS} "
-            "checkpoints with a 95 % interval. With lo/hi the smallest/largest masked fraction alpha: (1) learned: "
-            "class 11 is learned at lo in every seed; (2) delay: the seed-pooled onset at lo is earlier than at hi "
-            "beyond the intervals; (3) no seed has the onset at hi earlier than at lo beyond the intervals; (4) bend: "
-            "the end colour at hi is below that at lo beyond the intervals. Pass iff all four; otherwise fail "
-            "(not decided counts as fail)")
+CRITERION = (
+    f"Onset = learning time of class {HELD_OUT} (first checkpoint from which the 3-checkpoint moving average of its "
+    "joint accuracy stays above {threshold:g}) with a 95 % bootstrap interval (never = later than every step); end "
+    f"colour = share of class {HELD_OUT}'s samples read as blue over the last {END_CHECKPOINTS} checkpoints with a "
+    "95 % interval; lo/hi = the smallest/largest masked fraction alpha.",
+    f"(1) learned: class {HELD_OUT} is learned at lo in every seed.",
+    "(2) delay: the seed-pooled onset at lo is earlier than at hi beyond the intervals.",
+    "(3) no seed has the onset at hi earlier than at lo beyond the intervals.",
+    "(4) bend: the end colour at hi is below that at lo beyond the intervals.",
+    "Pass iff all four; otherwise fail (not decided counts as fail).",
+)
+SCALES = {
+    "tiny": "8 px, 12 steps, α ∈ {0, 1}, one seed: seconds (the test suite's smoke run)",
+    "quick": "CONCEPT_SCALES['quick-8px'] (8 px, channels (16, 32), DDPM T = 100 with β 1e-3 -> 0.1, 2,400 steps, 16 "
+             "linear checkpoints), concepts (color, size) instead of (color, shape) (at 8 px a triangle and a circle "
+             "differ by a few pixels: class 01 is the small red object, 11 the small blue one), size separation 0.3, "
+             "α ∈ {0, 0.5, 1}, seeds 0 1 2, only class 11 generated (32 samples per checkpoint, 20 sampling steps)",
+    "full": "the paper's VDM at 32 px, 20k steps, 60 checkpoints, α ∈ {0, .25, .5, .75, 1}, seeds 0 1 2, every class "
+            "generated (~20 min a run on an A100: --device cuda)",
+}
 
 
-def decide(fractions: Sequence[float], runs: Sequence[Run], threshold: float = THRESHOLD) -> tuple[bool, dict[str, Any]]:
-    """The verdict of :func:`criterion` from the runs of the smallest and largest α (one per seed each).
+def judge(fractions: Sequence[float], runs: Sequence[Run], threshold: float = THRESHOLD) -> tuple[bool, dict[str, Any]]:
+    """The verdict of :data:`CRITERION` from the runs of the smallest and largest α (one per seed each).
 
     Returns ``(passed, parts)`` with parts 1-4 and the onsets (:func:`compare_onsets`, first = smallest α) and
     end colour readings (:func:`end_reading`) behind them."""
@@ -129,6 +111,20 @@ def decide(fractions: Sequence[float], runs: Sequence[Run], threshold: float = T
              "end_color": {"low_alpha": end_lo.to_dict(), "high_alpha": end_hi.to_dict()}}
     passed = all(parts[k] for k in ("1_learned_at_low", "2_pooled_delay", "3_no_seed_against", "4_bend"))
     return bool(passed), parts
+
+
+def decide(measurements) -> Verdict:
+    """:func:`judge` on the saved tables of the smallest and largest α."""
+    d = measurements["data"]
+    passed, parts = judge(d["fractions"], load_runs(d["runs"]), measurements["params"]["threshold"])
+    pooled, end = parts["onsets"]["pooled"], parts["end_color"]
+    iv = lambda o: f"{o['estimate']} [{o['low']}, {o['high']}]"  # noqa: E731
+    ivf = lambda o: f"{o['estimate']:.2f} [{o['low']:.2f}, {o['high']:.2f}]"  # noqa: E731
+    return Verdict(passed, {"parts": parts},
+                   f"pooled onset at alpha = {parts['low_alpha']:g}: {iv(pooled['first'])}, at alpha = "
+                   f"{parts['high_alpha']:g}: {iv(pooled['second'])} -> {pooled['order']}; end P(blue read) "
+                   f"{ivf(end['low_alpha'])} -> {ivf(end['high_alpha'])}; parts 1-4: {parts['1_learned_at_low']}, "
+                   f"{parts['2_pooled_delay']}, {parts['3_no_seed_against']}, {parts['4_bend']}")
 
 
 # ------------------------------------------------------------------------------------------ pure helpers
@@ -158,9 +154,6 @@ def run_spec(scale: ConceptScale, alpha: float, name: str) -> ConceptDataSpec:
                       **DATA[name])
 
 
-# ------------------------------------------------------------------------------------------ figure
-
-
 # ------------------------------------------------------------------------------------------ main
 def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fractions", type=float, nargs="+", default=None,
@@ -170,8 +163,9 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=THRESHOLD, help="joint-accuracy threshold (default 0.8)")
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args, ns = parse_sweep_args(NAME, argv, __doc__.split("\n\n")[0], _options, SEEDS)
+def measure(args, ns) -> Measurements:
+    """Train and measure every (α, seed), write the tables and figures; the extreme α's tables are saved."""
+    check_sweep_args(ns)
     fractions = check_levels(ns.fractions if ns.fractions is not None else FRACTIONS[args.scale], name="--fractions",
                              open_low=False)
     if args.device != "cpu":
@@ -200,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
     for row, run in zip(rows, runs):
         row["onset"] = run_onset(run.table, HELD_OUT, ns.threshold).to_dict()
         row["end_color_interval"] = end_reading([run.table], HELD_OUT, "color", END_CHECKPOINTS).to_dict()
-    passed, parts = decide(fractions, runs, ns.threshold)
+    _, parts = judge(fractions, runs, ns.threshold)  # for the delay per seed (reported); the verdict is decide's
     parts["delay_per_seed"], parts["delay_across_seeds"] = onset_gaps(parts["onsets"])  # onset at hi − onset at lo
     _, rho_time = rank_verdict(alphas, times, sign=+1)
     color_times = [r["concept_learning_time"]["color"] for r in rows]
@@ -249,28 +243,17 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{'alpha':>10s} {'end P(blue)':>11s}")
     for r in rows:
         print(f"{r['level']:>10g} {r['end_color']:>11.2f}")
-    pooled = parts["onsets"]["pooled"]
-    end = parts["end_color"]
-    print(f"pooled onset at alpha = {parts['low_alpha']:g}: {pooled['first']['estimate']} "
-          f"[{pooled['first']['low']}, {pooled['first']['high']}], at alpha = {parts['high_alpha']:g}: "
-          f"{pooled['second']['estimate']} [{pooled['second']['low']}, {pooled['second']['high']}] -> {pooled['order']}; "
-          f"end P(blue read) {end['low_alpha']['estimate']:.2f} [{end['low_alpha']['low']:.2f}, "
-          f"{end['low_alpha']['high']:.2f}] -> {end['high_alpha']['estimate']:.2f} [{end['high_alpha']['low']:.2f}, "
-          f"{end['high_alpha']['high']:.2f}]; parts 1-4: {parts['1_learned_at_low']}, {parts['2_pooled_delay']}, "
-          f"{parts['3_no_seed_against']}, {parts['4_bend']}; Spearman rho(alpha, learning time) = {fmt(rho_time)}, "
-          f"rho(alpha, end colour) = {fmt(rho_color)}")
+    print(f"Spearman rho(alpha, learning time) = {fmt(rho_time)}, rho(alpha, end colour) = {fmt(rho_color)}")
     notes = (f"concepts {concepts}; data changes from Park et al. 2024: {DATA[args.scale] or 'none'}; concept scale "
              f"{scale.name}; {steps} training steps per run; classes generated: {', '.join(classes)}; "
              f"{scale.samples_per_class} samples per class and checkpoint, {scale.sample_steps} sampling steps; "
              "masked colour slot value 0. ")
-    if args.tiny:
-        notes += "Tiny scale: a smoke run; its verdict means nothing. "
     measured = {
         "threshold": ns.threshold,
         "fractions": list(fractions),
         "training_steps": steps,
         "concepts": list(concepts),
-        "parts": parts,
+        "delay_per_seed": parts["delay_per_seed"], "delay_across_seeds": parts["delay_across_seeds"],
         "delay": {"spearman_rho": rho_time, "n_runs": len(rows), "n_learned": sum(t is not None for t in times)},
         "color_concept_delay": {"note": "secondary, not the verdict: the delay rule on class 11's colour alone",
                                 "passed": color_delay, "spearman_rho": rho_ctime,
@@ -282,9 +265,14 @@ def main(argv: list[str] | None = None) -> dict:
         "probe_heldout_accuracy": dict(probe.heldout_accuracy),
         "runs": rows,
     }
-    return write_verdict(args, claim=CLAIM, paper=PAPER, criterion=criterion(ns.threshold), passed=passed,
-                         measured=measured, figures=figures,
-                         notes=notes.strip())
+    data = {"fractions": list(fractions), "runs": saved_runs(runs, fractions)}
+    return Measurements(params={"threshold": ns.threshold}, data=data, reported=measured,
+                        figures=[p.name for p in map(Path, figures)], notes=notes.strip())
+
+
+PROBE = ClaimProbe(name=NAME, claim=CLAIM, paper=PAPER, criterion=CRITERION, scales=SCALES, seeds=SEEDS,
+                   measure=measure, decide=decide, options=_options, description=__doc__.split("\n\n")[0])
+main = PROBE.main
 
 
 if __name__ == "__main__":

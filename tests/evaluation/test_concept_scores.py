@@ -106,3 +106,11 @@ def test_training_class_moves_towards_its_corner(probe, tmp_path):
     _, joint = table.accuracy_curve("00")
     assert np.linalg.norm(pts[-1]) < np.linalg.norm(pts[0])
     assert joint[-1] > joint[0]
+
+
+def test_concept_space_from_dict_needs_every_table():
+    with pytest.raises(KeyError, match="correct"):
+        ConceptSpace.from_dict({"concepts": ["color"], "points": [], "accuracy": []})
+    empty = ConceptSpace.from_dict({"concepts": ["color", "size"], "points": [], "accuracy": [],
+                                    "correct": [{"step": 0, "class": "11", "correct": []}]})
+    assert empty.correct[(0, "11")].shape == (0, 2)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from hidcap.experiments.probe_args import parse_probe_args
-from hidcap.experiments.verdicts import combine_verdicts, plain, write_verdict
+from hidcap.experiments.verdicts import combine_verdicts, plain, print_verdict, verdict_label, write_json
 
 
 @pytest.mark.parametrize(
@@ -43,42 +43,29 @@ def test_plain_makes_json_values():
         "x": 1.5, "arr": [0, 1, 2], "t": [1.0], "nan": None, "flag": True, "pair": [1, 2], "3": 4}
 
 
-def _args(tmp_path):
-    args, _ = parse_probe_args("demo", "d", ["--tiny", "--out", str(tmp_path), "--seeds", "2"])
-    return args
-
-
-def test_write_verdict_record(tmp_path):
-    args = _args(tmp_path)
-    (tmp_path / "fig.png").write_bytes(b"png")
-    record = write_verdict(
-        args, claim="c", paper="Fig. 1", criterion="x < 1", passed=False,
-        measured={"x": np.float32(1.5), "arr": np.arange(3), "t": torch.tensor([1.0]), "nan": float("nan"),
-                  "flag": np.bool_(True), "pair": (1, 2)},
-        figures=["fig.png"],
-    )
-    assert json.loads((tmp_path / "verdict.json").read_text()) == record
-    assert record["verdict"] == "fail" and record["passed"] is False
-    assert record["measured"] == {"x": 1.5, "arr": [0, 1, 2], "t": [1.0], "nan": None, "flag": True, "pair": [1, 2]}
-    assert record["figures"] == ["fig.png"] and record["seeds"] == [2] and record["scale"] == "tiny"
-    assert record["command"] == f"python -m probes.demo --tiny --out {tmp_path} --seeds 2"
-    assert record["wall_s"] >= 0 and "CPU" in record["device_name"]
-
-
-def test_write_verdict_accepts_figure_paths_under_a_relative_out(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    args, _ = parse_probe_args("demo", "d", ["--tiny", "--out", "rel/out"])
-    (args.out / "a.png").write_bytes(b"png")
-    rec = write_verdict(args, claim="c", paper="p", criterion="k", passed=True, measured={},
-                        figures=[args.out / "a.png", "a.png"])
-    assert rec["figures"] == ["a.png", "a.png"]
-
-
-def test_write_verdict_undetermined_and_errors(tmp_path):
-    args = _args(tmp_path)
-    rec = write_verdict(args, claim="c", paper="p", criterion="k", passed=None, measured={})
-    assert rec["verdict"] == "undetermined"
-    with pytest.raises(FileNotFoundError, match="missing.png"):
-        write_verdict(args, claim="c", paper="p", criterion="k", passed=True, measured={}, figures=["missing.png"])
+def test_verdict_label_smoke_and_errors():
+    assert [verdict_label(p) for p in (True, False, None)] == ["pass", "fail", "undetermined"]
+    assert all(verdict_label(p, smoke=True) == "smoke" for p in (True, False, None))
     with pytest.raises(ValueError, match="passed must be"):
-        write_verdict(args, claim="c", paper="p", criterion="k", passed="yes", measured={})
+        verdict_label(1)
+    with pytest.raises(ValueError, match="passed must be"):
+        verdict_label(np.bool_(True))
+
+
+def test_write_json_keeps_greek_letters_readable(tmp_path):
+    path = write_json(tmp_path / "v.json", {"λ_c": np.float32(0.5), "σ": (1, 2)})
+    text = path.read_text(encoding="utf-8")
+    assert "λ_c" in text and "\\u03bb" not in text
+    assert json.loads(text) == {"λ_c": 0.5, "σ": [1, 2]}
+
+
+def test_print_verdict_says_smoke(capsys):
+    record = {"probe": "demo", "verdict": "smoke", "outcome": "fail", "scale": "tiny", "seeds": [0], "wall_s": 1.0,
+              "claim": "c", "criterion": ["(a) x < 1.", "(b) y."], "summary": "x = 2"}
+    print_verdict(record)
+    out = capsys.readouterr().out
+    assert "[SMOKE]" in out and "neither passes nor fails" in out and "'fail'" in out
+    assert "    (a) x < 1.\n    (b) y." in out and "measured: x = 2" in out
+    print_verdict(dict(record, verdict="fail"))
+    out = capsys.readouterr().out
+    assert "[FAIL]" in out and "SMOKE" not in out

@@ -35,3 +35,20 @@ def read_verdict(out: Path) -> dict:
 def probe_module():
     """``probe_module(name)`` -> the imported probes/<name>.py."""
     return load
+
+
+def assert_smoke_and_decide(module, out: Path, record: dict) -> None:
+    """A --tiny record is a smoke verdict (neither pass nor fail) and ``--decide OUT`` rewrites the same verdict
+    from ``OUT/measurements.json`` without training (only ``decide_command`` differs)."""
+    assert json.loads((out / "verdict.json").read_text(encoding="utf-8")) == record
+    assert record["verdict"] == "smoke" and record["passed"] is None
+    assert record["outcome"] in ("pass", "fail", "undetermined")
+    assert isinstance(record["criterion"], list) and all(isinstance(p, str) for p in record["criterion"])
+    assert set(record["criterion_commit"]) == {"commit", "files", "uncommitted"}
+    saved = json.loads((out / "measurements.json").read_text(encoding="utf-8"))
+    assert saved["seeds"] == record["seeds"] and saved["scale"] == "tiny"
+    again = module.main(["--decide", str(out)])
+    assert again["decide_command"] == f"python -m probes.{record['probe']} --decide {out}"
+    assert {k: v for k, v in again.items() if k != "decide_command"} == {
+        k: v for k, v in record.items() if k != "decide_command"}
+    assert json.loads((out / "verdict.json").read_text(encoding="utf-8")) == again

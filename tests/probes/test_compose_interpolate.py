@@ -9,7 +9,7 @@ import pytest
 
 from hidcap.experiments import composition
 
-from .conftest import assert_png
+from .conftest import assert_png, assert_smoke_and_decide
 
 NAME = "compose_interpolate"
 FIGURES = ("accuracy_maps.png", "sections.png", "data_and_samples.png", "parts.png")
@@ -34,9 +34,8 @@ def test_tiny_verdict_fields(tiny, ci):
     out, record = tiny
     assert json.loads((out / "verdict.json").read_text()) == record
     assert record["probe"] == NAME and record["scale"] == "tiny" and record["seeds"] == [0, 1]
-    assert record["passed"] in (True, False)  # every data set run: never undetermined
-    assert record["verdict"] == {True: "pass", False: "fail", None: "undetermined"}[record["passed"]]
-    assert record["criterion"] == ci.CRITERION
+    assert record["outcome"] in ("pass", "fail")  # every data set run: never undetermined
+    assert record["criterion"] == list(ci.CRITERION)
     m = record["measured"]
     assert m["kind_2d"] == "sos" and m["datasets"] == ["2d", "1d", "2d+1d"] and m["band"] == [3.0, 5.0]
     assert m["decode_threshold"] == ci.DECODE_THRESHOLD["sos"] == 0.25
@@ -55,6 +54,11 @@ def test_tiny_verdict_fields(tiny, ci):
     assert per["1d"]["0"]["train_steps"] == scale.steps
     ratio = scale.images("2d+1d") / scale.images("2d")
     assert per["2d+1d"]["0"]["train_steps"] == max(scale.steps, round(scale.steps * ratio))
+
+
+def test_tiny_is_smoke_and_decide_reproduces_it(tiny, ci):
+    out, record = tiny
+    assert_smoke_and_decide(ci, out, record)
 
 
 def test_tiny_figures(tiny):
@@ -102,7 +106,7 @@ def test_tiny_tables_are_consistent(tiny, ci):
             assert ivs["joint"]["estimate"] == pytest.approx(m["sections"][d][sec]["joint"])
     q = {d: {k: Interval.from_dict(v["pooled"]) for k, v in m["intervals"][d].items()} for d in m["datasets"]}
     passed, parts = ci.compose_verdict(q)
-    assert passed == record["passed"] and parts == m["parts"]
+    assert {True: "pass", False: "fail"}[passed] == record["outcome"] and parts == m["parts"]
     margins = m["seed_margins"]
     assert margins["composed_2d"]["spread"]["values"] == iv["composed"]["dispersion"]["values"]
     assert margins["held_joint_2d1d_minus_2d"]["threshold"] == ci.MARGIN

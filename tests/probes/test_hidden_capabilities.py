@@ -9,7 +9,7 @@ import pytest
 from hidcap.evaluation.elicitation import CapabilityTable
 from hidcap.experiments import capability as exp
 
-from .conftest import read_verdict
+from .conftest import assert_smoke_and_decide, read_verdict
 
 FIGURES = ("fig6_protocols.png", "per_seed.png", "capability_vs_behaviour.png", "concept_space_11.png",
            "concept_space_seed0.png", "disentanglement.png")
@@ -39,9 +39,9 @@ def test_verdict_file(tiny_run):
     on_disk = read_verdict(out)
     assert on_disk == record
     assert record["probe"] == "hidden_capabilities" and record["scale"] == "tiny" and record["seeds"] == [0, 1]
-    assert record["passed"] in (True, False, None)
-    assert record["verdict"] == {True: "pass", False: "fail", None: "undetermined"}[record["passed"]]
-    assert "beyond the intervals" in record["criterion"] and "fresh samples" in record["criterion"]
+    assert record["verdict"] == "smoke" and record["passed"] is None
+    text = " ".join(record["criterion"])
+    assert "beyond the intervals" in text and "fresh samples" in text and "{" not in text
     assert "Fig. 6" in record["paper"]
     m = record["measured"]
     assert set(m) >= {"settings", "criterion_a", "criterion_b", "criterion_c", "seed_margins", "pooled", "seeds",
@@ -54,12 +54,17 @@ def test_verdict_file(tiny_run):
     assert sorted(c["beats"] + c["fails"] + c["no_control"] + c["no_onset"]) == [0, 1]
     verdicts = (a["passed"], b["passed"], c["passed"])
     expected = False if False in verdicts else True if all(v is True for v in verdicts) else None
-    assert record["passed"] is expected
+    assert record["outcome"] == {True: "pass", False: "fail", None: "undetermined"}[expected]
     # across-seed margins: per-seed values, spread, and whether the spread decides the margin
     gap = m["seed_margins"]["capability_minus_behaviour"]
     assert gap["spread"]["seeds"] == [0, 1] and len(gap["spread"]["values"]) == 2
     assert gap["decided"] == (abs(gap["margin"]) > gap["spread"]["std"])
     assert set(m["pooled"]["onset"]) == {"capability", "behaviour"}
+
+
+def test_tiny_is_smoke_and_decide_reproduces_it(hc, tiny_run):
+    out, record = tiny_run
+    assert_smoke_and_decide(hc, out, record)
 
 
 def test_per_seed_numbers_are_consistent(tiny_run):

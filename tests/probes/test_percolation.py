@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from .conftest import assert_png
+from .conftest import assert_png, assert_smoke_and_decide
 
 NAME = "percolation"
 FIGURES = ("percolation.png", "overlap.png")
@@ -33,10 +33,9 @@ def test_tiny_verdict_fields(tiny, perc):
     on_disk = json.loads((out / "verdict.json").read_text())
     assert on_disk == record
     assert record["probe"] == NAME and record["scale"] == "tiny" and record["seeds"] == [0, 1]
-    assert record["passed"] in (True, False)  # never undetermined
-    assert record["verdict"] == {True: "pass", False: "fail", None: "undetermined"}[record["passed"]]
-    assert record["criterion"] == perc.CRITERION and "0.5" in record["criterion"]
-    assert "smoke run" in record["notes"]
+    assert record["outcome"] in ("pass", "fail")  # never undetermined
+    assert record["criterion"] == list(perc.CRITERION) and "0.5" in record["criterion"][0]
+    assert "λ_c" in (out / "verdict.json").read_text(encoding="utf-8")  # Greek letters readable, not \u escapes
     m = record["measured"]
     scale = perc.percolation_scale("tiny")
     assert [r["sigma"] for r in m["simulation"]] == list(scale.sigmas)
@@ -66,6 +65,11 @@ def test_tiny_verdict_fields(tiny, perc):
         for lam in scale.model_lambdas]
 
 
+def test_tiny_is_smoke_and_decide_reproduces_it(tiny, perc):
+    out, record = tiny
+    assert_smoke_and_decide(perc, out, record)
+
+
 def test_tiny_figures(tiny):
     out, record = tiny
     assert record["figures"] == list(FIGURES)
@@ -90,7 +94,7 @@ def test_tiny_numbers_match_tables(tiny, perc):
                 if r["sigma"] == mean_row["sigma"] and r["lambda"] == mean_row["lambda"]]
         assert mean_row["accuracy"] == pytest.approx(np.mean(accs))
     assert perc.model_verdict(m["model_means"])[0] == m["models_passed"]
-    assert record["passed"] == (m["simulation_passed"] and m["models_passed"])
+    assert record["outcome"] == ("pass" if m["simulation_passed"] and m["models_passed"] else "fail")
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ def test_runs_a_probe_and_reports_a_broken_one(tmp_path, monkeypatch):
     monkeypatch.setattr(run_all, "load", load_or_break)
     rows = run_all.main(["--tiny", "--no-progress", "--out", str(tmp_path), "percolation", "torus_geometry"])
     assert [r["probe"] for r in rows] == ["percolation", "torus_geometry"]
-    assert rows[0]["verdict"] in ("pass", "fail", "undetermined") and rows[0]["scale"] == "tiny"
+    assert rows[0]["verdict"] == "smoke" and rows[0]["scale"] == "tiny"  # --tiny neither passes nor fails
     assert (tmp_path / "percolation" / "tiny" / "verdict.json").is_file()
     assert rows[1]["verdict"] == "error" and "broken on purpose" in rows[1]["error"]
     assert json.loads((tmp_path / "summary.json").read_text())[1]["verdict"] == "error"

@@ -10,7 +10,7 @@ import pytest
 
 from hidcap.evaluation.curves import rise_then_fall
 
-from .conftest import assert_png
+from .conftest import assert_png, assert_smoke_and_decide
 
 NAME = "torus_geometry"
 FIGURES = ("training.png", "spectrum.png", "persistence.png", "torus_tests.png", "pca.png", "samples.png")
@@ -35,14 +35,14 @@ def test_tiny_verdict_fields(tiny, torus):
     out, record = tiny
     assert json.loads((out / "verdict.json").read_text()) == record
     assert record["probe"] == NAME and record["scale"] == "tiny" and record["seeds"] == [0, 1]
-    assert record["passed"] in (True, False)  # never undetermined
-    assert record["verdict"] == {True: "pass", False: "fail", None: "undetermined"}[record["passed"]]
-    assert record["criterion"] == torus.CRITERION and "(1, 2, 1)" in record["criterion"]
+    assert record["outcome"] in ("pass", "fail")  # never undetermined
+    assert record["criterion"] == list(torus.CRITERION) and "(1, 2, 1)" in record["criterion"][2]
     m = record["measured"]
     assert m["layer"] == "ups.0.resample" and m["image_size"] == 8
     seed, seed1 = m["per_seed"]
     assert seed["seed"] == 0 and seed1["seed"] == 1 and len(seed["betti"]) == 3
-    assert set(seed["parts"]) == {"learned", "rise_then_fall", "betti_121", "x_on_y_clifford",
+    parts = m["per_seed_parts"]
+    assert set(parts["0"]) == {"learned", "rise_then_fall", "betti_121", "x_on_y_clifford",
                                   "within_variable_not_parallel", "as_measured"}
     assert (out / "runs" / "torus_seed0" / "config.json").is_file()
     # intervals, per-seed values and their dispersion
@@ -56,9 +56,14 @@ def test_tiny_verdict_fields(tiny, torus):
     assert m["final_accuracy_pooled"]["estimate"] == pytest.approx(np.mean(disp["values"]))
     assert set(m["seed_margins"]) == {"final_over_peak_pr", "median_residual_x_on_x", "median_residual_y_on_y"}
     assert {"h1", "h2", "rule"} <= set(seed["loop_bars"]) and "gap" in seed["loop_bars"]["h1"]
-    passed, majority = torus.majority_verdict({s["seed"]: {k: v for k, v in s["parts"].items() if k != "as_measured"}
-                                               for s in m["per_seed"]})
-    assert passed == record["passed"] and majority == m["majority"]
+    passed, majority = torus.majority_verdict({int(s): {k: v for k, v in p.items() if k != "as_measured"}
+                                               for s, p in parts.items()})
+    assert {True: "pass", False: "fail"}[passed] == record["outcome"] and majority == m["majority"]
+
+
+def test_tiny_is_smoke_and_decide_reproduces_it(tiny, torus):
+    out, record = tiny
+    assert_smoke_and_decide(torus, out, record)
 
 
 def test_tiny_figures(tiny):
@@ -91,8 +96,8 @@ def test_tiny_numbers_are_consistent(tiny, torus):
     from hidcap.evaluation.intervals import Interval
 
     acc = Interval.from_dict(seed["final_accuracy_interval"])
-    passed, parts = torus.seed_verdict(acc, seed["rise_then_fall"], seed["betti"], tt)
-    assert passed == seed["passed"] and parts == seed["parts"]
+    _, parts = torus.seed_verdict(acc, seed["rise_then_fall"], seed["betti"], tt)
+    assert parts == record["measured"]["per_seed_parts"]["0"]
 
 
 @pytest.mark.parametrize(

@@ -261,10 +261,18 @@ class ConceptSpace:
         return path
 
     @classmethod
-    def from_json(cls, path: str | Path) -> ConceptSpace:
-        d = json.loads(Path(path).read_text())
-        correct = {(r["step"], r["class"]): np.array(r["correct"], dtype=bool) for r in d["correct"]}
+    def from_dict(cls, d: dict[str, Any]) -> ConceptSpace:
+        """The table back from :meth:`to_dict` (``KeyError`` naming a missing field)."""
+        missing = [k for k in ("concepts", "points", "accuracy", "correct") if k not in d]
+        if missing:
+            raise KeyError(f"a concept-space dict needs {missing}")
+        correct = {(r["step"], r["class"]): np.array(r["correct"], dtype=bool).reshape(-1, len(d["concepts"]))
+                   for r in d["correct"]}
         return cls(tuple(d["concepts"]), d["points"], d["accuracy"], correct)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> ConceptSpace:
+        return cls.from_dict(json.loads(Path(path).read_text()))
 
 
 def concept_space(

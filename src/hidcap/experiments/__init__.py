@@ -6,7 +6,10 @@
 - :mod:`~hidcap.experiments.concept_measurement`: the cached concept classifier and concept-space table of a run;
 - :mod:`~hidcap.experiments.torus_measurement`: the Clifford-torus measurement and its figures;
 - :mod:`~hidcap.experiments.cache`: :func:`cached`, the one "compute once, reuse while the key matches";
-- :mod:`~hidcap.experiments.verdicts`: combining verdicts and writing ``verdict.json``;
+- :mod:`~hidcap.experiments.verdicts`: combining verdicts, the verdict's label (``"smoke"`` at ``--tiny``), readable
+  JSON;
+- :mod:`~hidcap.experiments.claims`: the claim protocol every probe follows (:class:`ClaimProbe`: claim, criterion,
+  scales, ``measure`` and ``decide``) and its one driver :func:`run_claim` (``--decide OUT``);
 - :mod:`~hidcap.experiments.probe_args`: the probes' shared command line.
 
 Names are imported lazily on first access.
@@ -32,7 +35,12 @@ _EXPORTS: dict[str, str] = {
     "train_all": "hidcap.experiments.probe_runs",
     "train_run": "hidcap.experiments.probe_runs",
     "combine_verdicts": "hidcap.experiments.verdicts",
-    "write_verdict": "hidcap.experiments.verdicts",
+    "verdict_label": "hidcap.experiments.verdicts",
+    "write_json": "hidcap.experiments.verdicts",
+    "ClaimProbe": "hidcap.experiments.claims",
+    "Measurements": "hidcap.experiments.claims",
+    "Verdict": "hidcap.experiments.claims",
+    "run_claim": "hidcap.experiments.claims",
 }
 
 __all__ = sorted(_EXPORTS)

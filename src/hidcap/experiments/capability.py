@@ -86,7 +86,7 @@ def _band(r: Mapping[str, Any], name: str) -> tuple[np.ndarray, np.ndarray, np.n
 
 #: What each protocol's negative control does (:func:`hidcap.evaluation.protocols.control_protocols`).
 CONTROL_TITLES = {"overprompt": "off-concept overprompting", "intervention": "random-direction intervention",
-                  "patch": "self patch"}
+                  "patch": "another seed's patch"}
 
 
 def plot_fig6(per_seed: Mapping[int, Mapping[str, Any]], threshold: float, path: Path) -> Path:

@@ -1,19 +1,23 @@
 """Composition versus interpolation (Liang et al. 2024, Sec. 3.2, Fig. 4 and 9): sections of the frame around a
-held-out band, per-sample correctness, per-section accuracy tables and their figures.
+held-out band, the probe's scales (:func:`compose_scale`), per-sample correctness, per-section accuracy tables
+and their figures.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from hidcap.data import BumpDataSpec
+from hidcap.data import BumpDataSpec, HeldOutRegion
 from hidcap.evaluation import centre_errors, decode_centres
 from hidcap.evaluation.intervals import Interval, accuracy_interval, beats, wilson_interval
 from hidcap.evaluation.seeds import seed_margin, seed_spread
+from hidcap.scales import BumpScale, bump_scale
 from hidcap.plotting import figure
+from hidcap.run_config import CheckpointConfig, OptimConfig
 
 
 DATASETS = ("2d", "1d", "2d+1d")
@@ -23,6 +27,88 @@ SECTIONS = ("train", "vertical", "horizontal", "intersection")
 
 
 HELD_OUT = ("vertical", "horizontal", "intersection")
+
+
+@dataclass(frozen=True)
+class ComposeScale:
+    """Data, band, run length and measurement of one scale. ``band`` is (low, high) in frame pixels, inclusive.
+
+    steps: training steps of the 2D and 1D models; 2D+1D trains for the same number of epochs as 2D (steps scaled
+    by its number of images, :meth:`steps_for`), so every 2D image is seen as often in 2D+1D as in 2D.
+    increment: lattice spacing of every on-frame coordinate; stripe_increment: spacing of the stripes' off-frame
+    coordinate in the 2D+1D set (None: ``increment``). Paper 003 (N = 32, 44×44 latent, d = 0.1) has about as many
+    stripes as 2D images in its 2D+1D set; on a 16-pixel frame with the same 6-pixel pad the off-frame space is
+    relatively larger, and a coarser off-frame spacing keeps that balance.
+    """
+
+    name: str
+    bumps: BumpScale
+    band: tuple[float, float]
+    increment: float
+    steps: int
+    sample_steps: int
+    sigma: float = 1.0
+    stripe_increment: float | None = None
+
+    @property
+    def image_size(self) -> int:
+        return self.bumps.image_size
+
+    @property
+    def latent_size(self) -> int:
+        return self.image_size + 12  # 44 for N = 32: the stripes' extended latent space (paper 003, App. C.1)
+
+    def specs(self, dataset: str, kind: str) -> list[BumpDataSpec]:
+        """The data specs of ``dataset`` ('2d', '1d' or '2d+1d') with 2D data of ``kind`` ('sos' or 'bump')."""
+        if dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+        if kind not in ("sos", "bump"):
+            raise ValueError(f"kind must be 'sos' or 'bump', got {kind!r}")
+        common = dict(image_size=self.image_size, increment=self.increment, latent_size=self.latent_size,
+                      sigma_x=self.sigma, sigma_y=self.sigma)
+        out = []
+        if dataset in ("2d", "2d+1d"):
+            out.append(BumpDataSpec(kind=kind, held_out=HeldOutRegion("band", *self.band), **common))
+        if dataset in ("1d", "2d+1d"):
+            # the 1D-only set drops the rim where both stripes are partly visible (paper 003, App. C.1: "without
+            # 2D rim"); in 2D+1D the stripes cover the whole extended latent space
+            rim = 3.0 * self.sigma if dataset == "1d" else 0.0
+            # the coarser off-frame spacing only balances the 2D+1D mix; 1D alone keeps the lattice spacing
+            off = (self.stripe_increment or self.increment) if dataset == "2d+1d" else self.increment
+            stripes = dict(common, rim=rim)
+            out += [BumpDataSpec(kind="stripe_x", **dict(stripes, increment_y=off)),  # y off the frame
+                    BumpDataSpec(kind="stripe_y", **dict(stripes, increment=off, increment_y=self.increment))]
+        return out
+
+    def images(self, dataset: str, seed: int = 0) -> int:
+        """Number of training images of ``dataset``."""
+        return int(sum(len(s.centres(seed)) for s in self.specs(dataset, "sos")))
+
+    def steps_for(self, dataset: str, seed: int = 0) -> int:
+        """Training steps of ``dataset``: ``steps`` for 2D and 1D; for 2D+1D as many epochs as the 2D model."""
+        if dataset != "2d+1d":
+            return self.steps
+        return max(self.steps, round(self.steps * self.images(dataset, seed) / self.images("2d", seed)))
+
+    def train_config(self, dataset: str, seed: int, device: str):
+        return self.bumps.train_config(None, seed, device, steps=self.steps_for(dataset, seed),
+                                       checkpoints=CheckpointConfig(count=1, include_start=False))
+
+
+def compose_scale(name: str) -> ComposeScale:
+    """The ``tiny``, ``quick`` and ``full`` settings of ``probes/compose_interpolate.py`` (docs/probes.md)."""
+    b = bump_scale(name)
+    if name == "tiny":
+        return ComposeScale(name, b, band=(3.0, 5.0), increment=1.0, steps=20, sample_steps=4, stripe_increment=2.0)
+    if name == "quick":
+        # a smaller U-Net than the torus probe's, so three data sets train in a few minutes of CPU
+        small = replace(b, model=replace(b.model, channels=(8, 16, 16), groups=4),
+                        optimizer=OptimConfig(lr=5e-3, weight_decay=0.0), batch_size=32)
+        return ComposeScale(name, small, band=(5.0, 11.0), increment=0.5, steps=1200, sample_steps=30,
+                            stripe_increment=2.0)
+    if name == "full":
+        return ComposeScale(name, b, band=(13.0, 19.0), increment=0.1, steps=50000, sample_steps=1000)
+    raise ValueError(f"unknown scale {name!r}; use tiny, quick or full")
 
 
 def section_masks(frame: np.ndarray, band: tuple[float, float]) -> dict[str, np.ndarray]:

@@ -27,7 +27,7 @@ from hidcap.scales import ConceptScale
 
 __all__ = [
     "HELD_OUT", "TRAINING_CORNERS", "Run", "SweepPoint", "check_levels", "concept_accuracy", "extreme_tables",
-    "measure_sweep", "run_summary",
+    "load_runs", "measure_sweep", "run_summary", "saved_runs",
 ]
 
 #: The held-out class of the two-concept square and the training corners it can memorise (Park et al. 2024).
@@ -53,11 +53,12 @@ def check_levels(levels: Sequence[float], low: float = 0.0, high: float = 1.0, n
 
 @dataclass
 class Run:
-    """One trained and measured run: its setting (``level``), seed, run folder and concept-space table."""
+    """One trained and measured run: its setting (``level``), seed, run folder (``None`` for a run read back
+    from saved measurements) and concept-space table."""
 
     level: float
     seed: int
-    run_dir: Path
+    run_dir: Path | None
     table: ConceptSpace
     total_steps: int
 
@@ -115,6 +116,20 @@ def extreme_tables(levels: Sequence[float], runs: Sequence[Run], name: str = "le
     if missing:
         raise ValueError(f"no run for ({name}, seed) {missing}")
     return lo, hi, seeds, [by[(lo, s)] for s in seeds], [by[(hi, s)] for s in seeds]
+
+
+def saved_runs(runs: Sequence[Run], levels: Sequence[float]) -> list[dict[str, Any]]:
+    """The runs of the smallest and largest of ``levels`` as JSON-able dicts ``{level, seed, total_steps, table}``
+    (the table's :meth:`~hidcap.evaluation.ConceptSpace.to_dict`): what a sweep's verdict reads."""
+    ends = (min(levels), max(levels))
+    return [{"level": r.level, "seed": r.seed, "total_steps": r.total_steps, "table": r.table.to_dict()}
+            for r in runs if r.level in ends]
+
+
+def load_runs(saved: Sequence[dict[str, Any]]) -> list[Run]:
+    """:func:`saved_runs`' dicts back as :class:`Run` (without a run folder)."""
+    return [Run(float(r["level"]), int(r["seed"]), None, ConceptSpace.from_dict(r["table"]), int(r["total_steps"]))
+            for r in saved]
 
 
 def concept_accuracy(table: ConceptSpace, cls: str, concept: str) -> tuple[np.ndarray, np.ndarray]:

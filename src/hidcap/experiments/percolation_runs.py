@@ -1,9 +1,10 @@
 """Percolation experiments (Liang et al. 2024, Sec. 3.3, Fig. 6): the simulation over σ, models trained on
 subsampled lattices, pixel overlaps of neighbouring bumps, the mean of trained-model rows, and the figures of
-mass-ratio curves and overlaps.
+mass-ratio curves and overlaps; the probe's scales (:func:`percolation_scale`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,45 @@ from hidcap.data import frame_grid
 from hidcap.experiments.recording import record_samples
 from hidcap.scales import BumpScale
 from hidcap.experiments.probe_runs import train_all
-from hidcap.percolation import PercolationConfig, lattice_edges, percolation_curve
+from hidcap.evaluation.seeds import seed_spread
+from hidcap.percolation import PercolationConfig, PercolationCurve, lattice_edges, overlap_radius, percolation_curve
 from hidcap.percolation import image_overlap
 from hidcap.plotting import figure
 from hidcap.training import CheckpointConfig
+
+
+@dataclass(frozen=True)
+class PercolationScale:
+    """Simulation lattice and λ grid, and the trained-model grid (model_sigmas × model_lambdas) at one scale."""
+
+    name: str
+    shape: tuple[int, int]
+    sigmas: tuple[float, ...]
+    lambdas: tuple[float, ...]
+    repeats: int
+    train_models: bool
+    model_sigmas: tuple[float, ...]
+    model_lambdas: tuple[float, ...]
+    model_steps: int
+    model_increment: float = 1.0
+
+
+def percolation_scale(name: str) -> PercolationScale:
+    """The ``tiny``, ``quick`` and ``full`` settings of ``probes/percolation.py`` (docs/probes.md)."""
+    if name == "tiny":
+        return PercolationScale(name, (16, 16), (0.1, 0.3, 1.0), tuple(np.round(np.linspace(0.05, 1.0, 20), 4)),
+                                repeats=2, train_models=True, model_sigmas=(0.3, 1.0), model_lambdas=(0.5, 1.0),
+                                model_steps=20)
+    fine = tuple(np.round(np.linspace(0.01, 1.0, 100), 4))
+    sigmas = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+    if name == "quick":
+        return PercolationScale(name, (32, 32), sigmas, fine, repeats=5, train_models=False,
+                                model_sigmas=(0.3, 0.5, 1.0), model_lambdas=(0.2, 0.4, 0.6, 0.8, 1.0), model_steps=1500)
+    if name == "full":
+        return PercolationScale(name, (32, 32), sigmas, fine, repeats=5, train_models=True,
+                                model_sigmas=(0.1, 0.3, 0.5, 1.0),
+                                model_lambdas=tuple(np.round(np.arange(1, 11) / 10, 4)), model_steps=20000)
+    raise ValueError(f"unknown scale {name!r}; use tiny, quick or full")
 
 
 def pixel_overlaps(sigmas, increments, image_size: int = 32) -> np.ndarray:
@@ -108,6 +144,71 @@ def threshold_band(lambdas, low, high, level: float) -> dict[str, Any]:
     """Interval of the λ from which an accuracy curve stays ≥ ``level``, read off its interval band: the early
     end from the upper curve ``high``, the late end from the lower curve ``low`` (``None``: "never")."""
     return {"low": stay_crossing(lambdas, high, level), "high": stay_crossing(lambdas, low, level)}
+
+
+def ordered_thresholds(sigmas, intervals) -> tuple[bool, str]:
+    """Does the threshold move with σ, beyond the intervals? ``intervals``: per σ a dict with ``estimate``,
+    ``low``, ``high`` (``None``: "never"; an estimate of ``None`` leaves that σ out).
+
+    True when no wider σ's threshold lies above its narrower neighbour's beyond the intervals and the widest σ's
+    lies below the narrowest's beyond them (:func:`falls`); False otherwise,
+    including fewer than two σ's with a threshold. Returns ``(decided, reason)`` (reason empty when True).
+    """
+    pairs = sorted(((float(s), iv) for s, iv in zip(sigmas, intervals) if iv["estimate"] is not None),
+                   key=lambda p: p[0])
+    if len(pairs) < 2:
+        return False, f"fewer than two σ's have a threshold ({len(pairs)}): whether it moves with σ is not shown"
+    rising = [(a[0], b[0]) for a, b in zip(pairs, pairs[1:]) if falls(a[1], b[1])]  # the narrower below the wider
+    if rising:
+        return False, f"the threshold rises with σ beyond the intervals between σ pairs {rising}"
+    if not falls(pairs[-1][1], pairs[0][1]):
+        return False, (f"λ of the widest σ={pairs[-1][0]:g} {format_interval(pairs[-1][1])} is not below that of the "
+                       f"narrowest σ={pairs[0][0]:g} {format_interval(pairs[0][1])} beyond the intervals")
+    return True, ""
+
+
+def format_interval(iv: dict) -> str:
+    """``estimate [low, high]`` of an interval dict, "never" for None."""
+    f = lambda x: "never" if x is None else f"{x:.3f}"  # noqa: E731
+    return f"{f(iv['estimate'])} [{f(iv['low'])}, {f(iv['high'])}]"
+
+
+def connects_neighbours(sigma: float, spacing: float = 1.0, threshold: float = 0.005) -> bool:
+    """Whether bumps of width σ one lattice ``spacing`` apart overlap above ``threshold`` (nearest neighbours
+    connect)."""
+    return overlap_radius(threshold) * sigma >= spacing
+
+
+def simulation_rows(scale: PercolationScale, by_seed: dict[int, list[PercolationCurve]], threshold: float,
+                    mass_level: float, rise: tuple[float, float]) -> tuple[list[PercolationCurve], list[dict]]:
+    """Per σ of ``scale``: the seed-pooled curve and a row with λ_c's pooled interval (over seeds and repeats),
+    each seed's interval (over its repeats), their spread, whether neighbours connect and the mean mass ratio at a
+    few λ. by_seed: seed -> :func:`simulate`'s curves (one per σ). Returns ``(pooled curves, rows)``."""
+    seeds = list(by_seed)
+    curves, sim_rows = [], []
+    for i, sigma in enumerate(scale.sigmas):
+        per = [by_seed[seed][i] for seed in seeds]
+        mass = np.stack([c.mass_ratio for c in per])  # (S, R, m)
+        pooled = PercolationCurve(per[0].lambdas, per[0].occupied, np.concatenate([c.largest for c in per]),
+                                  mass.reshape(-1, mass.shape[-1]), None, per[0].config, None)
+        curves.append(pooled)
+        s = float(sigma)
+        iv = lambda_interval(scale.lambdas, mass, mass_level, rise=rise, rng=i)
+        per_seed = {str(seed): lambda_interval(scale.lambdas, c.mass_ratio, mass_level, rise=rise, rng=i)
+                    for seed, c in zip(seeds, per)}
+        estimates = [v["estimate"] for v in per_seed.values()]
+        sim_rows.append({
+            "sigma": s, "connects": connects_neighbours(s, 1.0, threshold),
+            "radius": overlap_radius(threshold) * s,
+            "lambda_c": iv["estimate"], "rise_width": iv["rise_width"]["estimate"], "lambda_c_interval": iv,
+            "per_seed": per_seed,
+            "dispersion": (seed_spread(estimates, seeds).to_dict() if all(e is not None for e in estimates)
+                           else {"values": estimates, "seeds": list(seeds), "percolating_seeds":
+                                 sum(e is not None for e in estimates)}),
+            "mass_at": {f"{lam:g}": float(np.interp(lam, pooled.lambdas, pooled.mean))
+                        for lam in (0.1, 0.25, 0.5, 0.75, 1.0)},
+        })
+    return curves, sim_rows
 
 
 def _colours(sigmas) -> dict[float, tuple]:

@@ -5,7 +5,8 @@ A probe runs as ``python -m probes.NAME [--tiny | --quick] [--seeds 0 1 2] [--de
 
 - full (the default): the paper's scale; meant for a GPU (``--device cuda``);
 - ``--quick``: small models on the CPU, minutes; what docs/results.md records when no GPU was lent;
-- ``--tiny``: seconds; exercises every code path for the test suite (its verdict means nothing).
+- ``--tiny``: seconds; exercises every code path for the test suite (its verdict is "smoke": neither pass nor fail);
+- ``--decide OUT``: no training or measuring; the verdict is recomputed from ``OUT/measurements.json``.
 
 Figures (PNG) and ``verdict.json`` go into ``--out`` (default ``out/probes/NAME/SCALE``); training runs live under
 ``--out/runs`` and are reused when the probe is run again with the same ``--out``. The runs are trained through
@@ -26,7 +27,7 @@ import torch
 
 from hidcap.sweep import EXECUTORS
 
-__all__ = ["SCALES", "ProbeArgs", "parse_probe_args", "parse_sweep_args"]
+__all__ = ["SCALES", "ProbeArgs", "check_sweep_args", "parse_probe_args", "parse_sweep_args"]
 
 SCALES = ("tiny", "quick", "full")
 
@@ -34,6 +35,7 @@ SCALES = ("tiny", "quick", "full")
 @dataclass(frozen=True)
 class ProbeArgs:
     """Parsed command line of one probe run. ``started``: ``time.perf_counter()`` at parse time.
+    decide_only: ``--decide OUT`` was given (``out`` is OUT; scale and seeds come from its measurements).
 
     executor, workers, address: where the probe's training runs go (:func:`hidcap.sweep.train_runs`):
     ``'local'`` (``workers`` processes, default one per core or GPU) or ``'ray'`` (``address``: a cluster to
@@ -50,6 +52,7 @@ class ProbeArgs:
     executor: str = "local"
     workers: int | None = None
     address: str | None = None
+    decide_only: bool = False
 
     @property
     def tiny(self) -> bool:
@@ -117,10 +120,22 @@ def parse_probe_args(
                         help="local worker processes (default: one per core, or per GPU with --device cuda)")
     parser.add_argument("--address", default=None, help="Ray cluster to join (only with --executor ray; "
                                                          "default: start a local Ray instance)")
+    parser.add_argument("--decide", type=Path, default=None, metavar="OUT",
+                        help="recompute the verdict from OUT/measurements.json (written by an earlier run with "
+                             "--out OUT) without training or measuring")
     if extra is not None:
         extra(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
     ns = parser.parse_args(argv)
+    if ns.decide is not None:
+        clash = [a.option_strings[0] for a in parser._actions  # any option set away from its default
+                 if a.dest not in ("help", "decide", "no_progress") and getattr(ns, a.dest) != a.default]
+        if clash:
+            parser.error(f"--decide reads the scale, seeds, settings and folder of its saved measurements (the "
+                         f"criterion is applied as it was measured): drop {clash}")
+        args = ProbeArgs(name=name, scale="tiny", seeds=(), device="cpu", out=ns.decide, progress=False,
+                         argv=tuple(argv), decide_only=True)
+        return args, ns
     scale = "tiny" if ns.tiny else "quick" if ns.quick else "full"
     if ns.seeds is None:
         ns.seeds = list(per_scale[scale])
@@ -146,8 +161,13 @@ def parse_sweep_args(name: str, argv: Sequence[str] | None, description: str, op
     ``--threshold``); without ``--seeds`` the scale's entry of ``seeds`` (scale -> seeds) is used.
     Checks ``--steps`` and ``--threshold`` (``ValueError`` naming the option)."""
     args, ns = parse_probe_args(name, description, argv, default_seeds=seeds, extra=options)
+    check_sweep_args(ns)
+    return args, ns
+
+
+def check_sweep_args(ns: argparse.Namespace) -> None:
+    """``ValueError`` naming the option when ``ns.steps`` is below 1 or ``ns.threshold`` outside (0, 1)."""
     if ns.steps is not None and ns.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {ns.steps}")
     if not 0.0 < ns.threshold < 1.0:
         raise ValueError(f"--threshold must lie in (0, 1), got {ns.threshold}")
-    return args, ns

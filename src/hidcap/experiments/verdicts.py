@@ -1,22 +1,18 @@
-"""Verdicts: combining part verdicts (three-valued: True, False, None = undetermined) and writing ``verdict.json``."""
+"""Verdicts: combining part verdicts (three-valued: True, False, None = undetermined), the verdict's label
+(``"smoke"`` at ``--tiny``), writing readable JSON and printing a verdict for people."""
 from __future__ import annotations
 
 import json
 import os
 import platform
-import shlex
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:  # pragma: no cover
-    from hidcap.experiments.probe_args import ProbeArgs
-
-__all__ = ["VERDICTS", "combine_verdicts", "device_name", "plain", "write_verdict"]
+__all__ = ["VERDICTS", "combine_verdicts", "device_name", "plain", "print_verdict", "verdict_label", "write_json"]
 
 VERDICTS = {True: "pass", False: "fail", None: "undetermined"}
 
@@ -75,51 +71,36 @@ def device_name(device: str) -> str:
     return f"CPU ({platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
 
 
-def write_verdict(
-    args: "ProbeArgs",
-    *,
-    claim: str,
-    paper: str,
-    criterion: str,
-    passed: bool | None,
-    measured: dict[str, Any],
-    figures: Sequence[str | Path] = (),
-    notes: str = "",
-) -> dict[str, Any]:
-    """Write ``verdict.json`` into ``args.out``, print a one-line summary and return the record.
-
-    passed: ``True``/``False`` against ``criterion``, or ``None`` when the measurements cannot decide it
-    (e.g. behaviour never reached the threshold in any seed). Figures must exist (``FileNotFoundError``).
-    """
-    if passed not in (True, False, None):
+def verdict_label(passed: bool | None, *, smoke: bool = False) -> str:
+    """``"pass"`` / ``"fail"`` / ``"undetermined"``, or ``"smoke"`` for a ``--tiny`` run whatever the criterion
+    gave (its numbers only exercise the code paths). ``passed`` must be True, False or None."""
+    if passed is not True and passed is not False and passed is not None:
         raise ValueError(f"passed must be True, False or None, got {passed!r}")
-    names = []
-    for f in figures:
-        path = Path(f)
-        if not path.is_absolute() and not path.is_relative_to(args.out):
-            path = args.out / path  # a name relative to the output folder
-        if not path.is_file():
-            raise FileNotFoundError(f"figure {path} was not written")
-        names.append(str(path.relative_to(args.out)) if path.is_relative_to(args.out) else str(path))
-    record = {
-        "probe": args.name,
-        "claim": claim,
-        "paper": paper,
-        "criterion": criterion,
-        "passed": passed,
-        "verdict": VERDICTS[passed],
-        "measured": plain(measured),
-        "figures": names,
-        "notes": notes,
-        "scale": args.scale,
-        "seeds": list(args.seeds),
-        "device": args.device,
-        "device_name": device_name(args.device),
-        "torch": torch.__version__,
-        "command": shlex.join(["python", "-m", f"probes.{args.name}", *args.argv]),
-        "wall_s": round(time.perf_counter() - args.started, 1),
-    }
-    (args.out / "verdict.json").write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
-    print(f"\n[{record['verdict'].upper()}] {args.name} ({args.scale}, seeds {list(args.seeds)}, "
-          f"{record['wall_s']:.0f} s): {claim}\n  criterion: {criterion}\n  -> {args.out / 'verdict.json'}")
-    return record
+    return "smoke" if smoke else VERDICTS[passed]
+
+
+def write_json(path: Path, record: Any, *, indent: int | None = 2) -> Path:
+    """Write ``record`` (made JSON-able by :func:`plain`) as UTF-8 JSON with readable non-ASCII (Greek letters
+    stay letters, ``ensure_ascii=False``); NaN is refused (``ValueError``)."""
+    path = Path(path)
+    text = json.dumps(plain(record), indent=indent, ensure_ascii=False, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def print_verdict(record: dict[str, Any], path: Path | None = None) -> None:
+    """Print a verdict record for people: the verdict in capitals, the claim, the numbered criterion, the
+    one-line summary; a smoke run says that it neither passes nor fails."""
+    head = (f"\n[{record['verdict'].upper()}] {record['probe']} ({record['scale']}, seeds {list(record['seeds'])}, "
+            f"{record.get('wall_s') or 0:.0f} s): {record['claim']}")
+    print(head)
+    if record["verdict"] == "smoke":
+        print(f"  SMOKE RUN (--tiny): it only exercises the code paths; its numbers mean nothing, so it neither "
+              f"passes nor fails (the criterion on these numbers gives '{record['outcome']}').")
+    print("  criterion:")
+    for part in record["criterion"]:
+        print(f"    {part}")
+    if record.get("summary"):
+        print(f"  measured: {record['summary']}")
+    if path is not None:
+        print(f"  -> {path}")
