@@ -26,6 +26,8 @@ _train(_preset("tiny", steps=2, batch_size=4, data=_Spec(image_size=16, images_p
 #: code run before block ``(page, index)``: the names the block takes as given
 SETUP: dict[tuple[str, int], str] = {
     ("measurement", 0): _TINY_RUN,  # the run "runs/hc" that block 1 opens
+    # the patch control's donor: the same run with seed 1
+    ("measurement", 5): _TINY_RUN.replace("runs/hc", "runs/hc_seed1").replace("steps=2,", "steps=2, seed=1,"),
     ("diffusers", 0): (
         "import pytest\npytest.importorskip('diffusers')\nimport torch, diffusers\nfor _step in (500, 1000):\n"
         "    torch.manual_seed(_step)\n    diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, "
