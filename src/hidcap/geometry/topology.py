@@ -33,8 +33,8 @@ NULL_GAP = 1.5  # ... and the counted bars must outlive the next bar by this fac
 
 # Defaults of the confidence rule, chosen on the development seeds of benchmarks/betti_rule.py only (docs/geometry.md):
 DTM_MASS = 0.02  # the DTM averages over the nearest ceil(DTM_MASS · n) points
-LANDMARK_TRIM = 3.0  # points whose DTM exceeds this × the median DTM are not eligible as landmarks (outliers)
-MIN_CALIBRATION_BARS = 10  # fewer bars in H_k: calibrate its null on the bars of all dimensions ≥ 1 together
+LANDMARK_TRIM = 2.0  # points whose DTM exceeds this × the median DTM are not eligible as landmarks (outliers)
+MIN_CALIBRATION_BARS = 30  # fewer bars in H_k: calibrate on all dimensions ≥ 1 together; fewer there: A = 1
 # Without landmarks, full Rips up to H_maxdim is affordable on at most this many points (benchmarks/betti_rule.py
 # 200 points up to H2 take about 0.5 s on one idle core (a planar circle, the worst case, several times more),
 # 1,000 points up to H1 about 3 s):
@@ -130,6 +130,7 @@ class PersistenceResult:
     ``coeff``: the prime field Z/coeff of the homology. ``cloud``: ``(n, d')`` the input after PCA pre-reduction
     (what :func:`betti_numbers` needs for its H0 and null clouds); ``None`` for results built by hand.
     ``landmarks``: whether ``indices`` is a greedy landmark subsample (``n_landmarks`` then says how many).
+    ``filtration``: ``"rips"`` or ``"dtm"`` (see :func:`persistence_diagrams`).
     """
 
     diagrams: tuple[np.ndarray, ...]
@@ -138,6 +139,7 @@ class PersistenceResult:
     coeff: int = 2
     cloud: np.ndarray | None = None
     landmarks: bool = False
+    filtration: str = "rips"
 
     @property
     def maxdim(self) -> int:
@@ -172,9 +174,11 @@ def persistence_diagrams(
     coeff: int = 3,
     thresh: float = np.inf,
     trim: float | None = None,
+    filtration: str = "rips",
+    mass: float = DTM_MASS,
     seed: int | np.random.Generator = 0,
 ) -> PersistenceResult:
-    """Vietoris–Rips persistence diagrams of ``points`` ``(n, d)`` up to homology dimension ``maxdim`` (≤ 2).
+    """Vietoris–Rips (or DTM) persistence diagrams of ``points`` ``(n, d)`` up to homology dimension ``maxdim`` (≤ 2).
 
     ``pca_dim`` first projects on the top principal components; ``n_landmarks`` then keeps a greedy max-min
     subsample (see :func:`greedy_landmarks`). ``"auto"`` (default) keeps all points while full Rips is affordable
@@ -183,7 +187,9 @@ def persistence_diagrams(
     The result's ``n_landmarks`` says how many were used. ``trim``: points whose distance to measure
     (:func:`distance_to_measure`) exceeds ``trim`` × its median are not eligible as landmarks (outliers).
     ``coeff`` (prime, default 3): homology over Z/coeff; Z/3 tells a Klein bottle (1, 1, 0) from a torus
-    (1, 2, 1), Z/2 does not.
+    (1, 2, 1), Z/2 does not. ``filtration="dtm"``: the DTM filtration (Anai et al. 2019, p = 1) of the points used,
+    with vertex values their distance to measure over all points (``mass``): a point enters at f(x), an edge at
+    ``max(f(x), f(y), (|x − y| + f(x) + f(y)) / 2)``, so outliers enter late instead of filling holes.
     """
     from ripser import ripser
 
@@ -201,13 +207,15 @@ def persistence_diagrams(
         n_landmarks = _check_int("n_landmarks", n_landmarks, 1)
     if trim is not None and not (np.isfinite(trim) and trim > 0):
         raise ValueError(f"trim must be a positive number or None, got {trim!r}")
+    if filtration not in ("rips", "dtm"):
+        raise ValueError(f"filtration must be 'rips' or 'dtm', got {filtration!r}")
     if pca_dim is not None:
         pca_dim = _check_int("pca_dim", pca_dim, 1)
         spec = pca_spectrum(arr)
         arr = spec.project(arr, min(pca_dim, len(spec.eigenvalues)))
     eligible = None
-    if trim is not None and n_landmarks is not None and n_landmarks < arr.shape[0]:
-        dtm = distance_to_measure(arr)
+    dtm = distance_to_measure(arr, mass=mass) if filtration == "dtm" or trim is not None else None
+    if dtm is not None and trim is not None and n_landmarks is not None and n_landmarks < arr.shape[0]:
         eligible = dtm <= trim * np.median(dtm)
     use_landmarks = n_landmarks is not None and n_landmarks < arr.shape[0]
     if use_landmarks:
@@ -215,7 +223,16 @@ def persistence_diagrams(
         idx = greedy_landmarks(arr, min(n_landmarks, n_pool), seed=seed, eligible=eligible)
     else:
         idx = np.arange(arr.shape[0])
-    dgms = ripser(arr[idx], maxdim=maxdim, coeff=coeff, thresh=thresh)["dgms"]
+    if filtration == "rips":
+        dgms = ripser(arr[idx], maxdim=maxdim, coeff=coeff, thresh=thresh)["dgms"]
+    else:
+        from scipy.spatial.distance import cdist
+
+        assert dtm is not None
+        f = dtm[idx]
+        edge = np.maximum(np.maximum.outer(f, f), (cdist(arr[idx], arr[idx]) + f[:, None] + f[None, :]) / 2)
+        np.fill_diagonal(edge, f)  # ripser reads the diagonal as the vertices' entry values
+        dgms = ripser(edge, distance_matrix=True, maxdim=maxdim, coeff=coeff, thresh=thresh)["dgms"]
     return PersistenceResult(
         diagrams=tuple(np.asarray(d, dtype=np.float64).reshape(-1, 2) for d in dgms),
         indices=idx,
@@ -223,6 +240,7 @@ def persistence_diagrams(
         coeff=coeff,
         cloud=arr,
         landmarks=use_landmarks,
+        filtration=filtration,
     )
 
 
@@ -437,7 +455,8 @@ def universal_pvalues(diagrams: Sequence[np.ndarray], *, calibration: str = "rob
     ``"robust"`` (default): A and B match the median and median absolute deviation of the bars' ``log log``
     to those of the Gumbel law — greedy landmarks are spread more evenly than an i.i.d. sample, so their noise bars
     are narrower than the paper's calibration assumes; the median and MAD ignore the few real features. A diagram
-    with fewer than ``min_bars`` finite bars is calibrated on the bars of all the diagrams together.
+    with fewer than ``min_bars`` finite bars is calibrated on the bars of all the diagrams together, and with fewer
+    than ``min_bars`` there too, by the paper's calibration (a scale from a handful of bars is not to be trusted).
     """
     if calibration not in ("robust", "paper"):
         raise ValueError(f"calibration must be 'robust' or 'paper', got {calibration!r}")
@@ -454,7 +473,7 @@ def universal_pvalues(diagrams: Sequence[np.ndarray], *, calibration: str = "rob
         if ref.size < 2:  # nothing to calibrate on: no bar can be told from noise
             out.append(np.ones(ll.size))
             continue
-        if calibration == "robust":
+        if calibration == "robust" and ref.size >= min_bars:
             med = float(np.median(ref))
             mad = float(np.median(np.abs(ref - med)))
             scale = _lgumbel_mad() / mad if mad > 0 else 1.0
@@ -579,7 +598,7 @@ def betti_numbers(
     if _is_points(data):
         computed = persistence_diagrams(
             data, maxdim=maxdim, n_landmarks=n_landmarks, pca_dim=pca_dim, coeff=coeff, seed=seed,
-            trim=trim if rule in ("auto", "confidence") else None,
+            **(dict(trim=trim, mass=mass) if rule in ("auto", "confidence") else {}),
         )
         data = computed
     has_cloud = isinstance(data, PersistenceResult) and data.cloud is not None
@@ -648,9 +667,10 @@ def _confidence_betti(data: PersistenceResult, dgms: list[np.ndarray], *, confid
     rng = numpy_rng(seed)
     cloud = data.cloud
     f, dev = dtm_bootstrap(cloud, mass=mass, n_boot=n_boot, trim=trim, seed=rng)
-    rows = np.arange(cloud.shape[0])
-    if cloud.shape[0] > H0_MAX_POINTS:
-        rows = greedy_landmarks(cloud, H0_MAX_POINTS, seed=rng)
+    # outliers (DTM above trim × its median) are not components: H0 is read on the other points
+    rows = np.arange(cloud.shape[0]) if trim is None else np.flatnonzero(f <= trim * np.median(f))
+    if rows.size > H0_MAX_POINTS:
+        rows = rows[greedy_landmarks(cloud[rows], H0_MAX_POINTS, seed=rng)]
     h0 = dtm_h0_diagram(cloud[rows], f[rows])
     # a bar counts when fewer than α(B + 1) − 1 resamples deviate by half its lifetime or more (p < α)
     allowed = int(np.ceil(alpha * (n_boot + 1) - 1)) - 1
