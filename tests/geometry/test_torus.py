@@ -188,7 +188,7 @@ def test_plot_torus_tests_draws_the_orientation_its_titles_quote(tmp_path):
             heights = np.array([patch.get_height() for patch in ax.containers[0]])
             assert np.allclose(heights, np.histogram(shown.values[t][s], bins=edges, density=True)[0])
             assert f"standard ({orient}-major) {v.distances[t][s]['standard']:.3f}" in ax.get_title()
-            assert ax.containers[0].get_label() == f"standard ({orient} on the large circle)"
+            assert ax.get_legend_handles_labels()[1][0] == f"standard ({orient} on the large circle)"
     # the y-major histogram differs from the x-major one here, so drawing the wrong torus would fail above
     assert not np.allclose(v.standard_x.values["y_on_y"]["parallelism"], v.standard_y.values["y_on_y"]["parallelism"])
     with pytest.raises(KeyError, match="test must be"):

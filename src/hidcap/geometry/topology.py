@@ -4,8 +4,8 @@ A diagram is a numpy array ``(m, 2)`` of (birth, death) pairs; ``death = inf`` f
 
 The default Betti call (``rule="confidence"``) states a confidence level and a p-value per feature:
 
-* H0 from the distance-to-measure (DTM) filtration of all points (Anai et al. 2019, "DTM-based filtrations"),
-  whose outliers are born late and die at once, with the bootstrap confidence band of the DTM (Chazal, Fasy,
+* H0 from the distance-to-measure (DTM) filtration of the points (Anai et al. 2019, "DTM-based filtrations"),
+  outliers (DTM far above its median) left out, with the bootstrap confidence band of the DTM (Chazal, Fasy,
   Lecci, Michel, Rinaldo & Wasserman 2017, "Robust topological inference: distance to a measure and kernel
   distance", JMLR 18; Fasy et al. 2014, "Confidence sets for persistence diagrams", Ann. Statist. 42): a bar is
   significant when it lies farther than the band from the diagonal.
@@ -289,7 +289,7 @@ class BettiResult:
     bar, in the order of ``lifetimes[k]``; ``levels[k]`` the p-value a bar must stay below to count (α for H0,
     α / m_k for H_k, k ≥ 1: Bonferroni over its bars); ``h0_band`` the lifetime an H0 bar must exceed (twice the
     bootstrap quantile of the DTM); ``n_landmarks`` the landmarks the H1/H2 diagrams were computed on (``None``:
-    all points). For this rule ``lifetimes[0]`` are the H0 bars of the DTM filtration of all points.
+    all points). For this rule ``lifetimes[0]`` are the H0 bars of the DTM filtration of the non-outliers.
     Null rule only (else empty): ``null_lifetimes[k]`` ``(n_null,)`` the longest finite H_k bar of each null
     cloud; ``thresholds[k]`` the lifetime a bar had to exceed (``null_margin`` × the longest null bar).
     ``gaps[k]``: ratio of the shortest counted bar to the next bar (``inf`` when no bar follows, ``nan`` when none
