@@ -49,3 +49,36 @@ def test_load_training_state_refuses_a_plain_checkpoint(tmp_path):
     path = save_checkpoint(tmp_path / "c.safetensors", {"w": torch.ones(1)}, step=1)
     with pytest.raises(ValueError, match="no training state"):
         load_training_state(path)
+
+
+def _tiny_run(tmp_path):
+    model = presets.tiny(image_size=8, channels=(8, 8))
+    cfg = TrainConfig(model=model, batch_size=4, steps=6, checkpoints=CheckpointConfig(steps=(2, 4)), log_every=1)
+    return train_tensors(torch.rand(8, 3, 8, 8), torch.zeros(8, model.cond_dim), cfg, tmp_path, progress=False)
+
+
+def test_series_names_a_lost_checkpoint(tmp_path):
+    series = _tiny_run(tmp_path / "run")
+    assert series.scheduled_steps == [2, 4, 6] and series.steps == [2, 4, 6] and series.missing_steps == []
+    series.path(4).unlink()
+    with pytest.raises(FileNotFoundError, match=r"scheduled steps \[4\].*present: \[2, 6\].*allow_missing=True"):
+        CheckpointSeries(tmp_path / "run")
+    kept = CheckpointSeries(tmp_path / "run", allow_missing=True)
+    assert kept.steps == [2, 6] and kept.missing_steps == [4]
+    assert kept.load(6) is not None
+    # the final checkpoint of a finished run: metrics.jsonl shows the run passed step 6
+    kept.path(6).unlink()
+    with pytest.raises(FileNotFoundError, match=r"\[4, 6\]"):
+        CheckpointSeries(tmp_path / "run")
+    with pytest.raises(ValueError, match="allow_missing must be a bool"):
+        CheckpointSeries(tmp_path / "run", allow_missing="yes")
+
+
+def test_series_of_an_unfinished_run_is_not_missing_anything(tmp_path):
+    series = _tiny_run(tmp_path / "run")
+    series.path(6).unlink()  # as if stopped after step 5: no row for step 6 yet
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    rows = [r for r in metrics.read_text().splitlines() if r.strip()]
+    metrics.write_text("\n".join(rows[:5]) + "\n")
+    unfinished = CheckpointSeries(tmp_path / "run")
+    assert unfinished.steps == [2, 4] and unfinished.missing_steps == []

@@ -5,6 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from hidcap.checkpoints import checkpoint_path
 from hidcap.runs import CheckpointSeries
 from hidcap.config_io import config_from_dict, config_to_dict, load_config
 from hidcap.data import BumpDataSpec, ConceptDataSpec
@@ -312,6 +313,22 @@ def test_extending_with_a_spacing_over_the_total_warns_and_keeps_the_old_checkpo
                                          r"\[12, 24\]"):
         series = train(replace(short, steps=24), tmp_path, data=data, progress=False)
     assert series.steps == [4, 8, 12, 24]
+
+
+def test_an_extended_run_is_not_missing_the_new_schedule_steps_before_its_old_end(tmp_path):
+    """The new schedule of an extended run may name steps below the old end that were never due: the series
+    checks each length's schedule up to where it was extended, and still notices a lost checkpoint."""
+    data = _tensors()
+    short = _micro(steps=8, checkpoints=CheckpointConfig(count=2, spacing="linear", include_start=False))
+    train(short, tmp_path, data=data, progress=False)
+    with pytest.warns(UserWarning):
+        train(replace(short, steps=40), tmp_path, data=data, progress=False)  # a direct run: [20, 40]
+    series = CheckpointSeries(tmp_path)
+    assert series.steps == [4, 8, 20, 40] and series.scheduled_steps == [4, 8, 20, 40]
+    checkpoint_path(tmp_path, 4).unlink()
+    with pytest.raises(FileNotFoundError, match=r"\[4\]"):
+        CheckpointSeries(tmp_path)
+    assert CheckpointSeries(tmp_path, allow_missing=True).steps == [8, 20, 40]
 
 
 def test_extending_refuses_any_other_difference_naming_the_field_and_both_values(tmp_path):

@@ -16,7 +16,8 @@ from hidcap.data import BumpDataSpec, ConcatSpec, ConceptDataSpec
 from hidcap.diffusion import DDPMConfig, OkawaDDPMConfig, ParkVDMConfig, VDMConfig
 from hidcap.models import ContextUNetConfig, CUNetConfig, UNetConfig, presets
 
-__all__ = ["CheckpointConfig", "DTYPES", "OptimConfig", "SPACINGS", "TrainConfig"]
+__all__ = ["CheckpointConfig", "DTYPES", "OptimConfig", "SPACINGS", "TrainConfig", "checkpoint_schedule",
+           "checkpoint_steps"]
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 SPACINGS = ("quadratic", "linear")
@@ -120,3 +121,57 @@ class TrainConfig:
         bad = [s for s in self.checkpoints.steps if not 0 <= s <= self.steps]
         if bad:
             raise ValueError(f"checkpoints.steps must lie in [0, steps={self.steps}], got {bad}")
+
+
+def checkpoint_steps(total: int, count: int, spacing: str = "quadratic", include_start: bool = False) -> tuple[int, ...]:
+    """Sorted checkpoint steps: ``count`` steps in (0, total] with step_i ≈ total·(i/count)² (quadratic) or
+    total·i/count (linear), nudged to be strictly increasing (fewer if ``count > total``); the last is
+    ``total``. ``include_start`` prepends 0. E.g. ``checkpoint_steps(100, 4)`` -> ``(6, 25, 56, 100)``."""
+    if total < 1 or count < 1:
+        raise ValueError(f"total and count must be >= 1, got total={total}, count={count}")
+    if spacing not in SPACINGS:
+        raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
+    count = min(count, total)
+    power = 2 if spacing == "quadratic" else 1
+    raw = [round(total * (i / count) ** power) for i in range(1, count + 1)]
+    steps: list[int] = []
+    for s in raw:
+        steps.append(max(s, steps[-1] + 1 if steps else 1))
+    # nudging upwards can overshoot near the end; pull back so the last is `total` and steps stay distinct
+    steps[-1] = total
+    for i in range(len(steps) - 2, -1, -1):
+        steps[i] = min(steps[i], steps[i + 1] - 1)
+    return ((0,) if include_start else ()) + tuple(steps)
+
+
+#: The note in a run's config.json (beside the config's fields, see :func:`hidcap.config_io.save_config`) that
+#: records each extension of the run: ``[{"from_steps": 20, "to_steps": 40, "at_step": 20}, ...]``.
+EXTENSIONS_KEY = "@extensions"
+
+
+def extended_schedule(config: TrainConfig, extensions: list[dict[str, int]]) -> tuple[int, ...]:
+    """The steps a run of ``config`` that was extended (``extensions``, oldest first, as :data:`EXTENSIONS_KEY`
+    records them) checkpointed: each earlier length's schedule up to the step it was extended at, then
+    ``config``'s schedule after the last extension (sorted)."""
+    from dataclasses import replace
+
+    steps: set[int] = set()
+    start = -1
+    for ext in extensions:
+        try:
+            before, at = int(ext["from_steps"]), int(ext["at_step"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"extension record {ext!r} needs integer 'from_steps' and 'at_step'") from exc
+        steps |= {s for s in checkpoint_schedule(replace(config, steps=before)) if start < s <= at}
+        start = at
+    steps |= {s for s in checkpoint_schedule(config) if s > start}
+    return tuple(sorted(steps))
+
+
+def checkpoint_schedule(config: TrainConfig) -> tuple[int, ...]:
+    """The steps a run of ``config`` checkpoints (sorted): ``config.checkpoints.steps`` plus the final step, or
+    :func:`checkpoint_steps` of its count and spacing."""
+    c = config.checkpoints
+    if c.steps:
+        return tuple(sorted(set(c.steps) | {config.steps}))
+    return checkpoint_steps(config.steps, c.count, c.spacing, c.include_start)

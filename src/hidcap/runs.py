@@ -15,11 +15,11 @@ import torch
 from torch import Tensor, nn
 
 from hidcap.checkpoints import CHECKPOINT_DIR, as_step, checkpoint_path, checkpoint_steps_in, load_section, load_state_dict
-from hidcap.config_io import load_config
+from hidcap.config_io import load_config, load_config_extras
 from hidcap.diffusion import build_diffusion
 from hidcap.diffusion.base import model_device
 from hidcap.models import build_model
-from hidcap.run_config import TrainConfig
+from hidcap.run_config import EXTENSIONS_KEY, TrainConfig, extended_schedule
 
 __all__ = ["CheckpointSeries", "SeriesLike", "is_series", "model_device"]
 
@@ -49,16 +49,31 @@ class CheckpointSeries:
     (``step=-1``: the last); ``for step, model in series``; ``series.path(step)``; ``series.state_dict(step)``;
     ``series.diffusion(step)`` the diffusion object with its (learned) schedule; ``series.config`` the
     :class:`~hidcap.run_config.TrainConfig`; ``series.metrics()`` the rows of ``metrics.jsonl``.
+
+    The files present are compared with the run's checkpoint schedule: a scheduled step the run has passed (by its
+    checkpoints and ``metrics.jsonl``) without a checkpoint file raises ``FileNotFoundError`` naming the missing
+    steps, unless ``allow_missing=True`` (then ``steps`` lists what is there; ``missing_steps`` says what is not).
+    Scheduled steps the run has not reached yet (an unfinished run) are not missing.
     """
 
-    def __init__(self, run_dir: str | os.PathLike, device: str | torch.device = "cpu"):
+    def __init__(self, run_dir: str | os.PathLike, device: str | torch.device = "cpu", *, allow_missing: bool = False):
         self.run_dir = Path(run_dir)
         self.device = torch.device(device)
+        if not isinstance(allow_missing, bool):
+            raise ValueError(f"allow_missing must be a bool, got {allow_missing!r}")
         if not self.run_dir.is_dir():
             raise FileNotFoundError(f"{self.run_dir} does not exist (or is not a folder), so it holds no training run")
         if not (self.run_dir / "config.json").is_file():
             raise FileNotFoundError(f"{self.run_dir} is not a training run: {self.run_dir / 'config.json'} is missing")
         self._config = None
+        self.allow_missing = allow_missing
+        missing = self.missing_steps
+        if missing and not allow_missing:
+            raise FileNotFoundError(
+                f"{self.run_dir / CHECKPOINT_DIR} lacks the checkpoints of scheduled steps {missing} that the run has "
+                f"passed (present: {checkpoint_steps_in(self.run_dir)}); pass allow_missing=True to use the "
+                f"checkpoints present"
+            )
 
     @property
     def config(self) -> Any:
@@ -70,6 +85,32 @@ class CheckpointSeries:
     @property
     def steps(self) -> list[int]:
         return checkpoint_steps_in(self.run_dir)
+
+    @property
+    def scheduled_steps(self) -> list[int]:
+        """The steps the run's config schedules a checkpoint for (sorted); for an extended run, each earlier
+        length's schedule up to where it was extended (:func:`hidcap.run_config.extended_schedule`)."""
+        extensions = load_config_extras(self.run_dir / "config.json").get(EXTENSIONS_KEY, [])
+        return list(extended_schedule(self.config, extensions))
+
+    @property
+    def missing_steps(self) -> list[int]:
+        """Scheduled steps up to the furthest step the run reached (its last checkpoint or last ``metrics.jsonl``
+        row) that have no checkpoint file."""
+        present = checkpoint_steps_in(self.run_dir)
+        reached = max([*present[-1:], *self._last_logged_step()], default=-1)
+        have = set(present)
+        return [s for s in self.scheduled_steps if s <= reached and s not in have]
+
+    def _last_logged_step(self) -> list[int]:
+        path = self.run_dir / "metrics.jsonl"
+        if not path.is_file():
+            return []
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        try:
+            return [int(json.loads(lines[-1])["step"])] if lines else []
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: the last row has no integer 'step' ({exc})") from exc
 
     def __len__(self) -> int:
         return len(self.steps)

@@ -40,7 +40,9 @@ from hidcap.run_presets import RUN_PRESETS
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator
 from hidcap.runlock import locks_run_dir, run_lock
-from hidcap.run_config import DTYPES, SPACINGS, CheckpointConfig, OptimConfig, TrainConfig
+from hidcap.run_config import (
+    DTYPES, EXTENSIONS_KEY, CheckpointConfig, OptimConfig, TrainConfig, checkpoint_schedule, checkpoint_steps,
+)
 from hidcap.runs import CheckpointSeries
 
 __all__ = [
@@ -60,41 +62,11 @@ __all__ = [
 ]
 
 
-#: The note in a run's config.json (beside the config's fields, see :func:`hidcap.config_io.save_config`) that
-#: records each extension of the run: ``[{"from_steps": 20, "to_steps": 40, "at_step": 20}, ...]``.
-EXTENSIONS_KEY = "@extensions"
-
-
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; the run directory keeps the last good checkpoint."""
 
 
-def checkpoint_steps(total: int, count: int, spacing: str = "quadratic", include_start: bool = False) -> tuple[int, ...]:
-    """Sorted checkpoint steps: ``count`` steps in (0, total] with step_i ≈ total·(i/count)² (quadratic) or
-    total·i/count (linear), nudged to be strictly increasing (fewer if ``count > total``); the last is
-    ``total``. ``include_start`` prepends 0. E.g. ``checkpoint_steps(100, 4)`` -> ``(6, 25, 56, 100)``."""
-    if total < 1 or count < 1:
-        raise ValueError(f"total and count must be >= 1, got total={total}, count={count}")
-    if spacing not in SPACINGS:
-        raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
-    count = min(count, total)
-    power = 2 if spacing == "quadratic" else 1
-    raw = [round(total * (i / count) ** power) for i in range(1, count + 1)]
-    steps: list[int] = []
-    for s in raw:
-        steps.append(max(s, steps[-1] + 1 if steps else 1))
-    # nudging upwards can overshoot near the end; pull back so the last is `total` and steps stay distinct
-    steps[-1] = total
-    for i in range(len(steps) - 2, -1, -1):
-        steps[i] = min(steps[i], steps[i + 1] - 1)
-    return ((0,) if include_start else ()) + tuple(steps)
-
-
-def _schedule(config: TrainConfig) -> tuple[int, ...]:
-    c = config.checkpoints
-    if c.steps:
-        return tuple(sorted(set(c.steps) | {config.steps}))
-    return checkpoint_steps(config.steps, c.count, c.spacing, c.include_start)
+_schedule = checkpoint_schedule
 
 
 def _seeds(seed: int) -> tuple[int, int, int]:

@@ -74,3 +74,18 @@ def test_bad_k_raises():
 def test_plot_spectrum(tmp_path):
     plot_spectrum(pca_spectrum(standard_torus(grid_labels(12))), path=tmp_path / "spec.png")
     assert (tmp_path / "spec.png").stat().st_size > 1000
+
+
+def test_participation_ratio_of_a_zero_variance_cloud_is_an_error(tmp_path):
+    same = np.ones((10, 3))
+    with pytest.raises(ValueError, match="zero variance"):
+        participation_ratio(same)
+    with pytest.raises(ValueError, match="undefined"):
+        pca_spectrum(same).participation_ratio
+    with pytest.raises(ValueError, match="every eigenvalue is 0"):
+        participation_ratio_from_eigenvalues([0.0, 0.0])
+    assert pca_spectrum(same).explained_variance_ratio.sum() == 0.0
+    from hidcap.geometry import plot_spectrum
+
+    ax = plot_spectrum(pca_spectrum(same), path=tmp_path / "flat.png")
+    assert "undefined" in ax.get_title()

@@ -2,9 +2,13 @@ import numpy as np
 import pytest
 
 from hidcap.geometry import (
+    auto_landmarks,
     betti_numbers,
     clifford_torus,
     diagram_distance,
+    distance_to_measure,
+    dtm_bootstrap,
+    dtm_h0_diagram,
     greedy_landmarks,
     grid_labels,
     null_cloud,
@@ -13,6 +17,7 @@ from hidcap.geometry import (
     ring,
     sphere,
     standard_torus,
+    universal_pvalues,
 )
 
 
@@ -42,9 +47,10 @@ def test_circle_and_sphere():
 def test_two_blobs_and_a_blob_have_no_loops():
     rng = np.random.default_rng(0)
     blob = rng.normal(size=(80, 3)) * 0.1
-    assert betti_numbers(persistence_diagrams(blob, maxdim=1)).betti == (1, 0)
+    assert betti_numbers(persistence_diagrams(blob, maxdim=1), rule="null").betti == (1, 0)
     two = np.concatenate([blob, blob + 5.0])
-    assert betti_numbers(persistence_diagrams(two, maxdim=1)).betti == (2, 0)
+    assert betti_numbers(persistence_diagrams(two, maxdim=1), rule="null").betti == (2, 0)
+    assert betti_numbers(two, maxdim=1).betti[0] == 2  # (its H1: see "Failure modes" in docs/geometry.md)
 
 
 def test_betti_rules_on_handmade_diagrams():
@@ -117,7 +123,7 @@ def _benchmark():
 
 def test_null_rule_reports_why():
     pts = ring(120, noise=0.05, random=True, seed=0)
-    res = betti_numbers(pts, maxdim=1, n_landmarks=80, seed=0)
+    res = betti_numbers(pts, rule="null", maxdim=1, n_landmarks=80, seed=0)
     assert res.rule == "null" and res.betti == (1, 1)
     assert len(res.thresholds) == 2 and res.null_lifetimes[1].shape == (2,)
     assert res.lifetimes[1][0] > res.thresholds[1] > res.lifetimes[1][1]
@@ -126,10 +132,13 @@ def test_null_rule_reports_why():
     assert "H1: 1" in res.summary()
     # a PersistenceResult from persistence_diagrams carries its points, so the null rule runs on it too
     ph = persistence_diagrams(pts, maxdim=1, n_landmarks=80, seed=0)
-    assert betti_numbers(ph).rule == "null"
+    assert betti_numbers(ph, rule="null").rule == "null"
+    assert betti_numbers(ph).rule == "confidence"  # the default when the points are known
     assert betti_numbers(ph.diagrams).rule == "gap"  # bare diagrams: no points, no null
     with pytest.raises(ValueError, match="needs the points"):
         betti_numbers(ph.diagrams, rule="null")
+    with pytest.raises(ValueError, match="needs the points"):
+        betti_numbers(ph.diagrams, rule="confidence")
     with pytest.raises(ValueError, match="null_margin"):
         betti_numbers(pts, null_margin=-1.0)
     with pytest.raises(ValueError, match="prime"):
@@ -146,8 +155,8 @@ def test_null_cloud_matches_spread():
 
 def test_klein_bottle_depends_on_the_field_fast():
     pts = _benchmark().make_cloud("klein", 256, "grid", 0.0, None, 0)
-    assert betti_numbers(pts, n_landmarks=100, coeff=3).betti[:2] == (1, 1)
-    assert betti_numbers(pts, n_landmarks=100, coeff=2).betti[:2] == (1, 2)
+    assert betti_numbers(pts, rule="null", n_landmarks=100, coeff=3).betti[:2] == (1, 1)
+    assert betti_numbers(pts, rule="null", n_landmarks=100, coeff=2).betti[:2] == (1, 2)
 
 
 # a fixed sample of the benchmark table (held-out seed 100, the rule's defaults), chosen before the table was run
@@ -177,3 +186,155 @@ def test_benchmark_smoke_writes_tables(tmp_path):
     md = (tmp_path / "betti_rule.md").read_text()
     assert f"| **all** | {sum(r['right'] for r in rows)} / 4 |" in md
     assert (tmp_path / "betti_rule.csv").read_text().count("\n") == 5
+
+
+def test_random_suite_clouds_and_table():
+    bench = _benchmark()
+    for shape in bench.RANDOM_SHAPES:
+        pts = bench.make_random_cloud(shape, 64, 0)
+        assert pts.shape[0] == 64 and np.all(np.isfinite(pts))
+        assert np.array_equal(pts, bench.make_random_cloud(shape, 64, 0))
+    assert bench.make_random_cloud("clifford", 64, 0).shape == (64, 64)
+    with pytest.raises(ValueError, match="shape"):
+        bench.make_random_cloud("torus", 64, 0)
+    rows = [dict(shape="blob", n=n, seed=100, expected=(1, 0, 0), betti=b, right=b == (1, 0, 0), betti_old=(2, 0, 0),
+                 right_old=False) for n, b in ((256, (1, 0, 0)), (512, (1, 1, 0)))]
+    cases_md, summary_md = bench.random_table(rows, old=True)
+    assert "| blob | 512 | 100 | (1, 0, 0) | (1, 1, 0) | **no** | (2, 0, 0) | **no** |" in cases_md
+    assert "| **N ≥ 512** | 0 / 1 (0%) | 0 / 1 (0%) |" in summary_md
+    assert "| blob | 1 / 2 (50%) | 0 / 2 (0%) |" in summary_md
+
+
+# ------------------------------------------------------------------------------ the confidence rule
+def test_confidence_rule_reports_each_bar_and_its_level():
+    pts = ring(150, noise=0.05, random=True, seed=0)
+    res = betti_numbers(pts, maxdim=1, seed=0)
+    assert res.rule == "confidence" and res.betti == (1, 1) and res.confidence == 0.95
+    assert res.n_landmarks is None and res.persistence.filtration == "rips"  # 150 points: all of them
+    for k in range(2):
+        assert res.p_values[k].shape == res.lifetimes[k].shape
+        assert np.all((res.p_values[k] >= 0) & (res.p_values[k] <= 1))
+    assert res.levels[0] == pytest.approx(0.05) and res.levels[1] == pytest.approx(0.05 / res.lifetimes[1].size)
+    assert res.significant(1).sum() == 1 and res.significant(1)[0]  # the loop is the longest bar
+    assert res.p_values[1][0] < 1e-4 < res.p_values[1][1:].min()
+    assert np.isfinite(res.h0_band) and res.h0_band > 0
+    assert "confidence 95%" in res.summary() and "smallest p" in res.summary()
+    # a stricter level can only count fewer bars
+    strict = betti_numbers(pts, maxdim=1, confidence=0.999999999, seed=0)
+    assert strict.betti[1] <= res.betti[1] and strict.levels[1] < res.levels[1]
+    with pytest.raises(ValueError, match="confidence"):
+        betti_numbers(pts, confidence=1.0)
+    with pytest.raises(ValueError, match="calibration"):
+        betti_numbers(pts, calibration="mean")
+    with pytest.raises(ValueError, match="p-values"):
+        betti_numbers(pts, rule="null", maxdim=1, n_landmarks=60).significant(1)
+
+
+def test_b0_ignores_outliers_and_counts_separated_blobs():
+    # measured failure of the null rule: one blob with outliers read as two components for some seeds
+    rng = np.random.default_rng(3)
+    blob = rng.standard_normal((300, 3))
+    outliers = rng.uniform(-8, 8, (15, 3))
+    one = betti_numbers(np.concatenate([blob, outliers]), maxdim=1, seed=0)
+    assert one.betti[0] == 1
+    two = betti_numbers(np.concatenate([blob - [4, 0, 0], blob[:150] + [4, 0, 0], outliers]), maxdim=1, seed=0)
+    assert two.betti[0] == 2 and two.p_values[0].min() < 0.05
+    heavy = betti_numbers(rng.standard_t(3, size=(300, 3)), maxdim=1, seed=0)  # heavy tails, no added outliers
+    assert heavy.betti == (1, 0)
+
+
+def test_two_noisy_circles_with_outliers():
+    # measured failure of the null rule: two circles 4 radii apart read as one component
+    rng = np.random.default_rng(0)
+    pts = np.concatenate([ring(150, noise=0.05, random=True, seed=1), ring(150, noise=0.05, random=True, seed=2) + 4])
+    pts[rng.choice(len(pts), 6, replace=False)] = rng.uniform(-1.5, 7.5, (6, 2))
+    assert betti_numbers(pts, maxdim=1, seed=0).betti == (2, 2)
+
+
+def test_automatic_landmarks_are_reported():
+    pts = sphere(260, noise=0.01, random=True, seed=0)
+    assert auto_landmarks(260, 2) == 200 and auto_landmarks(260, 1) is None and auto_landmarks(5000, 1) == 1000
+    res = persistence_diagrams(pts, maxdim=2)
+    assert res.landmarks and res.n_landmarks == 200 == len(res.indices)
+    full = persistence_diagrams(pts, maxdim=1)
+    assert not full.landmarks and full.n_landmarks is None and len(full.indices) == 260
+    assert persistence_diagrams(pts, maxdim=1, n_landmarks=None).n_landmarks is None
+    with pytest.raises(ValueError, match="n_landmarks"):
+        persistence_diagrams(pts, n_landmarks="many")
+    with pytest.raises(ValueError, match="filtration"):
+        persistence_diagrams(pts, filtration="cech")
+    betti = betti_numbers(pts, seed=0)
+    assert betti.n_landmarks == 200 and betti.betti == (1, 0, 1)
+    assert "200 landmarks" in betti.summary()
+
+
+def test_trimmed_landmarks_skip_outliers():
+    rng = np.random.default_rng(1)
+    pts = np.concatenate([ring(200, random=True, seed=0), rng.uniform(10, 20, (5, 2))])
+    res = persistence_diagrams(pts, maxdim=1, n_landmarks=50, trim=2.0)
+    assert res.indices.max() < 200  # no outlier among the landmarks
+    assert persistence_diagrams(pts, maxdim=1, n_landmarks=50).indices.max() >= 200  # max-min loves outliers
+    with pytest.raises(ValueError, match="eligible"):
+        greedy_landmarks(pts, 5, eligible=np.ones(3, dtype=bool))
+
+
+def test_dtm_h0_diagram_matches_ripser_on_the_same_filtration():
+    from ripser import ripser
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(0)
+    pts = np.concatenate([rng.standard_normal((60, 2)), rng.standard_normal((40, 2)) + 6, [[20.0, 20.0]]])
+    f = distance_to_measure(pts, mass=0.05)
+    ours = dtm_h0_diagram(pts, f)
+    edge = np.maximum(np.maximum.outer(f, f), (cdist(pts, pts) + f[:, None] + f[None]) / 2)
+    np.fill_diagonal(edge, f)
+    ref = ripser(edge, distance_matrix=True, maxdim=0)["dgms"][0]
+    ref = ref[ref[:, 1] > ref[:, 0] + 1e-6]
+    assert np.allclose(np.sort(ours[:, 1] - ours[:, 0]), np.sort(ref[:, 1] - ref[:, 0]), atol=1e-4)
+    life = np.sort(ours[:, 1] - ours[:, 0])[::-1]
+    assert np.isinf(life[0]) and life[1] > 2.0  # two clusters (the far outlier is trimmed by betti_numbers)
+    with pytest.raises(ValueError, match="dtm must hold"):
+        dtm_h0_diagram(pts, f[:-1])
+
+
+def test_distance_to_measure_and_its_bootstrap():
+    pts = np.concatenate([ring(100), [[5.0, 5.0]]])
+    f = distance_to_measure(pts, mass=0.05)
+    assert f.shape == (101,) and f[-1] > 10 * np.median(f)
+    assert np.allclose(distance_to_measure(pts, mass=0.05, weights=np.ones(101, dtype=int)), f)
+    # a point drawn twice counts twice among the nearest
+    w = np.ones(101, dtype=int)
+    w[0] = 6
+    assert distance_to_measure(pts, mass=0.05, weights=w)[0] == pytest.approx(0.0)
+    f2, dev = dtm_bootstrap(pts, mass=0.05, n_boot=20, seed=0)
+    assert np.allclose(f2, f) and dev.shape == (20,) and np.all(dev >= 0)
+    assert dev.max() < f[-1]  # the outlier is outside the trimmed region the band is taken over
+    with pytest.raises(ValueError, match="mass"):
+        distance_to_measure(pts, mass=0.0)
+
+
+def test_universal_pvalues():
+    rng = np.random.default_rng(0)
+    birth = rng.uniform(0.1, 0.2, 200)
+    noise = np.stack([birth, birth * (1 + rng.exponential(0.1, 200))], axis=1)
+    loop = np.array([[0.1, 3.0]])
+    p = universal_pvalues([np.concatenate([noise, loop]), noise[:3]])
+    assert p[0].shape == (201,) and p[0][-1] < 0.05 / 201 < p[0][:-1].min()
+    assert p[1].shape == (3,) and np.all(p[1] > 0.01)  # three bars: calibrated on all diagrams together
+    paper = universal_pvalues([np.concatenate([noise, loop])], calibration="paper")[0]
+    assert paper[-1] == pytest.approx(np.exp(-np.exp(np.log(np.log(30.0)) - 0.5772156649015329 - np.mean(
+        np.log(np.log(np.concatenate([noise, loop])[:, 1] / np.concatenate([noise, loop])[:, 0]))))))
+    assert universal_pvalues([]) == []
+    with pytest.raises(ValueError, match="calibration"):
+        universal_pvalues([loop], calibration="mad")
+
+
+@pytest.mark.slow
+def test_clifford_torus_activations_read_121_with_confidence():
+    # the measurement of examples/clifford_torus.py and probes/torus_geometry.py: 32 x 32 lattice, PCA to 10
+    # dimensions, 300 landmarks, Rips diagrams, then the default Betti call on them
+    pts = clifford_torus(grid_labels(32), noise=0.05, dim=64, seed=0)
+    ph = persistence_diagrams(pts, maxdim=2, n_landmarks=300, pca_dim=10, seed=0)
+    res = betti_numbers(ph)
+    assert res.rule == "confidence" and res.betti == (1, 2, 1) and res.n_landmarks == 300
+    assert res.p_values[1][:2].max() < res.levels[1] and res.p_values[2][0] < res.levels[2]

@@ -170,3 +170,26 @@ def test_plot_torus_tests(tmp_path):
     fig = plot_torus_tests(torus_tests(clifford_torus(lab, noise=0.05), lab), path=tmp_path / "torus.png")
     assert len(fig.axes) == 6
     assert (tmp_path / "torus.png").stat().st_size > 1000
+
+
+def test_plot_torus_tests_draws_the_orientation_its_titles_quote(tmp_path):
+    # measured bug: the histograms were always the x-major standard torus while the titles quoted the closer one
+    lab = grid_labels(12)
+    v = torus_tests(standard_torus(lab[:, ::-1].copy()), lab)  # y on the large circle
+    assert v.standard_orientation["y_on_y"] == "y" and v.standard_for("y_on_y") is v.standard_y
+    fig = plot_torus_tests(v, path=tmp_path / "torus.png")
+    edges = np.linspace(0, 1, 31)
+    axes = np.array(fig.axes).reshape(len(TESTS), len(STATISTICS))
+    for i, t in enumerate(TESTS):
+        orient = v.standard_orientation[t]
+        shown = v.standard_x if orient == "x" else v.standard_y
+        for j, s in enumerate(STATISTICS):
+            ax = axes[i, j]
+            heights = np.array([patch.get_height() for patch in ax.containers[0]])
+            assert np.allclose(heights, np.histogram(shown.values[t][s], bins=edges, density=True)[0])
+            assert f"standard ({orient}-major) {v.distances[t][s]['standard']:.3f}" in ax.get_title()
+            assert ax.get_legend_handles_labels()[1][0] == f"standard ({orient} on the large circle)"
+    # the y-major histogram differs from the x-major one here, so drawing the wrong torus would fail above
+    assert not np.allclose(v.standard_x.values["y_on_y"]["parallelism"], v.standard_y.values["y_on_y"]["parallelism"])
+    with pytest.raises(KeyError, match="test must be"):
+        v.standard_for("x_on_z")

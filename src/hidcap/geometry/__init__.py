@@ -15,12 +15,17 @@ from hidcap.geometry.projections import pca_projection, plot_projection, umap_pr
 from hidcap.geometry.topology import (
     BettiResult,
     PersistenceResult,
+    auto_landmarks,
     betti_numbers,
     diagram_distance,
+    distance_to_measure,
+    dtm_bootstrap,
+    dtm_h0_diagram,
     greedy_landmarks,
     null_cloud,
     persistence_diagrams,
     plot_diagrams,
+    universal_pvalues,
 )
 from hidcap.geometry.torus import (
     STATISTICS,
@@ -52,10 +57,14 @@ __all__ = [
     "TESTS",
     "TorusVerdict",
     "as_points",
+    "auto_landmarks",
     "betti_numbers",
     "clifford_torus",
     "denoise_dimension",
     "diagram_distance",
+    "distance_to_measure",
+    "dtm_bootstrap",
+    "dtm_h0_diagram",
     "explained_variance",
     "greedy_landmarks",
     "grid_labels",
@@ -78,4 +87,5 @@ __all__ = [
     "standard_torus",
     "torus_tests",
     "umap_projection",
+    "universal_pvalues",
 ]

@@ -48,7 +48,7 @@ class PCASpectrum:
 
     @property
     def participation_ratio(self) -> float:
-        """``(Σλ)² / Σλ²``: an effective dimension between 1 and k (0 for a single repeated point)."""
+        """``(Σλ)² / Σλ²``: an effective dimension between 1 and k; ``ValueError`` for a zero-variance cloud."""
         return participation_ratio_from_eigenvalues(self.eigenvalues)
 
     def explained_variance(self, k: int) -> float:
@@ -102,7 +102,9 @@ def pca_spectrum(points: np.ndarray | torch.Tensor) -> PCASpectrum:
 
 
 def participation_ratio_from_eigenvalues(eigenvalues: np.ndarray | torch.Tensor) -> float:
-    """``(Σλ)² / Σλ²`` of a 1-D array of non-negative eigenvalues (0 when all are 0)."""
+    """``(Σλ)² / Σλ²`` of a 1-D array of non-negative eigenvalues.
+
+    Undefined when every eigenvalue is 0 (a cloud with zero variance: all points equal): raises ``ValueError``."""
     lam = eigenvalues.detach().cpu().double().numpy() if isinstance(eigenvalues, torch.Tensor) else np.asarray(
         eigenvalues, dtype=np.float64
     )
@@ -112,7 +114,10 @@ def participation_ratio_from_eigenvalues(eigenvalues: np.ndarray | torch.Tensor)
         raise ValueError("eigenvalues must be non-negative")
     lam = np.clip(lam, 0.0, None)
     sq = float((lam**2).sum())
-    return float(lam.sum() ** 2 / sq) if sq > 0 else 0.0
+    if sq == 0:
+        raise ValueError("participation ratio is undefined: every eigenvalue is 0 (the cloud has zero variance, "
+                         "all its points are equal)")
+    return float(lam.sum() ** 2 / sq)
 
 
 def participation_ratio(points: np.ndarray | torch.Tensor) -> float:
@@ -143,7 +148,8 @@ def plot_spectrum(
         ax.plot(idx, np.cumsum(ratio), "o-", color="tab:orange", ms=3, label="cumulative")
     ax.set_xlabel("principal component")
     ax.set_ylabel("explained variance ratio")
-    ax.set_title(f"PCA spectrum (participation ratio {spectrum.participation_ratio:.2f})")
+    pr = f"{spectrum.participation_ratio:.2f}" if np.any(spectrum.eigenvalues > 0) else "undefined: zero variance"
+    ax.set_title(f"PCA spectrum (participation ratio {pr})")
     ax.legend(frameon=False)
     if path is not None:
         ax.figure.tight_layout()

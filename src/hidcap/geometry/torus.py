@@ -370,25 +370,34 @@ class TorusVerdict:
     """Torus tests of a representation against ideal tori on the same grid: a Clifford torus and the standard torus
     in both orientations (``standard_x``: x on the large circle, ``standard_y``: y on the large circle).
 
-    ``distances[test][statistic]`` holds the 1-D Wasserstein distance to each ideal (keys of :data:`IDEALS`) and,
-    under ``"standard"``, the distance to the standard orientation closer for that test (``standard_orientation``,
-    chosen by the sum over both statistics). ``closer[test]`` is ``"clifford"``, ``"standard"`` or ``"tie"`` by the
-    sum of both statistics' distances (Clifford vs the closer standard orientation); ``closer_by_statistic`` is the
-    same per statistic. ``planarity``: the median share of variance of the fix-x / fix-y rings in their top two
+    ``model``, ``clifford``, ``standard_x`` and ``standard_y`` hold the ring statistics of the representation and of
+    each ideal. ``distances[test][statistic]`` holds the 1-D Wasserstein distance to each ideal (keys of
+    :data:`IDEALS`) and, under ``"standard"``, the distance to the standard orientation closer for that test
+    (``standard_orientation[test]``: ``"x"`` or ``"y"``, chosen by the sum over both statistics;
+    :meth:`standard_for` returns its statistics). ``closer[test]`` is ``"clifford"``, ``"standard"`` or ``"tie"`` by
+    the sum of both statistics' distances (Clifford vs the closer standard orientation); ``closer_by_statistic`` is
+    the same per statistic. ``planarity``: the median share of variance of the fix-x / fix-y rings in their top two
     components; below ``min_planarity`` the rings are not planar and the verdicts are flagged as not meaningful
     (``meaningful=False``).
     """
 
     model: RingStatistics
     clifford: RingStatistics
-    standard: RingStatistics
+    standard_x: RingStatistics
+    standard_y: RingStatistics
     distances: dict[str, dict[str, dict[str, float]]]
     closer: dict[str, str]
     closer_by_statistic: dict[str, dict[str, str]] = field(default_factory=dict)
-    standard_y: RingStatistics | None = None
     standard_orientation: dict[str, str] = field(default_factory=dict)
     planarity: dict[str, float] = field(default_factory=dict)
     meaningful: bool = True
+
+    def standard_for(self, test: str) -> RingStatistics:
+        """Ring statistics of the standard torus whose orientation was closer in ``test`` (the one that
+        ``distances[test][s]["standard"]`` measures)."""
+        if test not in TESTS:
+            raise KeyError(f"test must be one of {TESTS}, got {test!r}")
+        return self.standard_x if self.standard_orientation[test] == "x" else self.standard_y
 
     @property
     def overall(self) -> str:
@@ -488,11 +497,11 @@ def torus_tests(
     return TorusVerdict(
         model=model,
         clifford=ideals["clifford"],
-        standard=ideals["standard_x"],
+        standard_x=ideals["standard_x"],
+        standard_y=ideals["standard_y"],
         distances=distances,
         closer=closer,
         closer_by_statistic=by_stat,
-        standard_y=ideals["standard_y"],
         standard_orientation=orientation,
         planarity=planarity,
         meaningful=bool(min(planarity.values()) >= min_planarity),
@@ -500,22 +509,27 @@ def torus_tests(
 
 
 def plot_torus_tests(verdict: TorusVerdict, *, path: str | Path | None = None, bins: int = 30) -> Any:
-    """Histograms (3 tests × 2 statistics) of the model against both ideal tori; returns the ``Figure``."""
+    """Histograms (3 tests × 2 statistics) of the model against the Clifford torus and, per test, the standard
+    torus in the orientation that test found closer (the one its title's W(standard) measures); returns the
+    ``Figure``."""
     from hidcap.plotting import figure
 
     fig = figure((9, 8))
     axes = fig.subplots(len(TESTS), len(STATISTICS), squeeze=False)
     edges = np.linspace(0, 1, bins + 1)
     for i, t in enumerate(TESTS):
+        orient = verdict.standard_orientation[t]
         for j, s in enumerate(STATISTICS):
             ax = axes[i, j]
-            for name, stats, color in (("standard", verdict.standard, "tab:blue"), ("clifford", verdict.clifford, "tab:orange")):
+            for name, stats, color in ((f"standard ({orient} on the large circle)", verdict.standard_for(t), "tab:blue"),
+                                       ("clifford", verdict.clifford, "tab:orange")):
                 ax.hist(stats.values[t][s], bins=edges, density=True, alpha=0.5, color=color, label=name)
             ax.hist(verdict.model.values[t][s], bins=edges, density=True, histtype="step", lw=1.5, color="k", label="model")
             d = verdict.distances[t][s]
-            ax.set_title(f"{t} {s}\nW: clifford {d['clifford']:.3f}, standard {d['standard']:.3f}", fontsize=9)
+            ax.set_title(f"{t} {s}\nW: clifford {d['clifford']:.3f}, standard ({orient}-major) {d['standard']:.3f}",
+                         fontsize=9)
             ax.set_xlabel("cosine of principal angle" if s == "orthogonality" else "normalised residual")
-    axes[0, 0].legend(frameon=False, fontsize=8)
+            ax.legend(frameon=False, fontsize=7)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)
