@@ -13,8 +13,8 @@ from hidcap.percolation import (
     overlap_graph,
     overlap_radius,
     percolation_curve,
-    plot_percolation,
 )
+from hidcap.geometry_plots import plot_percolation
 
 P_C_SITE_SQUARE = 0.592746
 

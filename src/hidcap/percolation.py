@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -337,24 +335,3 @@ def percolation_curve(
         config=config,
         seed=int(seed) if not isinstance(seed, np.random.Generator) else None,
     )
-
-
-def plot_percolation(
-    curves: Sequence[PercolationCurve], *, labels: Sequence[str] | None = None, ax: Any = None, path: str | Path | None = None
-) -> Any:
-    """Mean ± std largest-cluster mass ratio versus λ for each curve; returns the ``Axes`` (PNG when ``path``)."""
-    from hidcap.plotting import figure
-
-    if ax is None:
-        ax = figure((5, 3.5)).subplots()
-    for i, c in enumerate(curves):
-        label = labels[i] if labels is not None else f"σ={c.config.sigma}"
-        ax.plot(c.lambdas, c.mean, label=label)
-        ax.fill_between(c.lambdas, c.mean - c.std, c.mean + c.std, alpha=0.25)
-    ax.set_xlabel("kept fraction λ")
-    ax.set_ylabel("largest-cluster mass ratio")
-    ax.legend(frameon=False)
-    if path is not None:
-        ax.figure.tight_layout()
-        ax.figure.savefig(path, dpi=120)
-    return ax

@@ -9,10 +9,10 @@ from hidcap.geometry import (
     participation_ratio,
     participation_ratio_from_eigenvalues,
     pca_spectrum,
-    plot_spectrum,
     random_rotation,
     standard_torus,
 )
+from hidcap.geometry_plots import plot_spectrum
 
 
 def test_clifford_torus_equal_radii_has_participation_ratio_four():
@@ -85,7 +85,7 @@ def test_participation_ratio_of_a_zero_variance_cloud_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="every eigenvalue is 0"):
         participation_ratio_from_eigenvalues([0.0, 0.0])
     assert pca_spectrum(same).explained_variance_ratio.sum() == 0.0
-    from hidcap.geometry import plot_spectrum
+    from hidcap.geometry_plots import plot_spectrum
 
     ax = plot_spectrum(pca_spectrum(same), path=tmp_path / "flat.png")
     assert "undefined" in ax.get_title()

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from hidcap.geometry import clifford_torus, grid_labels, pca_projection, plot_projection, ring, umap_projection
+from hidcap.geometry import clifford_torus, grid_labels, pca_projection, ring, umap_projection
+from hidcap.geometry_plots import plot_projection
 
 
 def test_pca_projection_recovers_plane():

@@ -13,12 +13,12 @@ from hidcap.geometry import (
     grid_labels,
     null_cloud,
     persistence_diagrams,
-    plot_diagrams,
     ring,
     sphere,
     standard_torus,
     universal_pvalues,
 )
+from hidcap.geometry_plots import plot_diagrams
 
 
 @pytest.mark.slow

@@ -8,7 +8,6 @@ from hidcap.geometry import (
     clifford_torus,
     denoise_dimension,
     grid_labels,
-    plot_torus_tests,
     random_rotation,
     ring,
     ring_statistics,
@@ -16,6 +15,7 @@ from hidcap.geometry import (
     standard_torus,
     torus_tests,
 )
+from hidcap.geometry_plots import plot_torus_tests
 
 
 def test_ideal_clouds_shapes_and_radii():

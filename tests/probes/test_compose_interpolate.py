@@ -130,9 +130,9 @@ def test_bad_steps_raise(ci, tmp_path):
 
 # ------------------------------------------------------------------------------------------ helpers
 def test_section_masks(ci):
-    from hidcap.experiments import recording as bump_runs
+    from hidcap.data import frame_grid
 
-    frame = bump_runs.frame_grid(32)
+    frame = frame_grid(32)
     masks = ci.section_masks(frame, (13, 19))
     counts = {k: int(v.sum()) for k, v in masks.items()}
     assert counts == {"train": 25 * 25, "vertical": 7 * 25, "horizontal": 25 * 7, "intersection": 7 * 7}

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hidcap import geometry
+from hidcap import geometry, geometry_plots
 from hidcap.evaluation.bump_decoding import bump_accuracy
 from hidcap.evaluation.intervals import wilson_interval
 from hidcap.experiments.recording import measured_steps, record_samples
@@ -185,12 +185,12 @@ def torus_figures(out: str | Path, results: Sequence[TorusMeasurement], *, accur
     ax.legend(frameon=False, fontsize=6)
     save(fig, out / names[1], dpi=120)
 
-    ax = geometry.plot_diagrams(res.ph, title=f"{_model_label(res.series)}\n{res.layer}, step {res.step}, seed "
+    ax = geometry_plots.plot_diagrams(res.ph, title=f"{_model_label(res.series)}\n{res.layer}, step {res.step}, seed "
                                               f"{res.seed}\nBetti numbers {tuple(res.betti.betti)} (a torus: "
                                               f"{betti_expected})")
     ax.set(xlabel="birth (Euclidean distance after PCA)", ylabel="death (Euclidean distance after PCA)")
     save(ax.figure, out / names[2], dpi=120)
-    save(_label_torus_tests(geometry.plot_torus_tests(res.verdict), res), out / names[3], tight=False, dpi=120)
+    save(_label_torus_tests(geometry_plots.plot_torus_tests(res.verdict), res), out / names[3], tight=False, dpi=120)
     _pca_figure(res, out / names[4])
     _samples_figure(res, out / names[5])
     return names
@@ -209,7 +209,7 @@ def _model_label(series: Any) -> str:
 
 
 def _label_torus_tests(fig: Any, res: TorusMeasurement) -> Any:
-    """Make :func:`hidcap.geometry.plot_torus_tests`' figure read on its own: y labels, a figure legend naming
+    """Make :func:`hidcap.geometry_plots.plot_torus_tests`' figure read on its own: y labels, a figure legend naming
     every colour (the overlap of two filled histograms included), a title naming the model, checkpoint, layer
     and seed, and a caption defining W."""
     from matplotlib.colors import to_rgba

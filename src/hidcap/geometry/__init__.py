@@ -1,6 +1,6 @@
 """Representation geometry of point clouds ``(n, d)``: PCA spectra, persistent homology, ideal tori and the
-orthogonality / parallelism torus tests, low-dimensional projections. Heavy libraries (ripser, persim, umap,
-matplotlib) are imported inside the functions that use them.
+orthogonality / parallelism torus tests, low-dimensional projections. Heavy libraries (ripser, persim, umap) are
+imported inside the functions that use them; the figures of these results are :mod:`hidcap.geometry_plots`.
 """
 from hidcap.geometry.pca import (
     PCASpectrum,
@@ -9,9 +9,8 @@ from hidcap.geometry.pca import (
     participation_ratio,
     participation_ratio_from_eigenvalues,
     pca_spectrum,
-    plot_spectrum,
 )
-from hidcap.geometry.projections import pca_projection, plot_projection, umap_projection
+from hidcap.geometry.projections import pca_projection, umap_projection
 from hidcap.geometry.topology import (
     BettiResult,
     PersistenceResult,
@@ -24,7 +23,6 @@ from hidcap.geometry.topology import (
     greedy_landmarks,
     null_cloud,
     persistence_diagrams,
-    plot_diagrams,
     universal_pvalues,
 )
 from hidcap.geometry.torus import (
@@ -37,7 +35,6 @@ from hidcap.geometry.torus import (
     denoise_dimension,
     grid_labels,
     klein_bottle,
-    plot_torus_tests,
     random_labels,
     random_rotation,
     ring,
@@ -75,10 +72,6 @@ __all__ = [
     "pca_projection",
     "pca_spectrum",
     "persistence_diagrams",
-    "plot_diagrams",
-    "plot_projection",
-    "plot_spectrum",
-    "plot_torus_tests",
     "random_labels",
     "random_rotation",
     "ring",

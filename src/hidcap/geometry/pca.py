@@ -5,8 +5,6 @@ Point clouds are numpy arrays or torch tensors shaped ``(n, d)`` (n points in d 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -128,30 +126,3 @@ def participation_ratio(points: np.ndarray | torch.Tensor) -> float:
 def explained_variance(points: np.ndarray | torch.Tensor, k: int) -> float:
     """Fraction of the variance of ``points`` ``(n, d)`` captured by its top ``k`` principal components."""
     return pca_spectrum(points).explained_variance(k)
-
-
-def plot_spectrum(
-    spectrum: PCASpectrum, *, n: int | None = 20, cumulative: bool = True, ax: Any = None, path: str | Path | None = None
-) -> Any:
-    """Bar plot of the explained-variance ratio of the top ``n`` axes (plus its cumulative curve).
-
-    Returns the matplotlib ``Axes``; saves a PNG when ``path`` is given.
-    """
-    from hidcap.plotting import figure
-
-    ratio = spectrum.explained_variance_ratio[: n or None]
-    if ax is None:
-        ax = figure((5, 3.5)).subplots()
-    idx = np.arange(1, len(ratio) + 1)
-    ax.bar(idx, ratio, color="tab:blue", label="per component")
-    if cumulative:
-        ax.plot(idx, np.cumsum(ratio), "o-", color="tab:orange", ms=3, label="cumulative")
-    ax.set_xlabel("principal component")
-    ax.set_ylabel("explained variance ratio")
-    pr = f"{spectrum.participation_ratio:.2f}" if np.any(spectrum.eigenvalues > 0) else "undefined: zero variance"
-    ax.set_title(f"PCA spectrum (participation ratio {pr})")
-    ax.legend(frameon=False)
-    if path is not None:
-        ax.figure.tight_layout()
-        ax.figure.savefig(path, dpi=120)
-    return ax

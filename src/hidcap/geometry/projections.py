@@ -1,8 +1,6 @@
 """Low-dimensional views of point clouds ``(n, d)``: PCA and UMAP projections to 2-D / 3-D, and a scatter plot."""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -50,33 +48,3 @@ def umap_projection(
         n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist, metric=metric, random_state=int(seed)
     )
     return np.asarray(reducer.fit_transform(arr), dtype=np.float64)
-
-
-def plot_projection(
-    projection: np.ndarray,
-    *,
-    color: np.ndarray | None = None,
-    cmap: str = "twilight",
-    title: str | None = None,
-    ax: Any = None,
-    path: str | Path | None = None,
-) -> Any:
-    """Scatter a 2-D or 3-D projection ``(n, 2|3)`` coloured by ``color`` ``(n,)`` (e.g. the x label).
-
-    Returns the ``Axes`` (3-D axes for 3 columns); saves a PNG when ``path`` is given.
-    """
-    from hidcap.plotting import figure
-
-    proj = as_points(projection, "projection", min_points=1)
-    k = _check_components(proj.shape[1])
-    if color is not None and len(np.asarray(color)) != len(proj):
-        raise ValueError(f"color has {len(np.asarray(color))} entries but the projection has {len(proj)} points")
-    if ax is None:
-        ax = figure((4.5, 4.5)).add_subplot(projection="3d" if k == 3 else None)
-    ax.scatter(*proj.T, c=color, cmap=cmap if color is not None else None, s=6)
-    if title:
-        ax.set_title(title)
-    if path is not None:
-        ax.figure.tight_layout()
-        ax.figure.savefig(path, dpi=120)
-    return ax

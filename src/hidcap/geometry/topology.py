@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -703,26 +702,3 @@ def _confidence_betti(data: PersistenceResult, dgms: list[np.ndarray], *, confid
         rule="confidence", persistence=computed, confidence=float(confidence),
         p_values=tuple(p_values), levels=tuple(levels), h0_band=band, n_landmarks=data.n_landmarks,
     )
-
-
-def plot_diagrams(
-    diagrams: PersistenceResult | Sequence[np.ndarray],
-    *,
-    title: str | None = None,
-    lifetime: bool = False,
-    ax: Any = None,
-    path: str | Path | None = None,
-) -> Any:
-    """Plot persistence diagrams with persim; returns the ``Axes`` and saves a PNG when ``path`` is given."""
-    import persim
-
-    from hidcap.plotting import figure
-
-    dgms = _diagram_list(diagrams)
-    if ax is None:
-        ax = figure((4.5, 4.5)).subplots()
-    persim.plot_diagrams(dgms, title=title, lifetime=lifetime, ax=ax, show=False)
-    if path is not None:
-        ax.figure.tight_layout()
-        ax.figure.savefig(path, dpi=120)
-    return ax

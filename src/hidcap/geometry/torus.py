@@ -20,8 +20,6 @@ rotate with x, while y_on_y rings are coplanar exactly as for the Clifford torus
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -506,31 +504,3 @@ def torus_tests(
         planarity=planarity,
         meaningful=bool(min(planarity.values()) >= min_planarity),
     )
-
-
-def plot_torus_tests(verdict: TorusVerdict, *, path: str | Path | None = None, bins: int = 30) -> Any:
-    """Histograms (3 tests × 2 statistics) of the model against the Clifford torus and, per test, the standard
-    torus in the orientation that test found closer (the one its title's W(standard) measures); returns the
-    ``Figure``."""
-    from hidcap.plotting import figure
-
-    fig = figure((9, 8))
-    axes = fig.subplots(len(TESTS), len(STATISTICS), squeeze=False)
-    edges = np.linspace(0, 1, bins + 1)
-    for i, t in enumerate(TESTS):
-        orient = verdict.standard_orientation[t]
-        for j, s in enumerate(STATISTICS):
-            ax = axes[i, j]
-            for name, stats, color in ((f"standard ({orient} on the large circle)", verdict.standard_for(t), "tab:blue"),
-                                       ("clifford", verdict.clifford, "tab:orange")):
-                ax.hist(stats.values[t][s], bins=edges, density=True, alpha=0.5, color=color, label=name)
-            ax.hist(verdict.model.values[t][s], bins=edges, density=True, histtype="step", lw=1.5, color="k", label="model")
-            d = verdict.distances[t][s]
-            ax.set_title(f"{t} {s}\nW: clifford {d['clifford']:.3f}, standard ({orient}-major) {d['standard']:.3f}",
-                         fontsize=9)
-            ax.set_xlabel("cosine of principal angle" if s == "orthogonality" else "normalised residual")
-            ax.legend(frameon=False, fontsize=7)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
