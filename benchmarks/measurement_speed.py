@@ -12,7 +12,8 @@ import torch
 
 from hidcap.data import ConceptDataSpec
 from hidcap.diffusion import VDM, VDMConfig
-from hidcap.evaluation.elicitation import LatentIntervention, NaivePrompt, Overprompt, capability
+from hidcap.evaluation.elicitation import capability
+from hidcap.evaluation.protocols import LatentIntervention, NaivePrompt, Overprompt
 from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig
 from hidcap.evaluation.concept_scores import concept_space
 from hidcap.models import UNet, presets

@@ -30,7 +30,7 @@ from typing import Any
 
 from hidcap import plotting
 from hidcap.diffusion import DDPMConfig
-from hidcap.evaluation.elicitation import OVERPROMPT_COLORS, EmbeddingPatch, LatentIntervention, NaivePrompt, Overprompt
+from hidcap.evaluation.protocols import OVERPROMPT_COLORS, EmbeddingPatch, LatentIntervention, NaivePrompt, Overprompt
 from hidcap.evaluation.onsets import OnsetInterval, earlier
 from hidcap.experiments.capability import (
     CONTROL_OF,

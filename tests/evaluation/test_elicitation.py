@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from hidcap.data import COND_DIM, ConceptDataSpec
-from hidcap.evaluation.elicitation import (
-    CapabilityTable,
+from hidcap.evaluation.elicitation import CapabilityTable, capability
+from hidcap.evaluation.protocols import (
     EmbeddingPatch,
     Guidance,
     LatentIntervention,
@@ -16,7 +16,6 @@ from hidcap.evaluation.elicitation import (
     Overprompt,
     RandomDirectionIntervention,
     Variant,
-    capability,
     control_protocols,
 )
 from hidcap.evaluation.embedding_factors import disentanglement, embedding_disentanglement

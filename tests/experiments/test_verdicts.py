@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from hidcap.experiments.probe_args import parse_probe_args
 from hidcap.experiments.verdicts import combine_verdicts, plain, print_verdict, verdict_label, write_json
 
 

@@ -51,21 +51,10 @@ from hidcap.evaluation.concept_scores import (
 )
 from hidcap.evaluation.protocols import (
     CONDITION_SITES,
-    OVERPROMPT_COLORS,
-    EmbeddingPatch,
-    Guidance,
-    LatentIntervention,
     NaivePrompt,
-    NegativeControl,
-    Overprompt,
     ElicitationProtocol,
-    OffConceptOverprompt,
-    OtherConceptIntervention,
-    OtherSeedPatch,
     ProtocolContext,
-    RandomDirectionIntervention,
     Variant,
-    control_protocols,
     default_protocols,
     embedding_shift,
 )
@@ -74,26 +63,7 @@ from hidcap.rng import torch_generator
 from hidcap.runs import is_series
 from hidcap.tracing import Tracer
 
-__all__ = [
-    "CONDITION_SITES",
-    "OVERPROMPT_COLORS",
-    "CapabilityTable",
-    "EmbeddingPatch",
-    "Guidance",
-    "LatentIntervention",
-    "NaivePrompt",
-    "NegativeControl",
-    "OffConceptOverprompt",
-    "OtherConceptIntervention",
-    "OtherSeedPatch",
-    "Overprompt",
-    "ProtocolContext",
-    "RandomDirectionIntervention",
-    "Variant",
-    "capability",
-    "control_protocols",
-    "default_protocols",
-]
+__all__ = ["CapabilityTable", "capability"]
 
 SUMMARY_FIELDS = ["step", "class", "behaviour", "capability", "best_protocol", "best_variant"]
 FRESH_FIELDS = ["behaviour_fresh", "capability_fresh"]

@@ -18,7 +18,8 @@ import numpy as np
 
 from hidcap.config_io import config_to_dict
 from hidcap.data.concepts import ConceptDataSpec
-from hidcap.evaluation.elicitation import CapabilityTable, capability, control_protocols
+from hidcap.evaluation.elicitation import CapabilityTable, capability
+from hidcap.evaluation.protocols import control_protocols
 from hidcap.evaluation.concept_scores import ConceptSpace, concept_space
 from hidcap.evaluation.curves import find_turn, first_crossing, onset_index
 from hidcap.evaluation.embedding_factors import embedding_disentanglement

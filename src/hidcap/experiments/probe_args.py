@@ -63,24 +63,22 @@ class ProbeArgs:
         return self.out / "runs" / f"{tag}_seed{seed}"
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {value}")
-    return value
+def _int_at_least(name: str, low: int, what: str):
+    """An argparse type: an integer >= ``low`` (``what`` names it in the error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            got = repr(text) if value is None else value
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {got}")
+        return value
+    return parse
 
 
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"workers must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"workers must be an integer >= 1, got {value}")
-    return value
+_seed = _int_at_least("seed", 0, "a non-negative integer")
+_workers = _int_at_least("workers", 1, "an integer >= 1")
 
 
 def parse_probe_args(
