@@ -31,9 +31,6 @@ from hidcap.tracing.sites import Site, apply_replace, build_sites, check_edit, i
 __all__ = ["Tracer"]
 
 
-_DEFAULT_OPTIONS = TracerOptions()
-
-
 class _StopForward(Exception):
     """Raised by a hook of a ``Tracer(..., stop=True)`` once every recorded module has run; the
     Tracer's ``__exit__`` swallows it."""
@@ -119,13 +116,8 @@ class Tracer:
     ):
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if (record_inputs is False and detach is True and device is None and dtype is None and calls is None
-                and reduce is None and grad is False and stop is False and to is None
-                and isinstance(shard_mb, float) and shard_mb == 64.0):
-            self.options = _DEFAULT_OPTIONS  # validated once (the common case, e.g. a Tracer per sampling call)
-        else:
-            self.options = TracerOptions(record_inputs=record_inputs, detach=detach, device=device, dtype=dtype,
-                                         calls=calls, reduce=reduce, grad=grad, stop=stop, to=to, shard_mb=shard_mb)
+        self.options = TracerOptions(record_inputs=record_inputs, detach=detach, device=device, dtype=dtype,
+                                     calls=calls, reduce=reduce, grad=grad, stop=stop, to=to, shard_mb=shard_mb)
         self.model = model
         patterns = [patterns] if isinstance(patterns, str) else list(patterns)
         self._sites: dict[str, Site] = build_sites(uncompiled(model), patterns, edits or {}, replace or {})
