@@ -926,3 +926,4 @@ def test_options_are_validated_in_one_place_and_frozen():
             TracerOptions(**bad)
         with pytest.raises(ValueError, match=match):
             Tracer(model, ["lin"], **bad)
+
