@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import io
-import statistics
 import subprocess
 import sys
 import tarfile
@@ -137,7 +136,9 @@ def hook_body_ns(tracers: dict[str, type], reps: int) -> dict[str, float]:
 def conv_overhead_pct(tracers: dict[str, type], reps: int) -> dict[str, float]:
     """% over raw of one forward of ``tracer_overhead.py``'s U-Net-sized conv model (batch 8, 32x32) with
     its 8 modules recorded; best of ``reps`` single forwards per variant, interleaved."""
-    from tracer_overhead import ConvUNet  # benchmarks/ is on sys.path when this file runs as a script
+    from tracer_overhead import (
+        ConvUNet,  # benchmarks/ is on sys.path when this file runs as a script
+    )
 
     torch.manual_seed(0)
     model, x = ConvUNet().eval(), torch.randn(8, 3, 32, 32)

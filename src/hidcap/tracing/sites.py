@@ -13,7 +13,12 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from hidcap.tracing.names import ModuleNames, TraceError, callable_children, is_uncallable
+from hidcap.tracing.names import (
+    ModuleNames,
+    TraceError,
+    callable_children,
+    is_uncallable,
+)
 from hidcap.tracing.options import CallPolicy
 
 __all__ = ["Site", "build_sites", "in_model_order", "leaves", "apply_replace", "check_edit"]

@@ -26,7 +26,14 @@ from torch import Tensor, nn
 from hidcap.tracing.disk import Recording, RecordWriter
 from hidcap.tracing.names import TraceError, _closest, _stack, uncompiled
 from hidcap.tracing.options import TracerOptions, make_processor
-from hidcap.tracing.sites import Site, apply_replace, build_sites, check_edit, in_model_order, leaves
+from hidcap.tracing.sites import (
+    Site,
+    apply_replace,
+    build_sites,
+    check_edit,
+    in_model_order,
+    leaves,
+)
 
 __all__ = ["Tracer"]
 
