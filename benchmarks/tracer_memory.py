@@ -3,7 +3,7 @@
 Issue 16 reported peak RSS 437 MiB with ``reduce=`` (a mean) over 1,000 sampling steps against 295 MiB
 without a tracer, although only 1 MiB was kept. The cause is C-heap fragmentation: thousands of small,
 long-lived record tensors allocated between the large, short-lived activations pin the heap. Reduced
-records are now copied into a few large blocks (``hidcap.tracing.tracer._Arena``). Each mode runs in a
+records are now copied into a few large blocks (``hidcap.tracing.options._Arena``). Each mode runs in a
 fresh subprocess; growth = peak RSS during sampling minus RSS before it. Run:
 
     OMP_NUM_THREADS=1 PYTHONPATH=src .venv/bin/python benchmarks/tracer_memory.py [--steps 200] [--preset paper]

@@ -487,7 +487,8 @@ def test_container_never_called_is_refused_at_construction_naming_children():
             Tracer(model, **kwargs)
         msg = str(err.value)
         assert "container" in msg and "never calls" in msg
-    with pytest.raises(TraceError, match=r"'mid\.res', 'mid\.attn'"):
+    # the message names what can be traced instead: callable modules, not the container mid.res
+    with pytest.raises(TraceError, match=r"\['mid\.res\.0', 'mid\.res\.1', 'mid\.attn'\]"):
         Tracer(model, ["mid"])
 
 
@@ -496,10 +497,34 @@ def test_glob_over_containers_hooks_only_callable_modules():
     x, t, c = _unet_inputs()
     with Tracer(model, ["mid.*"], edits={"mid*": lambda o, i: o}) as tr:
         model(x, t, c)
-    assert "mid.res" in tr.names and "mid.attn" in tr.names
+    # mid.res (a ModuleList) is matched by the glob but skipped: names hold only what is recorded
+    assert tr.names == ["mid.res.0", *[n for n in resolve_modules(model, "mid.res.0.*")], "mid.res.1",
+                        *resolve_modules(model, "mid.res.1.*"), "mid.attn", *resolve_modules(model, "mid.attn.*")]
+    assert tr.hooked_names == tr.names
+    for name in tr.names:
+        assert tr.calls(name) >= 1
+        tr[name]  # every listed name is readable
     assert tr["mid.attn"].shape == (2, 16, 8, 8)
-    with pytest.raises(TraceError, match="container"):
+    with pytest.raises(TraceError, match="not traced"):
         tr["mid.res"]
+
+
+def test_glob_matching_only_containers_is_refused_naming_modules_below():
+    model = _tiny_unet()
+    for kwargs in ({"patterns": ["downs.?", "mid.attn"]}, {"edits": {"downs.?": lambda o, i: o}},
+                   {"replace": {"*.res": torch.zeros(1)}}):
+        with pytest.raises(TraceError) as err:
+            Tracer(model, **kwargs)
+        msg = str(err.value)
+        assert "matches only containers" in msg and "never calls" in msg
+    with pytest.raises(TraceError, match=r"\['downs\.0', 'downs\.1'\].*\['downs\.0\.res\.0', 'downs\.0\.attn\.0', 'downs\.0\.resample', "):
+        Tracer(model, ["downs.?"])
+    # the glob one level down records what it lists
+    x, t, c = _unet_inputs()
+    with Tracer(model, ["downs.?.res.?", "mid.attn"]) as tr:
+        model(x, t, c)
+    assert tr.names == ["downs.0.res.0", "downs.1.res.0", "mid.attn"]
+    assert all(tr.calls(n) == 1 and tr[n].shape[0] == 2 for n in tr.names)
 
 
 def test_edit_changing_shape_names_module_and_call():
@@ -525,24 +550,48 @@ def test_edit_with_name_parameter_gets_module_name():
     assert seen == [("downs.0.res.0.conv", 0), ("downs.0.res.1.conv", 0)]
 
 
-# -- name cache --------------------------------------------------------------------------------
-def test_name_resolution_cache_follows_module_tree_changes():
+# -- name resolution ---------------------------------------------------------------------------
+def test_name_resolution_follows_module_tree_changes_without_global_hooks():
+    from torch.nn.modules import module as torch_module
+
+    registration_hooks = dict(torch_module._global_module_registration_hooks)
     model = TinyNet()
     with pytest.raises(KeyError):
         resolve_modules(model, "extra")
+    with pytest.raises(TraceError, match="closest"):
+        Tracer(model, ["extra"])
     model.extra = nn.Linear(2, 2)  # registration
     assert resolve_modules(model, "extra") == ["extra"]
+    assert Tracer(model, ["extra"]).names == ["extra"]
     model.downs.append(nn.ModuleDict({"res": nn.ModuleList([Block(4)])}))  # deep registration
     assert "downs.2.res.0.conv" in resolve_modules(model, "*.conv")
-    del model.extra  # deletion: no registration hook, seen through the size check
+    assert "downs.2.res.0.conv" in Tracer(model, ["*.conv"]).names
+    assert Tracer(model, ["downs.2.res.0.conv"]).names == ["downs.2.res.0.conv"]
+    del model.extra  # deletion
     with pytest.raises(KeyError):
         resolve_modules(model, "extra")
+    with pytest.raises(TraceError):
+        Tracer(model, ["extra"])
     model.mid.conv = nn.Conv2d(4, 4, 1)  # replacement keeps the name; the Tracer hooks the new module
     x, c = _inputs()
     with Tracer(model, ["mid.conv"]) as tr:
         model.downs = model.downs[:2]
         model(x, c)
     assert tr["mid.conv"].shape == (2, 4, 6, 6)
+    # resolution is owned by each Tracer: nothing was added to torch's process-wide registration hooks
+    assert dict(torch_module._global_module_registration_hooks) == registration_hooks
+
+
+def test_tracer_names_are_in_model_order_whatever_the_pattern_order():
+    model = TinyNet()
+    tr = Tracer(model, ["mid", "downs.1.res.0.conv", "inp"], edits={"downs.0.res.1": lambda o, i: o})
+    assert tr.names == ["inp", "downs.1.res.0.conv", "mid"]
+    assert tr.hooked_names == ["inp", "downs.0.res.1", "downs.1.res.0.conv", "mid"]
+    shared = nn.Linear(2, 2)
+    seq = nn.Sequential(shared, nn.ReLU(), shared)
+    with Tracer(seq, ["2"]) as tr:  # a second name of a shared module: its hook sees every call
+        seq(torch.randn(1, 2))
+    assert tr.calls("2") == 2
 
 
 # -- gradients ---------------------------------------------------------------------------------
@@ -775,3 +824,106 @@ def test_reduce_returning_a_view_does_not_keep_the_activation():
         net(torch.randn(64, 3))
     r = tr["0"]
     assert r.untyped_storage().nbytes() < 64 * 4096 * 4 // 8
+
+
+# -- one hook path, options ----------------------------------------------------------------------
+def _plain_records(model, names, run, process=lambda t: t.detach(), edit=None):
+    """Per name, every call's output as a hand-registered forward hook sees it (after ``edit``)."""
+    mods = dict(model.named_modules())
+    seen: dict[str, list] = {n: [] for n in names}
+
+    def make(n):
+        def hook(m, a, o):
+            if edit is not None:
+                o = edit(o, len(seen[n]))
+            seen[n].append(process(o))
+            return o if edit is not None else None
+        return hook
+
+    handles = [mods[n].register_forward_hook(make(n)) for n in names]
+    try:
+        out = run()
+    finally:
+        for h in handles:
+            h.remove()
+    return seen, out
+
+
+_DETACH = torch.Tensor.detach
+_REPLACEMENT = torch.full((2, 3), 0.5)
+
+
+@pytest.mark.parametrize("options, process, edit, indices", [
+    ({}, _DETACH, None, range(6)),
+    ({"detach": False}, lambda t: t, None, range(6)),
+    ({"calls": slice(0, None, 2)}, _DETACH, None, [0, 2, 4]),
+    ({"calls": {1, 3}}, _DETACH, None, [1, 3]),
+    ({"calls": -2}, _DETACH, None, [4]),
+    ({"calls": slice(-3, None)}, _DETACH, None, [3, 4, 5]),
+    ({"reduce": lambda t: t.mean(0)}, lambda t: t.detach().mean(0), None, range(6)),
+    ({"dtype": torch.float64}, lambda t: t.detach().double(), None, range(6)),
+    ({"record_inputs": True}, _DETACH, None, range(6)),
+    ({"grad": True}, _DETACH, None, range(6)),
+    ({"stop": False, "to": "disk"}, _DETACH, None, range(6)),
+    ({"edits": {"lin": lambda o, i: o * 2 + i}}, _DETACH, lambda o, i: o * 2 + i, range(6)),
+    ({"replace": {"lin": _REPLACEMENT}}, _DETACH, lambda o, i: _REPLACEMENT, range(6)),
+])
+def test_every_option_records_bitwise_what_plain_hooks_see(options, process, edit, indices, tmp_path):
+    """One hook path: whatever the options, the records and the model output equal plain hooks' bitwise."""
+    torch.manual_seed(0)
+    model = Twice()
+    xs = [torch.randn(2, 3) for _ in range(3)]  # 3 forwards x 2 calls of `lin`: call indices 0..5
+
+    def run():
+        return torch.stack([model(x) for x in xs])
+
+    if "to" in options:
+        options = {**options, "to": tmp_path / "rec"}
+    expected, out_plain = _plain_records(model, ["lin"], run, process, edit)
+    with Tracer(model, ["lin"], **options) as tr:
+        out = run()
+    assert torch.equal(out, out_plain)
+    assert tr.calls("lin") == 6
+    assert tr.call_indices("lin") == list(indices)
+    got = tr.records("lin")
+    assert len(got) == len(indices)
+    for r, i in zip(got, indices):
+        assert r.dtype == expected["lin"][i].dtype and torch.equal(r, expected["lin"][i])
+        assert r.requires_grad == (options.get("detach") is False)
+
+
+def test_patched_output_is_bitwise_equal_to_a_plain_replacing_hook():
+    model = _tiny_unet()
+    x, t, c = _unet_inputs()
+    with Tracer(model, ["mid.attn"]) as clean:
+        model(x, t, c)
+    x2, c2 = torch.randn_like(x), torch.rand_like(c)
+    handle = model.mid.attn.register_forward_hook(lambda m, a, o: clean["mid.attn"])
+    try:
+        plain = model(x2, t, c2)
+    finally:
+        handle.remove()
+    with Tracer(model, ["out_conv"], replace={"mid.attn": clean["mid.attn"]}) as patched:
+        out = model(x2, t, c2)
+    assert torch.equal(out, plain) and torch.equal(patched["out_conv"], out)
+
+
+def test_options_are_validated_in_one_place_and_frozen():
+    import dataclasses
+
+    from hidcap.tracing import TracerOptions
+
+    model = Twice()
+    tr = Tracer(model, ["lin"], calls=slice(0, None, 2), device="cpu", to=None)
+    assert tr.options == TracerOptions(calls=slice(0, None, 2), device=torch.device("cpu"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tr.options.detach = False
+    for bad, match in [({"detach": 1}, "detach must be True or False"), ({"grad": "yes"}, "grad"),
+                       ({"device": "nonsense"}, "device"), ({"shard_mb": 0}, "shard_mb"), ({"to": 3}, "to must be"),
+                       ({"calls": -1, "to": "x"}, "to="), ({"calls": -1, "stop": True}, "stop=True"),
+                       ({"calls": 1.5}, "calls must be"), ({"reduce": 3}, "reduce")]:
+        with pytest.raises(ValueError, match=match):
+            TracerOptions(**bad)
+        with pytest.raises(ValueError, match=match):
+            Tracer(model, ["lin"], **bad)
+

@@ -1,25 +1,24 @@
-"""Module names: :func:`resolve_modules`, :class:`TraceError` and a per-model cache of the module tree.
+"""Module names: :func:`resolve_modules`, :class:`TraceError` and :class:`ModuleNames`, the names of one
+model's modules as they are at the moment of asking.
 
-Resolving names walks ``model.named_modules()``; a :class:`Tracer` is often built many times on the same
-model (once per sampling call, per checkpoint, per site), so the walk is cached per model and re-done
-when the module tree changes: a submodule registered anywhere (``setattr``, ``add_module``,
-``ModuleList.append``; seen through torch's global module-registration hook), or a resolved name that no
-longer leads to its cached module (``del``, ``ModuleList`` renumbering after ``del``/``pop``; checked by
-walking the ``_modules`` path of each resolved name, a few dict lookups).
+There is no cache and no global state: each :class:`~hidcap.tracing.Tracer` (and each
+:func:`resolve_modules` call) resolves its own patterns against the model as it is then. An exact name is
+followed along its ``_modules`` path (a few dict lookups, so building a Tracer per sampling call or per
+checkpoint stays cheap); the model is walked with ``named_modules()`` only when a glob, or an error message
+listing the closest names, needs every name, and then once.
 """
 from __future__ import annotations
 
 import difflib
 import fnmatch
 import re
-import weakref
 from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["TraceError", "resolve_modules", "resolve_all", "module_index", "is_uncallable", "uncompiled"]
+__all__ = ["TraceError", "resolve_modules", "ModuleNames", "is_uncallable", "uncompiled", "callable_children"]
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -43,6 +42,18 @@ def is_uncallable(module: nn.Module) -> bool:
     return type(module).forward is nn.Module.forward
 
 
+def callable_children(name: str, module: nn.Module) -> list[str]:
+    """Names of the modules below container ``name`` that a forward pass can call: its children, with each
+    child that is itself a container replaced by its own callable children (depth first)."""
+    out = []
+    for part, sub in module._modules.items():
+        if sub is None:
+            continue
+        full = f"{name}.{part}" if name else part
+        out.extend(callable_children(full, sub) if is_uncallable(sub) else [full])
+    return out
+
+
 def uncompiled(model: nn.Module) -> nn.Module:
     """The module a ``torch.compile`` wrapper (``OptimizedModule``) wraps, else ``model`` itself."""
     while hasattr(model, "_orig_mod") and type(model).__name__ == "OptimizedModule":
@@ -50,112 +61,77 @@ def uncompiled(model: nn.Module) -> nn.Module:
     return model
 
 
-# ---------------------------------------------------------------------------------------------
-# the cache
-_generation = 0  # bumped whenever any module registers a submodule
+class ModuleNames:
+    """The module names of ``model`` as they are now, for one resolution (one Tracer, one call).
 
+    ``locate(name)`` follows an exact name along its path; ``walk()`` lists every module as
+    ``named_modules()`` does (a shared module once, under its first name), made on first use and kept
+    for the life of this object only.
+    """
 
-def _on_registration(module: nn.Module, name: str, submodule: nn.Module | None) -> None:
-    global _generation
-    _generation += 1
-
-
-_registration_handle = None
-
-
-def _install_registration_hook() -> None:
-    global _registration_handle
-    if _registration_handle is None:
-        _registration_handle = nn.modules.module.register_module_module_registration_hook(_on_registration)
-
-
-class ModuleIndex:
-    """The module tree of one model: names in model order, name -> module, and resolved patterns."""
-
-    __slots__ = ("names", "modules", "order", "containers", "_generation", "_patterns", "_fresh", "__weakref__")
+    __slots__ = ("model", "_walk")
 
     def __init__(self, model: nn.Module):
-        self.modules = dict(model.named_modules())
-        self.names = list(self.modules)
-        self.order = {n: i for i, n in enumerate(self.names)}
-        self.containers = frozenset(n for n, m in self.modules.items() if is_uncallable(m))
-        self._generation = _generation
-        self._patterns: dict[str, tuple[str, ...]] = {}
-        self._fresh = True  # just built: nothing to check
+        self.model = model
+        self._walk: dict[str, nn.Module] | None = None
 
-    def valid(self) -> bool:
-        return self._generation == _generation
+    def walk(self) -> dict[str, nn.Module]:
+        """``dict(model.named_modules())``, walked once."""
+        if self._walk is None:
+            self._walk = dict(self.model.named_modules())
+        return self._walk
 
-    def resolve(self, model: nn.Module, pat: str) -> tuple[str, ...]:
-        hit = self._patterns.get(pat)
-        if hit is None:
-            hit = self._patterns[pat] = tuple(self._resolve(model, pat))
-        return hit
+    def locate(self, name: str) -> nn.Module | None:
+        """The module called ``name`` (an exact name, followed along its path), or ``None``. Any name
+        leading to a module works, including a second name of a shared module."""
+        m = self.model
+        if name:
+            for part in name.split("."):
+                m = m._modules.get(part)
+                if m is None:
+                    return None
+        return m
 
-    def reachable(self, model: nn.Module, names: Iterable[str]) -> bool:
-        """Whether each name still leads from ``model`` to the module cached under it."""
-        modules = self.modules
-        for name in names:
-            m = model
-            if name:
-                for part in name.split("."):
-                    m = m._modules.get(part)
-                    if m is None:
-                        return False
-            if m is not modules[name]:
-                return False
-        return True
+    def order_key(self, name: str) -> tuple[int, ...]:
+        """Each path segment's position among its parent's children: sorting names by this key gives the
+        pre-order of ``named_modules()``. ``name`` must lead to a module."""
+        m = self.model
+        key = []
+        if name:
+            for part in name.split("."):
+                children = m._modules
+                key.append(list(children).index(part))
+                m = children[part]
+        return tuple(key)
 
-    def _resolve(self, model: nn.Module, pat: str) -> list[str]:
+    def find(self, pat: str, *, first_names_only: bool = False) -> list[tuple[str, nn.Module]]:
+        """``(name, module)`` for each module matched by ``pat``: the exact name if a module has it, else
+        the fnmatch glob (never the root ``""``; in model order). With ``first_names_only``, an exact name
+        must be the one ``named_modules()`` lists (a shared module's other names raise). Matching nothing
+        raises :class:`TraceError` naming the closest names."""
         if not isinstance(pat, str):
             raise ValueError(f"module patterns must be strings, got {type(pat).__name__}: {pat!r}")
-        if pat in self.modules:
-            return [pat]
+        if first_names_only:
+            m = self.walk().get(pat)
+        else:
+            m = self.locate(pat)
+        if m is not None:
+            return [(pat, m)]
         if _GLOB_CHARS.intersection(pat):
             match = re.compile(fnmatch.translate(pat)).match
-            hits = [n for n in self.names if n and match(n)]
+            hits = [(n, m) for n, m in self.walk().items() if n and match(n)]
             if hits:
                 return hits
-        aliases = dict(model.named_modules(remove_duplicate=False))
-        if pat in aliases:
-            first = next(n for n, m in self.modules.items() if m is aliases[pat])
+        m = self.locate(pat)
+        if m is not None:  # only reached with first_names_only: a second name of a shared module
+            first = next(n for n, other in self.walk().items() if other is m)
             raise TraceError(
                 f"module {pat!r} is shared with {first!r} and is listed once by named_modules(); use {first!r}"
             )
         raise TraceError(
-            f"pattern {pat!r} matches no module of {type(model).__name__}; "
-            f"closest names: {_closest(pat, self.names)}"
+            f"pattern {pat!r} matches no module of {type(self.model).__name__}; "
+            f"closest names: {_closest(pat, self.walk())}"
         )
-
-
-_indices: weakref.WeakKeyDictionary[nn.Module, ModuleIndex] = weakref.WeakKeyDictionary()
-
-
-def module_index(model: nn.Module, fresh: bool = False) -> ModuleIndex:
-    """The cached :class:`ModuleIndex` of ``model``, rebuilt when a submodule was registered since
-    (or when ``fresh``). Callers check their resolved names with :meth:`ModuleIndex.reachable`."""
-    _install_registration_hook()
-    idx = None if fresh else _indices.get(model)
-    if idx is None or not idx.valid():
-        idx = _indices[model] = ModuleIndex(model)
-    return idx
-
-
-def resolve_all(model: nn.Module, patterns: Iterable[str]) -> tuple[ModuleIndex, list[tuple[str, ...]]]:
-    """``(index, [names matched by each pattern])`` from the cache, rebuilding the index once when a
-    cached name no longer leads to its module or a pattern matches nothing in a stale cache."""
-    patterns = list(patterns)
-    idx = module_index(model)
-    fresh, idx._fresh = idx._fresh, False
-    try:
-        hits = [idx.resolve(model, p) for p in patterns]
-        if fresh or idx.reachable(model, {n for h in hits for n in h}):
-            return idx, hits
-    except TraceError:
-        if fresh:
-            raise
-    idx = module_index(model, fresh=True)
-    return idx, [idx.resolve(model, p) for p in patterns]
 
 
 def resolve_modules(model: nn.Module, patterns: str | Iterable[str]) -> list[str]:
@@ -165,13 +141,15 @@ def resolve_modules(model: nn.Module, patterns: str | Iterable[str]) -> list[str
     over glob interpretation; globs never match the root. A module registered under several names
     (shared) is known by its first name only, as in ``named_modules()``. A pattern matching nothing raises
     :class:`TraceError` (a ``KeyError``) naming the pattern and the closest existing names (difflib).
-    Duplicates are merged. Resolution is cached per model until its module tree changes.
+    Duplicates are merged. Containers (``ModuleList`` ...) are listed like any module. The model is
+    walked anew on every call, so the result always reflects its current module tree.
     """
     if isinstance(patterns, str):
         patterns = [patterns]
-    idx, hits = resolve_all(model, patterns)
-    selected = {n for h in hits for n in h}
-    return sorted(selected, key=idx.order.__getitem__)
+    names = ModuleNames(model)
+    selected = {n for p in patterns for n, _ in names.find(p, first_names_only=True)}
+    order = {n: i for i, n in enumerate(names.walk())}
+    return sorted(selected, key=order.__getitem__)
 
 
 def _stack(name: str, items: list) -> Any:
