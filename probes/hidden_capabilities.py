@@ -231,8 +231,6 @@ def measure(args: ProbeArgs, ns) -> Measurements:
     spec = st.spec()
     probe = concept_probe(spec, st.scale, args.out / "probe", args.device, progress=args.progress)
 
-    if len(args.seeds) < 2:
-        raise SystemExit("hidden_capabilities needs at least 2 seeds: the patch control patches another seed's run")
     per_seed, measured_runs = {}, {}
     series = train_seeds(args, st, spec)  # every seed first (--executor spreads them), then the measurements
     for i, seed in enumerate(args.seeds):
@@ -326,7 +324,8 @@ def _notes(args: ProbeArgs, st: Settings, per_seed: Mapping[int, Mapping[str, An
 
 
 PROBE = ClaimProbe(name=NAME, claim=CLAIM, paper=PAPER, criterion=CRITERION, scales=SCALES, seeds=DEFAULT_SEEDS,
-                   measure=measure, decide=decide, options=_extra, description=__doc__.split("\n\n")[0])
+                   measure=measure, decide=decide, options=_extra, description=__doc__.split("\n\n")[0],
+                   min_seeds=2)  # the patch control patches another seed's run
 main = PROBE.main
 
 if __name__ == "__main__":

@@ -169,6 +169,7 @@ def test_rerun_reuses_the_runs(hc, tiny_run):
     (["--separation", "0"], "argument --separation: colour separation must be in (0, 1], got 0"),
     (["--separation", "blue"], "invalid float value"),
     (["--seeds", "3", "3"], "must not repeat"),
+    (["--seeds", "3"], "needs at least 2 seeds"),
     (["--colour", "0.3"], "unrecognized arguments"),
 ])
 def test_bad_command_lines(hc, tmp_path, capsys, argv, message):

@@ -83,7 +83,7 @@ class ClaimProbe:
 
     criterion: the numbered parts, each a string that may name ``{fields}`` of ``Measurements.params``;
     scales: scale name -> one line on what that scale runs; seeds: scale -> default seeds; options: adds the
-    probe's own command-line options; description: the ``--help`` line.
+    probe's own command-line options; description: the ``--help`` line; min_seeds: fewer seeds are a usage error.
     """
 
     name: str
@@ -96,6 +96,7 @@ class ClaimProbe:
     decide: Callable[[Mapping[str, Any]], Verdict]
     options: Callable[[argparse.ArgumentParser], None] | None = None
     description: str = ""
+    min_seeds: int = 1
 
     def __post_init__(self) -> None:
         if not self.criterion or not all(isinstance(p, str) and p.strip() for p in self.criterion):
@@ -183,7 +184,7 @@ def run_claim(probe: ClaimProbe, argv: Sequence[str] | None = None) -> dict[str,
     """Parse the command line, measure (or load ``--decide OUT``'s measurements), decide, write
     ``verdict.json`` and print the verdict; returns the verdict record (docs/probes.md, "The verdict file")."""
     args, ns = parse_probe_args(probe.name, probe.description, argv, default_seeds=probe.seeds,
-                                extra=probe.options)
+                                extra=probe.options, min_seeds=probe.min_seeds)
     if args.decide_only:
         saved = load_measurements(args.out)
         if saved["probe"] != probe.name:
