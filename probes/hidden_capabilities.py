@@ -24,12 +24,11 @@ import math
 
 import numpy as np
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hidcap import plotting
-from hidcap.diffusion import DDPMConfig
 from hidcap.evaluation.protocols import OVERPROMPT_COLORS, EmbeddingPatch, LatentIntervention, NaivePrompt, Overprompt
 from hidcap.evaluation.onsets import OnsetInterval, earlier
 from hidcap.experiments.capability import (
@@ -50,7 +49,6 @@ from hidcap.experiments.probe_args import ProbeArgs
 from hidcap.experiments.concept_measurement import concept_probe
 from hidcap.scales import ConceptScale, concept_scale
 from hidcap.experiments.verdicts import combine_verdicts
-from hidcap.training import CheckpointConfig, OptimConfig
 
 
 NAME = "hidden_capabilities"
@@ -126,7 +124,7 @@ DEFAULT_SEPARATION = {"tiny": 0.4, "quick": 0.4, "full": 0.3}
 DEFAULT_SEEDS = {"tiny": (0, 1), "quick": (0, 1, 2, 3), "full": (0, 1, 2, 3, 4)}
 SCALES = {
     "tiny": "seconds: every code path on a 12-step 8x8 run (the test suite's smoke run)",
-    "quick": "CPU, ~12 min with seeds 0-3: quick_scale() (8x8, channels (16, 32), DDPM β 1e-3 -> 0.1, lr 2e-3, 1500 "
+    "quick": "CPU, ~12 min with seeds 0-3: hidcap.scales' hidden-capabilities-quick (8x8, channels (16, 32), DDPM β 1e-3 -> 0.1, lr 2e-3, 1500 "
              "steps, 12 linear checkpoints + step 0), 24 samples per variant, 20 sampling steps, the three paper "
              "overprompt colours bluer than the prompt, 2x2 (α, β); colour separation 0.4 (at 0.3 the naive prompt of "
              "seed 0 never reaches 0.8 in 1500 steps); only the first seed places every class in concept space",
@@ -154,26 +152,6 @@ CRITERION = (
 )
 
 
-def quick_scale() -> ConceptScale:
-    """``concept_scale("quick")`` made to learn the concept classes within a CPU budget.
-
-    The shared quick scale (16×16, channels (8, 16), 1200 steps, DDPM β 1e-3 -> 0.2) still draws off-colour
-    blobs after 1200 steps on this data: its ε-prediction is not precise enough at the highest noise levels
-    (ᾱ_T ≈ 5e-5) to place the light background, and the colour of every class flips from checkpoint to
-    checkpoint. Measured fixes (one seed, colour separation 0.4, pixel-level colour/size of the samples):
-    8×8 images with channels (16, 32) (a step costs ~0.05 s CPU), β 1e-3 -> 0.1 (ᾱ_T ≈ 6e-3), AdamW lr 2e-3:
-    the training classes are right by ~1000 steps and class 11 by ~1500. The probe gets 400 steps (8×8
-    objects are small). Checkpoints are spaced linearly (the first hundreds of steps hold only noise).
-    """
-    base = concept_scale("quick")
-    size = 8
-    return replace(
-        base, model=replace(base.model, image_size=size, channels=(16, 32)), image_size=size,
-        diffusion=DDPMConfig(timesteps=100, beta_start=1e-3, beta_end=0.1), optimizer=OptimConfig(lr=2e-3),
-        steps=1500, checkpoints=CheckpointConfig(count=12, spacing="linear"), probe={**base.probe, "steps": 400},
-    )
-
-
 def settings(scale: str, separation: float | None = None) -> Settings:
     """The probe's settings at ``scale`` (``'tiny'``, ``'quick'``, ``'full'``); ``separation``: colour separation."""
     base = concept_scale(scale)  # ValueError on an unknown scale
@@ -183,7 +161,8 @@ def settings(scale: str, separation: float | None = None) -> Settings:
                         samples=base.samples_per_class, sample_steps=base.sample_steps)
     if scale == "quick":
         # the three paper colours bluer than the blue prompt at separations up to 0.5; 2x2 (alpha, beta) pairs
-        return Settings(quick_scale(), sep, 0.3, overprompt=OVERPROMPT_COLORS[2:], alphas=(1.0, 4.0),
+        return Settings(concept_scale("hidden-capabilities-quick"), sep, 0.3, overprompt=OVERPROMPT_COLORS[2:],
+                        alphas=(1.0, 4.0),
                         betas=(0.25, 1.0), samples=24, sample_steps=20)
     return Settings(base, sep, 0.3, overprompt=OVERPROMPT_COLORS, alphas=(0.1, 1.0, 2.0, 4.0),
                     betas=(0.1, 0.25, 0.5, 1.0), samples=base.samples_per_class, sample_steps=base.sample_steps)
@@ -314,7 +293,7 @@ def decide(measurements) -> Verdict:
 
 def _notes(args: ProbeArgs, st: Settings, per_seed: Mapping[int, Mapping[str, Any]]) -> str:
     if args.scale == "quick":
-        return ("quick scale: an 8x8 DDPM with channels (16, 32), 1500 steps (quick_scale(); measured.settings), "
+        return ("quick scale: an 8x8 DDPM with channels (16, 32), 1500 steps (hidden-capabilities-quick; measured.settings), "
                 "13 checkpoints instead of ~60, and fewer samples per variant, overprompt colours and (alpha, beta) "
                 "pairs than the paper; one checkpoint is 125 steps, so onsets and the turn are resolved to that; with "
                 f"{st.samples} samples a variant's accuracy has a standard error up to ~{0.5 / math.sqrt(st.samples):.2f}, "

@@ -23,13 +23,11 @@ concept_space_seed{S}.png, toy_model.png.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from hidcap.data import ConceptDataSpec
-from hidcap.diffusion import DDPMConfig
 from hidcap.evaluation.concept_scores import ConceptSpace
 from hidcap.evaluation.curves import learning_time
 from hidcap.evaluation.seeds import seed_spread
@@ -61,8 +59,6 @@ from hidcap.experiments.emergence_judging import (  # noqa: F401 (the rules, imp
 from hidcap.experiments.probe_args import ProbeArgs
 from hidcap.experiments.probe_runs import train_all
 from hidcap.scales import ConceptScale, concept_scale
-from hidcap.models import presets
-from hidcap.training import CheckpointConfig, OptimConfig
 
 
 NAME = "multiplicative_emergence"
@@ -104,34 +100,10 @@ PAPER = "Okawa et al. 2023 (paper 002), Figs. 5, 6 and 7"
 
 # ------------------------------------------------------------------------------------------ scales
 def probe_scale(name: str) -> ConceptScale:
-    """The concept-cube run at scale ``name`` (``tiny``, ``quick`` or ``full``), built on the registry's concept scales."""
-    base = concept_scale(name)  # ValueError on an unknown name
-    linear = {"kind": "linear"}
-    if name == "tiny":
-        return replace(base, checkpoints=CheckpointConfig(count=3, spacing="linear"),
-                       probe={**base.probe, **linear})
-    if name == "quick":
-        # 12 x 12 images, channels (16, 32), DDPM beta 1e-3 -> 0.1 (as the hidden-capabilities quick scale), 6,000
-        # steps. Measured (seed 0, one trial run each): at 8 px the blue triangle (110) and 111 were never learned
-        # in 8,000 steps; at 16 px with beta up to 0.1, 111 reached only 0.38 by 4,000 steps (0.18 s a step under
-        # load); at 12 px every distance-1 class was learned by ~4,000 steps and 111 at ~4,500
-        return replace(
-            base, model=presets.tiny(time_scale=1.0, image_size=12, channels=(16, 32), groups=8), image_size=12,
-            diffusion=DDPMConfig(timesteps=100, beta_start=1e-3, beta_end=0.1), optimizer=OptimConfig(lr=2e-3),
-            steps=6000, checkpoints=CheckpointConfig(count=20, spacing="linear"), images_per_class=256,
-            sample_steps=20, samples_per_class=24,
-            probe={"steps": 300, "batch_size": 64, "images_per_class": 256, "heldout_per_class": 128, **linear},
-        )
-    # full: paper 002 appendix A (28 px, 5000 images, DDPM T=500 with beta 1e-4 -> 0.02, Adam(0.9, 0.99), wd 1e-5)
-    return replace(
-        base,
-        model=presets.hidden_capabilities(image_size=28, time_scale=1.0),
-        diffusion=DDPMConfig(timesteps=500, beta_start=1e-4, beta_end=0.02),
-        optimizer=OptimConfig(lr=1e-3, weight_decay=1e-5, betas=(0.9, 0.99)),
-        batch_size=64, steps=10000, checkpoints=CheckpointConfig(count=50, spacing="linear"),
-        image_size=28, images_per_class=1250, sample_steps=100, samples_per_class=50,
-        probe={"steps": 1500, "batch_size": 128, "images_per_class": 1024, "heldout_per_class": 256, **linear},
-    )
+    """The concept-cube run at scale ``name`` (``tiny``, ``quick`` or ``full``): ``hidcap.scales``' emergence-NAME."""
+    if name not in ("tiny", "quick", "full"):
+        raise ValueError(f"unknown scale {name!r}; use one of ('tiny', 'quick', 'full')")
+    return concept_scale(f"emergence-{name}")
 
 
 def cube_spec(scale: ConceptScale) -> ConceptDataSpec:

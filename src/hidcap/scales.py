@@ -60,6 +60,10 @@ SCHEDULES: dict[str, Schedule] = {
     # clip, batch 64, 7800 steps (100 epochs of 5000 images)
     "okawa-2023": Schedule(OptimConfig(lr=1e-4, weight_decay=0.0, grad_clip=None), 64, 7800,
                            CheckpointConfig(count=50)),
+    # Okawa et al. 2023 as its appendix A states it (the multiplicative_emergence probe's full scale): Adam
+    # betas (0.9, 0.99), lr 1e-3, wd 1e-5, batch 64, 10k steps, 50 linear checkpoints
+    "okawa-2023-appendix": Schedule(OptimConfig(lr=1e-3, weight_decay=1e-5, betas=(0.9, 0.99)), 64, 10000,
+                                    CheckpointConfig(count=50, spacing="linear")),
     # Liang et al. 2024, App. A: AdamW lr 3e-4, batch 128, 50k steps
     "liang-2024": Schedule(OptimConfig(lr=3e-4, weight_decay=0.0), 128, 50000, CheckpointConfig(count=40)),
     # the CLI's small presets: 200 steps (smoke: checks the code path, learns nothing), 400 steps at lr 3e-3
@@ -144,6 +148,40 @@ CONCEPT_SCALES: dict[str, ConceptScale] = {
     ),
 }
 
+
+# hidden_capabilities --quick: the concept-space probes' 8 px scale trained for 1,500 steps with 12 linear
+# checkpoints. The shared 16 px quick scale still draws off-colour blobs after 1,200 steps on this data (its
+# ε-prediction is not precise enough at the highest noise levels, ᾱ_T ≈ 5e-5, to place the light background);
+# measured on one seed at colour separation 0.4: with 8 x 8 images, channels (16, 32), β 1e-3 -> 0.1 (ᾱ_T ≈ 6e-3)
+# and lr 2e-3 the training classes are right by ~1000 steps and class 11 by ~1500.
+CONCEPT_SCALES["hidden-capabilities-quick"] = replace(
+    CONCEPT_SCALES["quick-8px"], name="hidden-capabilities-quick", steps=1500,
+    checkpoints=CheckpointConfig(count=12, spacing="linear"), sample_steps=25)
+
+# multiplicative_emergence (Okawa et al. 2023's concept cube): linear probe checkpoints at every scale
+_LINEAR_PROBE = {"kind": "linear"}
+CONCEPT_SCALES["emergence-tiny"] = replace(
+    CONCEPT_SCALES["tiny"], name="emergence-tiny", checkpoints=CheckpointConfig(count=3, spacing="linear"),
+    probe={**CONCEPT_SCALES["tiny"].probe, **_LINEAR_PROBE})
+# 12 x 12 images, channels (16, 32), DDPM β 1e-3 -> 0.1 (as hidden-capabilities-quick), 6,000 steps. Measured (seed
+# 0, one trial run each): at 8 px the blue triangle (110) and 111 were never learned in 8,000 steps; at 16 px with β
+# up to 0.1, 111 reached only 0.38 by 4,000 steps; at 12 px every distance-1 class was learned by ~4,000 steps and 111
+# at ~4,500
+CONCEPT_SCALES["emergence-quick"] = replace(
+    CONCEPT_SCALES["quick"], name="emergence-quick",
+    model=presets.tiny(time_scale=1.0, image_size=12, channels=(16, 32), groups=8), image_size=12,
+    diffusion=DDPMConfig(timesteps=100, beta_start=1e-3, beta_end=0.1), optimizer=OptimConfig(lr=2e-3),
+    steps=6000, checkpoints=CheckpointConfig(count=20, spacing="linear"), images_per_class=256,
+    sample_steps=20, samples_per_class=24,
+    probe={"steps": 300, "batch_size": 64, "images_per_class": 256, "heldout_per_class": 128, **_LINEAR_PROBE})
+# Okawa et al. 2023, appendix A: 28 px, 5000 images, DDPM T = 500 with β 1e-4 -> 0.02, SCHEDULES["okawa-2023-appendix"]
+CONCEPT_SCALES["emergence-full"] = replace(
+    CONCEPT_SCALES["full"], name="emergence-full", model=presets.hidden_capabilities(image_size=28, time_scale=1.0),
+    diffusion=DDPMConfig(timesteps=500, beta_start=1e-4, beta_end=0.02),
+    optimizer=SCHEDULES["okawa-2023-appendix"].optimizer, batch_size=SCHEDULES["okawa-2023-appendix"].batch_size,
+    steps=SCHEDULES["okawa-2023-appendix"].steps, checkpoints=SCHEDULES["okawa-2023-appendix"].checkpoints,
+    image_size=28, images_per_class=1250, sample_steps=100, samples_per_class=50,
+    probe={"steps": 1500, "batch_size": 128, "images_per_class": 1024, "heldout_per_class": 256, **_LINEAR_PROBE})
 
 # ------------------------------------------------------------------------------------------ Gaussian bumps
 @dataclass(frozen=True)

@@ -212,7 +212,7 @@ def test_full_and_quick_configs_are_valid(hc):
     qcfg = quick.scale.train_config(quick.spec(), seed=0, device="cpu")
     assert qcfg.data.color_separation == 0.35 and qcfg.model.image_size == 8 == qcfg.data.image_size
     assert qcfg.steps == 1500 and qcfg.checkpoints.spacing == "linear" and qcfg.diffusion.beta_end == 0.1
-    assert hc.quick_scale().strict_probe and hc.DEFAULT_SEEDS["quick"] == (0, 1, 2, 3)
+    assert hc.concept_scale("hidden-capabilities-quick").strict_probe and hc.DEFAULT_SEEDS["quick"] == (0, 1, 2, 3)
     assert [c[2] for c in quick.protocols()[1].colors] == [0.75, 0.85, 0.95]  # bluer than the 0.7 blue prompt
     UNet(qcfg.model)
 
