@@ -171,7 +171,9 @@ class TorusScale:
     optimizer / log_every: the run (None: the bump scale's); sample_steps: sampler steps; measure_every: measure
     every k-th checkpoint (the last always); landmarks: greedy landmarks for persistent homology (None: every
     measured point); maxdim: highest homology dimension; grid_step: spacing of the measured (x, y) lattice in
-    pixels (1: one sample per integer (x, y) of the N x N frame).
+    pixels (1: one sample per integer (x, y) of the N x N frame); coarse_grid_step: the lattice spacing at every
+    measured checkpoint but the last, which alone feeds persistent homology and the torus tests (None:
+    ``grid_step`` everywhere).
     """
 
     name: str
@@ -187,6 +189,7 @@ class TorusScale:
     optimizer: OptimConfig | None = None
     log_every: int | None = None
     grid_step: float = 1.0
+    coarse_grid_step: float | None = None
 
     def train_config(self, seed: int, device: str) -> TrainConfig:
         """The run of this scale with ``seed`` on ``device``."""
@@ -204,6 +207,14 @@ class TorusScale:
 
         return frame_grid(self.data.image_size, self.grid_step)
 
+    def coarse_labels(self) -> np.ndarray | None:
+        """The centres ``(K', 2)`` measured before the last checkpoint (None: :meth:`labels`)."""
+        from hidcap.experiments.recording import frame_grid
+
+        if self.coarse_grid_step is None:
+            return None
+        return frame_grid(self.data.image_size, self.coarse_grid_step)
+
 
 TORUS_SCALES: dict[str, TorusScale] = {
     "tiny": TorusScale("tiny", BUMP_SCALES["tiny"], BumpDataSpec(image_size=8, increment=1.0, periodic=True),
@@ -220,11 +231,13 @@ TORUS_SCALES: dict[str, TorusScale] = {
     "full": TorusScale("full", BUMP_SCALES["full"], BumpDataSpec(image_size=32, increment=0.1, periodic=True),
                        steps=50000, checkpoints=CheckpointConfig(count=40), sample_steps=1000, measure_every=4,
                        landmarks=400),
-    # examples/clifford_torus.py --tiny: one checkpoint, H0 and H1 only, the default optimiser
+    # examples/clifford_torus.py --tiny: one checkpoint, H0 and H1 only, the default optimiser; step 0 measured on
+    # the 2 px lattice (the coarse path of the CPU default)
     "example-tiny": TorusScale("example-tiny", BUMP_SCALES["tiny"],
                                BumpDataSpec(image_size=8, increment=1.0, periodic=True), steps=20,
                                checkpoints=CheckpointConfig(count=1), sample_steps=4, measure_every=1,
-                               landmarks=None, maxdim=1, optimizer=OptimConfig(), log_every=10),
+                               landmarks=None, maxdim=1, optimizer=OptimConfig(), log_every=10,
+                               coarse_grid_step=2.0),
     # examples/clifford_torus.py's CPU default: 2000 steps, 6 checkpoints, the full 50-step sampler; measured on
     # the whole 32 x 32 training lattice (step 0.5 px, 1,024 points) with 300 landmarks, since a coarser grid
     # hides the torus's loops (docs/geometry.md, "Why a coarse grid hides the loops"); every second checkpoint
