@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from hidcap.data import BumpDataSpec, ConcatSpec, ConceptDataSpec
-from hidcap.diffusion import DDPMConfig, VDMConfig
-from hidcap.models import UNetConfig, presets
+from hidcap.diffusion import DDPMConfig, ParkVDMConfig, VDMConfig
+from hidcap.models import CUNetConfig, UNetConfig, presets
 from hidcap.run_config import CheckpointConfig, OptimConfig, TrainConfig
 
 __all__ = [
@@ -43,8 +43,8 @@ class ConceptScale:
     """
 
     name: str
-    model: UNetConfig
-    diffusion: DDPMConfig | VDMConfig
+    model: UNetConfig | CUNetConfig
+    diffusion: DDPMConfig | VDMConfig | ParkVDMConfig
     optimizer: OptimConfig
     batch_size: int
     steps: int
@@ -102,6 +102,25 @@ CONCEPT_SCALES: dict[str, ConceptScale] = {
         batch_size=64, steps=20000, checkpoints=CheckpointConfig(count=60), image_size=32,
         images_per_class=2048, sample_steps=50, samples_per_class=64,
         probe={"steps": 1500, "batch_size": 128, "images_per_class": 1024, "heldout_per_class": 256, "width": 16},
+    ),
+    # benchmarks/device_sprint.py: the faithful model of Park et al. 2024 as their code runs it (the
+    # "hidden-capabilities" run preset: CUNet + their VDM, AdamW lr 1e-3, wd 0.01, grad clip 0.01, batch 64) at
+    # 32 px, measured like "full", with 12 linear checkpoints (+ step 0); the sprint sets ``steps`` to what its
+    # training budget allows on the device
+    "cunet-sprint": ConceptScale(
+        "cunet-sprint", presets.cunet(), ParkVDMConfig(), OptimConfig(lr=1e-3, weight_decay=0.01, grad_clip=0.01),
+        batch_size=64, steps=6000, checkpoints=CheckpointConfig(count=12, spacing="linear"), image_size=32,
+        images_per_class=2048, sample_steps=50, samples_per_class=64,
+        probe={"steps": 1500, "batch_size": 128, "images_per_class": 1024, "heldout_per_class": 256, "width": 16},
+    ),
+    # device_sprint.py --smoke: the same code path on the CPU in seconds (a tiny CUNet at 8 px)
+    "cunet-tiny": ConceptScale(
+        "cunet-tiny", presets.tiny_cunet(image_size=8), ParkVDMConfig(),
+        OptimConfig(lr=1e-3, weight_decay=0.01, grad_clip=0.01), batch_size=16, steps=12,
+        checkpoints=CheckpointConfig(count=2, spacing="linear"), image_size=8, images_per_class=16, sample_steps=3,
+        samples_per_class=4,
+        probe={"steps": 5, "batch_size": 16, "images_per_class": 16, "heldout_per_class": 8, "width": 4},
+        strict_probe=False,
     ),
 }
 
