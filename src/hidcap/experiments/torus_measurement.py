@@ -184,8 +184,10 @@ def torus_figures(out: str | Path, results: Sequence[TorusMeasurement], *, accur
     axes[0].set(xlabel="training step", ylabel="loss", yscale="log", title="training loss\n")
     if accuracy_line is not None:
         axes[1].axhline(accuracy_line, color="grey", ls=":", lw=1)
+    counts = sorted({row.get("points", len(res.labels)) for row in res.rows})
+    centres = f"{len(res.labels)} centres" if len(counts) == 1 else f"{' or '.join(map(str, counts))} centres"
     axes[1].set(xlabel="training step", ylabel="sample accuracy", ylim=(-0.02, 1.02),
-                title=f"sample accuracy, one prompt per\nmeasured (x, y) ({len(res.labels)} centres)")
+                title=f"sample accuracy, one prompt per\nmeasured (x, y) ({centres})")
     axes[2].axhline(4, color="grey", ls=":", label="ideal Clifford torus (4)")
     axes[2].set(xlabel="training step", ylabel="participation ratio", yscale="log",
                 title=f"participation ratio of {res.layer}\n(★ = peak over steps > 0)")
