@@ -11,7 +11,7 @@ the torus orthogonality/parallelism tests against ideal Clifford and standard to
     python examples/clifford_torus.py --tiny                  # seconds; what the test suite runs
 
 Writes PNG figures and summary.json to --out and prints a table, then where the wall time went (train /
-sample / ripser / torus tests / figures). Same seed -> same summary on one device (everything but the "timing"
+sample at the earlier checkpoints / sample at the last / accuracy + PCA / ripser / torus tests / figures). Same seed -> same summary on one device (everything but the "timing"
 entry). Re-running with the same --out reuses the finished training run.
 """
 from __future__ import annotations

@@ -52,7 +52,8 @@ def test_prints_phase_table(first_run, example):
     _, summary = first_run
     timing = summary["timing"]
     phases = timing["phases_s"]
-    assert list(phases) == ["train", "sample", "accuracy_pca", "ripser", "torus_tests", "figures", "other"]
+    assert list(phases) == ["train", "sample", "sample_last", "accuracy_pca", "ripser", "torus_tests", "figures",
+                            "other"]
     assert all(v >= 0 for v in phases.values())
     assert sum(phases.values()) == pytest.approx(timing["total_s"], abs=0.1 * len(phases))
     table = example.phase_table({"train": 3.0, "ripser": 1.0})

@@ -64,8 +64,8 @@ def test_coarse_lattice_before_the_last_checkpoint(series):
     assert [r["points"] for r in m.rows] == [16] * (len(series.steps) - 1) + [64]
     assert [len(c) for c in m.correct] == [r["points"] for r in m.rows]
     assert m.acts.shape[0] == 64 and m.images.shape[0] == 64  # the final measurement is the whole lattice
-    assert set(m.timings) == {"sample", "accuracy_pca", "ripser", "torus_tests"}
-    assert all(t >= 0 for t in m.timings.values()) and m.timings["sample"] > 0
+    assert set(m.timings) == {"sample", "sample_last", "accuracy_pca", "ripser", "torus_tests"}
+    assert all(t >= 0 for t in m.timings.values()) and m.timings["sample"] > 0 and m.timings["sample_last"] > 0
     # the last checkpoint's numbers do not depend on the coarse lattice
     full = measure_torus(series, fine, layer="ups.0.resample", sample_steps=2, seed=0, period=8.0, landmarks=None,
                          maxdim=1, every=len(series.steps), progress=False)
