@@ -29,23 +29,27 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the probe's criterion lives in probes/ (python benchmarks/device_sprint.py)
     sys.path.insert(0, str(REPO))
 
-from hidcap import plotting  # noqa: E402
-from hidcap.evaluation.onsets import OnsetInterval  # noqa: E402
-from hidcap.experiments.capability import (  # noqa: E402
-    TARGET, analyse_seed, measure_seed, plot_fig6, plot_per_seed, plot_trajectories,
+from hidcap import plotting
+from hidcap.evaluation.onsets import OnsetInterval
+from hidcap.experiments.capability import (
+    TARGET,
+    analyse_seed,
+    measure_seed,
+    plot_fig6,
+    plot_per_seed,
+    plot_trajectories,
 )
-from hidcap.experiments.concept_measurement import concept_probe  # noqa: E402
-from hidcap.experiments.probe_args import ProbeArgs  # noqa: E402
-from hidcap.experiments.scales import concept_scale  # noqa: E402
-from hidcap.experiments.verdicts import combine_verdicts, write_verdict  # noqa: E402
-from hidcap.run_config import CheckpointConfig, TrainConfig  # noqa: E402
-from hidcap.runs import CheckpointSeries  # noqa: E402
-from hidcap.training import train, train_many  # noqa: E402
+from hidcap.experiments.concept_measurement import concept_probe
+from hidcap.experiments.probe_args import ProbeArgs
+from hidcap.experiments.scales import concept_scale
+from hidcap.experiments.verdicts import combine_verdicts, write_verdict
+from hidcap.run_config import CheckpointConfig, TrainConfig
+from hidcap.runs import CheckpointSeries
+from hidcap.training import train, train_many
 
 NAME = "device_sprint"
 TRAININGS = ("auto", "many", "separate")
@@ -100,7 +104,9 @@ def train_sprint(configs: dict[int, TrainConfig], dirs: dict[int, Path], mode: s
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from probes import hidden_capabilities as hc  # the criterion (a), (b), (c) and its wording
+    from probes import (
+        hidden_capabilities as hc,  # the criterion (a), (b), (c) and its wording
+    )
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--smoke", action="store_true", help="the whole code path on the CPU in seconds (tiny CUNet)")

@@ -68,8 +68,8 @@ def test_torus_scales_full_quick_and_the_example_entries():
 
 
 def test_cunet_concept_scales():
-    from hidcap.models import CUNetConfig
     from hidcap.diffusion import ParkVDMConfig
+    from hidcap.models import CUNetConfig
 
     for name, size in (("cunet-sprint", 32), ("cunet-tiny", 8)):
         s = concept_scale(name)
