@@ -10,8 +10,9 @@ the torus orthogonality/parallelism tests against ideal Clifford and standard to
     python examples/clifford_torus.py --device cuda --full    # the paper's scale (32x32, d=0.1, T=1000)
     python examples/clifford_torus.py --tiny                  # seconds; what the test suite runs
 
-Writes PNG figures and summary.json to --out and prints a table. Same seed -> same summary on one device
-(everything but the "timing" entry). Re-running with the same --out reuses the finished training run.
+Writes PNG figures and summary.json to --out and prints a table, then where the wall time went (train /
+sample at the earlier checkpoints / sample at the last / accuracy + PCA / ripser / torus tests / figures). Same seed -> same summary on one device (everything but the "timing"
+entry). Re-running with the same --out reuses the finished training run.
 """
 from __future__ import annotations
 
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> dict:
     t_measure = time.perf_counter() - t0 - t_train
     torus_figures(args.out, [m])
     t_total = time.perf_counter() - t0
+    phases = {"train": t_train, **m.timings, "figures": t_total - t_train - t_measure}
+    phases["other"] = max(0.0, t_total - sum(phases.values()))
 
     summary = {
         "scale": name, "seed": args.seed, "device": args.device, "layer": s.bumps.layer,
@@ -78,18 +81,30 @@ def main(argv: list[str] | None = None) -> dict:
             "betti": list(betti.betti),
             "torus_tests": {"distances": verdict.distances, "closer": verdict.closer},
         },
-        "timing": {"train_s": round(t_train, 1), "measure_s": round(t_measure, 1), "total_s": round(t_total, 1)},
+        "timing": {"train_s": round(t_train, 1), "measure_s": round(t_measure, 1), "total_s": round(t_total, 1),
+                   "phases_s": {k: round(v, 1) for k, v in phases.items()}},
     }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
     print(f"\nClifford torus ({name}, layer {s.bumps.layer}, {len(labels)} grid points) -> {args.out}")
-    print(f"{'step':>7s} {'accuracy':>9s} {'PR':>6s} {'top-4 var':>9s}")
+    print(f"{'step':>7s} {'points':>6s} {'accuracy':>9s} {'PR':>6s} {'top-4 var':>9s}")
     for r in rows:
-        print(f"{r['step']:7d} {r['accuracy']:9.3f} {r['participation_ratio']:6.2f} {r['top4_explained']:9.3f}")
+        print(f"{r['step']:7d} {r['points']:6d} {r['accuracy']:9.3f} {r['participation_ratio']:6.2f} "
+              f"{r['top4_explained']:9.3f}")
     print(f"\nBetti numbers (final): {betti.betti}   (a torus: (1, 2, 1))")
     print(verdict.summary())
-    print(f"\nwall time: train {t_train:.0f} s, measure {t_measure:.0f} s, total {t_total:.0f} s")
+    print(phase_table(phases))
     return summary
+
+
+def phase_table(phases: dict[str, float]) -> str:
+    """A markdown table of wall seconds and share of the total per phase (``phases``: name -> seconds)."""
+    total = sum(phases.values())
+    lines = ["", "| phase | wall s | share |", "|---|---:|---:|"]
+    for name, sec in phases.items():
+        lines.append(f"| {name} | {sec:.1f} | {100 * sec / total if total > 0 else 0.0:.0f} % |")
+    lines.append(f"| total | {total:.1f} | 100 % |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import torch
 from hidcap.diffusers_sampling import DiffusersSampler
 from hidcap.diffusers_series import DiffusersSeries, import_diffusers
 from hidcap.scales import TorusScale, torus_scale
-from hidcap.experiments.torus import measure_torus_scale, torus_figures
+from hidcap.experiments.torus_measurement import measure_torus_scale, torus_figures
 from hidcap.models.embeddings import SinusoidalEncoding
 from hidcap.progress import progress_bar
 from hidcap.rng import torch_generator

@@ -7,7 +7,7 @@ so joint accuracy jumps while additive accuracy creeps up (Fig. 6); (3) as the t
 with n the number of composed concepts, t* = ceil(log(1 − P*^{1/n}) / log(1 − p)) (Fig. 7).
 
 Measured: one linear probe per concept on all eight classes (≥ 99 % on held-out renders, except at ``--tiny``);
-every class generated at every checkpoint and scored by :func:`hidcap.evaluation.concept_scores`. Objects sit at
+every class generated at every checkpoint and scored by :func:`hidcap.evaluation.concept_space`. Objects sit at
 the frame centre on a near-white background, as in the paper's renders (with ±0.5 jitter a linear probe reads
 the shape only ~73 % right). Criterion: :data:`CRITERION` (docs/probes.md, "Criterion: multiplicative_emergence");
 scales: :data:`SCALES`; the rules: :mod:`hidcap.experiments.emergence_judging`.

@@ -8,7 +8,7 @@ import torch
 diffusers = pytest.importorskip("diffusers")
 
 from hidcap.diffusers_sampling import DiffusersSampler
-from hidcap.evaluation.concept_space import generate
+from hidcap.evaluation.concept_scores import generate
 from hidcap.models.embeddings import SinusoidalEncoding
 
 

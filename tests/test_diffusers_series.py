@@ -168,7 +168,7 @@ def test_import_error_names_the_extra(monkeypatch):
 def test_concept_space_runs_on_a_diffusers_series(tmp_path):
     from hidcap.data import COND_DIM, ConceptDataSpec
     from hidcap.evaluation.classifiers import ConceptProbe, ProbeConfig
-    from hidcap.evaluation.concept_space import concept_space
+    from hidcap.evaluation.concept_scores import concept_space
 
     for step in (0, 7):  # a text-conditioned UNet2DConditionModel whose "text" is hidcap's concept prompt
         torch.manual_seed(step)

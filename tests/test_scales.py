@@ -54,10 +54,27 @@ def test_torus_scales_full_quick_and_the_example_entries():
 
     assert _schedule(qcfg) == (50, 200, 500, 1000, 1500)  # five measured trained checkpoints, dense early
     cpu = torus_scale("example-cpu").train_config(0, "cpu")
-    assert cpu.steps == 2000 and cpu.log_every == 50 and cpu.optimizer == bump_scale("quick").optimizer
+    assert cpu.steps == 1500 and cpu.log_every == 50 and cpu.optimizer == bump_scale("quick").optimizer
+    # make demo: only the last checkpoint on the whole lattice, the earlier ones on the 16 x 16 integer lattice
+    example = torus_scale("example-cpu")
+    assert example.labels().shape == (1024, 2) and example.coarse_labels().shape == (256, 2)
+    assert quick.coarse_labels() is None and full.coarse_labels() is None  # the probe measures every step fully
     tiny = torus_scale("example-tiny")
     assert tiny.maxdim == 1 and tiny.train_config(0, "cpu").checkpoints.count == 1
     # a finer measurement lattice is one field away: the 32 x 32 training lattice of a 16 px frame
     from dataclasses import replace
 
     assert replace(quick, grid_step=0.5).labels().shape == (1024, 2)
+
+
+def test_cunet_concept_scales():
+    from hidcap.diffusion import ParkVDMConfig
+    from hidcap.models import CUNetConfig
+
+    for name, size in (("cunet-sprint", 32), ("cunet-tiny", 8)):
+        s = concept_scale(name)
+        assert isinstance(s.model, CUNetConfig) and isinstance(s.diffusion, ParkVDMConfig)
+        assert s.image_size == s.model.image_size == size and s.optimizer.grad_clip == 0.01
+    sprint = concept_scale("cunet-sprint")
+    assert sprint.model.channels == (64, 128, 256) and sprint.batch_size == 64  # Park et al.'s run preset
+    assert sprint.checkpoints.count == 12 and sprint.checkpoints.spacing == "linear"

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from hidcap.data import BumpDataSpec, ConcatSpec, ConceptDataSpec, frame_grid
-from hidcap.diffusion import DDPMConfig, VDMConfig
-from hidcap.models import UNetConfig, presets
 from hidcap.config_io import config_to_dict
+from hidcap.data import BumpDataSpec, ConcatSpec, ConceptDataSpec, frame_grid
+from hidcap.diffusion import DDPMConfig, ParkVDMConfig, VDMConfig
+from hidcap.models import CUNetConfig, UNetConfig, presets
 from hidcap.run_config import CheckpointConfig, OptimConfig, TrainConfig
 
 __all__ = [
@@ -85,8 +85,8 @@ class ConceptScale:
     """
 
     name: str
-    model: UNetConfig
-    diffusion: DDPMConfig | VDMConfig
+    model: UNetConfig | CUNetConfig
+    diffusion: DDPMConfig | VDMConfig | ParkVDMConfig
     optimizer: OptimConfig
     batch_size: int
     steps: int
@@ -145,6 +145,25 @@ CONCEPT_SCALES: dict[str, ConceptScale] = {
         checkpoints=SCHEDULES["park-2024-hidcap"].checkpoints, image_size=32,
         images_per_class=2048, sample_steps=50, samples_per_class=64,
         probe={"steps": 1500, "batch_size": 128, "images_per_class": 1024, "heldout_per_class": 256, "width": 16},
+    ),
+    # benchmarks/device_sprint.py: the faithful model of Park et al. 2024 as their code runs it (the
+    # "hidden-capabilities" run preset: CUNet + their VDM, AdamW lr 1e-3, wd 0.01, grad clip 0.01, batch 64) at
+    # 32 px, measured like "full", with 12 linear checkpoints (+ step 0); the sprint sets ``steps`` to what its
+    # training budget allows on the device
+    "cunet-sprint": ConceptScale(
+        "cunet-sprint", presets.cunet(), ParkVDMConfig(), OptimConfig(lr=1e-3, weight_decay=0.01, grad_clip=0.01),
+        batch_size=64, steps=6000, checkpoints=CheckpointConfig(count=12, spacing="linear"), image_size=32,
+        images_per_class=2048, sample_steps=50, samples_per_class=64,
+        probe={"steps": 1500, "batch_size": 128, "images_per_class": 1024, "heldout_per_class": 256, "width": 16},
+    ),
+    # device_sprint.py --smoke: the same code path on the CPU in seconds (a tiny CUNet at 8 px)
+    "cunet-tiny": ConceptScale(
+        "cunet-tiny", presets.tiny_cunet(image_size=8), ParkVDMConfig(),
+        OptimConfig(lr=1e-3, weight_decay=0.01, grad_clip=0.01), batch_size=16, steps=12,
+        checkpoints=CheckpointConfig(count=2, spacing="linear"), image_size=8, images_per_class=16, sample_steps=3,
+        samples_per_class=4,
+        probe={"steps": 5, "batch_size": 16, "images_per_class": 16, "heldout_per_class": 8, "width": 4},
+        strict_probe=False,
     ),
 }
 
@@ -249,7 +268,9 @@ class TorusScale:
     optimizer / log_every: the run (None: the bump scale's); sample_steps: sampler steps; measure_every: measure
     every k-th checkpoint (the last always); landmarks: greedy landmarks for persistent homology (None: every
     measured point); maxdim: highest homology dimension; grid_step: spacing of the measured (x, y) lattice in
-    pixels (1: one sample per integer (x, y) of the N x N frame).
+    pixels (1: one sample per integer (x, y) of the N x N frame); coarse_grid_step: the lattice spacing at every
+    measured checkpoint but the last, which alone feeds persistent homology and the torus tests (None:
+    ``grid_step`` everywhere).
     """
 
     name: str
@@ -265,6 +286,7 @@ class TorusScale:
     optimizer: OptimConfig | None = None
     log_every: int | None = None
     grid_step: float = 1.0
+    coarse_grid_step: float | None = None
 
     def train_config(self, seed: int, device: str) -> TrainConfig:
         """The run of this scale with ``seed`` on ``device``."""
@@ -279,6 +301,12 @@ class TorusScale:
     def labels(self) -> np.ndarray:
         """The measured (x, y) centres ``(K, 2)``: the frame's lattice with spacing ``grid_step`` (x slowest)."""
         return frame_grid(self.data.image_size, self.grid_step)
+
+    def coarse_labels(self) -> np.ndarray | None:
+        """The centres ``(K', 2)`` measured before the last checkpoint (None: :meth:`labels`)."""
+        if self.coarse_grid_step is None:
+            return None
+        return frame_grid(self.data.image_size, self.coarse_grid_step)
 
 
 TORUS_SCALES: dict[str, TorusScale] = {
@@ -297,18 +325,23 @@ TORUS_SCALES: dict[str, TorusScale] = {
                        steps=BUMP_SCALES["full"].steps, checkpoints=BUMP_SCALES["full"].checkpoints,
                        sample_steps=1000, measure_every=4,
                        landmarks=400),
-    # examples/clifford_torus.py --tiny: one checkpoint, H0 and H1 only, the default optimiser
+    # examples/clifford_torus.py --tiny: one checkpoint, H0 and H1 only, the default optimiser; step 0 measured on
+    # the 2 px lattice (the coarse path of the CPU default)
     "example-tiny": TorusScale("example-tiny", BUMP_SCALES["tiny"],
                                BumpDataSpec(image_size=8, increment=1.0, periodic=True), steps=20,
                                checkpoints=CheckpointConfig(count=1), sample_steps=4, measure_every=1,
-                               landmarks=None, maxdim=1, optimizer=OptimConfig(), log_every=10),
-    # examples/clifford_torus.py's CPU default: 2000 steps, 6 checkpoints, the full 50-step sampler; measured on
-    # the whole 32 x 32 training lattice (step 0.5 px, 1,024 points) with 300 landmarks, since a coarser grid
-    # hides the torus's loops (docs/geometry.md, "Why a coarse grid hides the loops"); every second checkpoint
+                               landmarks=None, maxdim=1, optimizer=OptimConfig(), log_every=10,
+                               coarse_grid_step=2.0),
+    # examples/clifford_torus.py's CPU default (`make demo`): 1500 steps (the quick probe's run length: Betti
+    # (1, 2, 1) in 3 of 3 seeds there; 2000 steps cost a third more for accuracy 0.99 instead of ~0.93), 6
+    # checkpoints, the full 50-step sampler. The last checkpoint is measured on the whole 32 x 32 training lattice
+    # (step 0.5 px, 1,024 points) with 300 landmarks, since a coarser grid hides the torus's loops
+    # (docs/geometry.md, "Why a coarse grid hides the loops"); every second checkpoint before it only for
+    # accuracy and participation ratio, on the 16 x 16 integer lattice (256 points: a quarter of the sampling)
     "example-cpu": TorusScale("example-cpu", BUMP_SCALES["quick"],
-                              BumpDataSpec(image_size=16, increment=0.5, periodic=True), steps=2000,
+                              BumpDataSpec(image_size=16, increment=0.5, periodic=True), steps=1500,
                               checkpoints=CheckpointConfig(count=6), sample_steps=50, measure_every=2,
-                              landmarks=300, log_every=50, grid_step=0.5),
+                              landmarks=300, log_every=50, grid_step=0.5, coarse_grid_step=1.0),
 }
 
 

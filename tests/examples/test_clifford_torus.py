@@ -44,6 +44,20 @@ def test_writes_summary_and_figures(first_run):
     final = summary["final"]
     assert set(final["torus_tests"]["closer"]) == {"x_on_y", "x_on_x", "y_on_y"}
     assert len(final["betti"]) == 2  # tiny mode computes H0 and H1
+    # only the last checkpoint measures the whole 8 x 8 lattice; step 0 the 2 px one
+    assert [r["points"] for r in rows] == [16, 64]
+
+
+def test_prints_phase_table(first_run, example):
+    _, summary = first_run
+    timing = summary["timing"]
+    phases = timing["phases_s"]
+    assert list(phases) == ["train", "sample", "sample_last", "accuracy_pca", "ripser", "torus_tests", "figures",
+                            "other"]
+    assert all(v >= 0 for v in phases.values())
+    assert sum(phases.values()) == pytest.approx(timing["total_s"], abs=0.1 * len(phases))
+    table = example.phase_table({"train": 3.0, "ripser": 1.0})
+    assert "| train | 3.0 | 75 % |" in table and "| total | 4.0 | 100 % |" in table
 
 
 def test_same_seed_same_summary(example, first_run, tmp_path):

@@ -73,3 +73,22 @@ def test_torus_figures(series, tmp_path, monkeypatch):
     assert any(t and t[0].isdigit() for t in loss_ticks)  # plain numbers
     with pytest.raises(ValueError):
         torus_figures(tmp_path, [])
+
+
+def test_coarse_lattice_before_the_last_checkpoint(series):
+    """Earlier checkpoints on a coarse lattice, the last on the whole one; each phase is timed."""
+    fine, coarse = frame_grid(8, 1.0), frame_grid(8, 2.0)
+    m = measure_torus(series, fine, layer="ups.0.resample", sample_steps=2, seed=0, period=8.0, landmarks=None,
+                      maxdim=1, coarse_labels=coarse, progress=False)
+    assert [r["points"] for r in m.rows] == [16] * (len(series.steps) - 1) + [64]
+    assert [len(c) for c in m.correct] == [r["points"] for r in m.rows]
+    assert m.acts.shape[0] == 64 and m.images.shape[0] == 64  # the final measurement is the whole lattice
+    assert set(m.timings) == {"sample", "sample_last", "accuracy_pca", "ripser", "torus_tests"}
+    assert all(t >= 0 for t in m.timings.values()) and m.timings["sample"] > 0 and m.timings["sample_last"] > 0
+    # the last checkpoint's numbers do not depend on the coarse lattice
+    full = measure_torus(series, fine, layer="ups.0.resample", sample_steps=2, seed=0, period=8.0, landmarks=None,
+                         maxdim=1, every=len(series.steps), progress=False)
+    assert full.rows[-1] == {**m.rows[-1]} and full.betti.betti == m.betti.betti
+    with pytest.raises(ValueError, match="coarse_labels"):
+        measure_torus(series, fine, layer="ups.0.resample", sample_steps=2, seed=0, period=8.0,
+                      coarse_labels=np.zeros((4, 3)))

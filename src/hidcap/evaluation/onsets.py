@@ -3,7 +3,7 @@
 An onset is read off a curve measured on a few samples per checkpoint, so it moves when the samples
 do. :func:`onset_interval` resamples the samples (the same resample at every checkpoint, so a sample
 keeps its identity along training) and recomputes the onset with
-:func:`hidcap.evaluation.curves` (or a given onset function) each time. A resampled curve may
+:func:`hidcap.evaluation.learning_time` (or a given onset function) each time. A resampled curve may
 never reach the threshold: **"never" is a value**, ordered after every step, and is kept in the
 distribution, so an interval can be open-ended (``high is None``) and its share of "never" is reported.
 
@@ -86,7 +86,7 @@ def onset_interval(
     steps (T,): checkpoint steps, strictly increasing. correct (T, n): per-checkpoint, per-sample
     correctness (bool or 0/1; sample ``j`` is the same generator draw at every checkpoint), or
     (n_seeds, T, n) for several seeds, whose curve is the mean of per-seed accuracies.
-    onset: ``onset(steps, curve) -> step | None``; default :func:`hidcap.evaluation.curves` with
+    onset: ``onset(steps, curve) -> step | None``; default :func:`hidcap.evaluation.learning_time` with
     ``learning_time_kwargs`` (``threshold=0.8``, ``patience``, ``smoothing``, ...). Pass e.g. a
     first-crossing function to judge a probe's own definition (then give no learning-time keywords).
     Each of ``n_boot`` resamples draws samples with replacement within each seed (and, with

@@ -46,7 +46,7 @@ def concept_correct(table: ConceptSpace, cls: str, concept: str) -> tuple[np.nda
 
 
 def run_onset(table: ConceptSpace, cls: str, threshold: float, *, rng: int = 0) -> OnsetInterval:
-    """Learning time of ``cls`` in one run (:func:`hidcap.evaluation.curves` of its joint accuracy at
+    """Learning time of ``cls`` in one run (:func:`hidcap.evaluation.learning_time` of its joint accuracy at
     ``threshold``: the 3-checkpoint moving average stays above it) with a bootstrap interval over its samples."""
     steps, correct = joint_correct(table, cls)
     return onset_interval(steps, correct, threshold=threshold, rng=rng)

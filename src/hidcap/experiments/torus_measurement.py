@@ -4,12 +4,15 @@
 At the measured checkpoints of a bump run, sample one image per (x, y) centre of ``labels`` while one layer is
 recorded at the final sampling step, and measure sample accuracy, the PCA spectrum and participation ratio (PR);
 at the last measured checkpoint, persistent homology (ripser on greedy landmarks after PCA) and the torus
-orthogonality / parallelism tests against ideal Clifford and standard tori.
+orthogonality / parallelism tests against ideal Clifford and standard tori. Only the last checkpoint needs the
+whole lattice (the loops of a coarse grid barely clear the noise, docs/geometry.md): the earlier ones may be
+measured on a coarser lattice (``coarse_labels``), which is what the example's CPU default does.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +37,13 @@ class TorusMeasurement:
 
     rows: one dict per measured checkpoint (``step``, ``accuracy`` with its 95 % Wilson interval ``accuracy_low``,
     ``accuracy_high`` over the K samples, ``accuracy_x``, ``accuracy_y``, ``participation_ratio``,
-    ``top4_explained``, ``eigenvalues`` (top 15)); ``correct``: per-sample joint correctness ``(n_measured, K)``
-    bool; the rest is the last measured checkpoint: ``labels`` (K, 2), ``images`` (K, 1, N, N), ``acts`` (K, D), its PCA ``spectrum``, persistence
-    diagrams ``ph``, ``betti`` and the torus-test ``verdict``.
+    ``top4_explained``, ``eigenvalues`` (top 15), ``points``: how many centres it measured); ``correct``: per
+    measured checkpoint, the per-sample joint correctness ``(points,)`` bool; the rest is the last measured
+    checkpoint: ``labels`` (K, 2), ``images`` (K, 1, N, N), ``acts`` (K, D), its PCA ``spectrum``, persistence
+    diagrams ``ph``, ``betti`` and the torus-test ``verdict``; ``timings``: wall seconds per phase (``sample``:
+    sampling while recording at the checkpoints before the last, ``sample_last``: the same at the last,
+    ``accuracy_pca``: bump accuracy and PCA spectra, ``ripser``: persistence diagrams and Betti numbers, null
+    clouds included, ``torus_tests``).
     """
 
     seed: int
@@ -51,7 +58,8 @@ class TorusMeasurement:
     ph: geometry.PersistenceResult
     betti: geometry.BettiResult
     verdict: geometry.TorusVerdict
-    correct: np.ndarray | None = None
+    correct: list[np.ndarray] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def measure_torus(
@@ -67,6 +75,7 @@ def measure_torus(
     maxdim: int = 2,
     pca_dim: int = 10,
     batch: int = 1024,
+    coarse_labels: np.ndarray | None = None,
     progress: bool | None = None,
 ) -> TorusMeasurement:
     """Measure the torus geometry of ``series`` (see the module docstring).
@@ -75,34 +84,50 @@ def measure_torus(
     integer (x, y), or a finer lattice); period: the latent period in pixels (the frame size N); every: measure
     every k-th checkpoint (the last always); landmarks: greedy landmarks for persistent homology (None: all K
     points); maxdim: highest homology dimension; pca_dim: PCA dimensions before ripser; batch: labels sampled
-    at once. The sampler noise of every checkpoint comes from ``seed``.
+    at once; coarse_labels: the centres ``(K', 2)`` measured at every checkpoint but the last (None: ``labels``;
+    a row's ``points`` says how many it measured). The sampler noise of every checkpoint comes from ``seed``.
     """
-    labels = np.asarray(labels, dtype=float)
-    if labels.ndim != 2 or labels.shape[1] != 2 or len(labels) < 2:
-        raise ValueError(f"labels must be (K >= 2, 2) centres (x, y), got shape {labels.shape}")
+    labels = _check_labels(labels, "labels")
+    coarse = labels if coarse_labels is None else _check_labels(coarse_labels, "coarse_labels")
     rows: list[dict[str, Any]] = []
     correct: list[np.ndarray] = []
+    timings = {"sample": 0.0, "sample_last": 0.0, "accuracy_pca": 0.0, "ripser": 0.0, "torus_tests": 0.0}
     images = acts = spectrum = None
     steps = measured_steps(series.steps, every)
     for step in progress_bar(steps, progress=progress, desc="measure"):
-        images, recorded = record_samples(series, step, labels, sample_steps=sample_steps, seed=seed, layer=layer,
+        at = labels if step == steps[-1] else coarse
+        t0 = time.perf_counter()
+        images, recorded = record_samples(series, step, at, sample_steps=sample_steps, seed=seed, layer=layer,
                                           batch=batch)
-        acc = bump_accuracy(images, torch.as_tensor(labels, dtype=torch.float32), periodic=True)
+        t1 = time.perf_counter()
+        acc = bump_accuracy(images, torch.as_tensor(at, dtype=torch.float32), periodic=True)
         acts = recorded.numpy()
         spectrum = geometry.pca_spectrum(acts)
         correct.append(np.asarray(acc.correct, dtype=bool))
         wil = wilson_interval(int(acc.correct.sum()), int(acc.correct.size))
-        rows.append({"step": step, "accuracy": acc.joint, "accuracy_low": wil.low, "accuracy_high": wil.high,
-                     "accuracy_x": acc.x, "accuracy_y": acc.y,
+        rows.append({"step": step, "points": len(at), "accuracy": acc.joint, "accuracy_low": wil.low,
+                     "accuracy_high": wil.high, "accuracy_x": acc.x, "accuracy_y": acc.y,
                      "participation_ratio": spectrum.participation_ratio,
                      "top4_explained": spectrum.explained_variance(4),
                      "eigenvalues": spectrum.eigenvalues[:15].tolist()})
+        timings["sample_last" if step == steps[-1] else "sample"] += t1 - t0
+        timings["accuracy_pca"] += time.perf_counter() - t1
+    t0 = time.perf_counter()
     ph = geometry.persistence_diagrams(acts, maxdim=maxdim, n_landmarks=landmarks, pca_dim=pca_dim, seed=seed)
     betti = geometry.betti_numbers(ph)
+    t1 = time.perf_counter()
     verdict = geometry.torus_tests(acts, labels, period=float(period))
+    timings["ripser"], timings["torus_tests"] = t1 - t0, time.perf_counter() - t1
     return TorusMeasurement(seed=seed, layer=layer, series=series, rows=rows, step=steps[-1], labels=labels,
                             images=images, acts=acts, spectrum=spectrum, ph=ph, betti=betti, verdict=verdict,
-                            correct=np.stack(correct))
+                            correct=correct, timings=timings)
+
+
+def _check_labels(labels: np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(labels, dtype=float)
+    if arr.ndim != 2 or arr.shape[1] != 2 or len(arr) < 2:
+        raise ValueError(f"{name} must be (K >= 2, 2) centres (x, y), got shape {arr.shape}")
+    return arr
 
 
 def measure_torus_scale(series: SeriesLike, scale: TorusScale, seed: int,
@@ -110,7 +135,8 @@ def measure_torus_scale(series: SeriesLike, scale: TorusScale, seed: int,
     """:func:`measure_torus` with the measurement settings of a :class:`~hidcap.scales.TorusScale`."""
     return measure_torus(series, scale.labels(), layer=scale.bumps.layer, sample_steps=scale.sample_steps, seed=seed,
                          period=float(scale.data.image_size), every=scale.measure_every, landmarks=scale.landmarks,
-                         maxdim=scale.maxdim, batch=scale.bumps.sample_batch, progress=progress)
+                         maxdim=scale.maxdim, batch=scale.bumps.sample_batch, coarse_labels=scale.coarse_labels(),
+                         progress=progress)
 
 
 # ------------------------------------------------------------------------------------------ figures
@@ -159,8 +185,10 @@ def torus_figures(out: str | Path, results: Sequence[TorusMeasurement], *, accur
     axes[0].set(xlabel="training step", ylabel="training loss (per batch)", yscale="log", title="training loss\n")
     if accuracy_line is not None:
         axes[1].axhline(accuracy_line, color="grey", ls=":", lw=1, label=f"threshold {accuracy_line:g}")
+    counts = sorted({row.get("points", len(res.labels)) for row in res.rows})
+    centres = f"{len(res.labels)} centres" if len(counts) == 1 else f"{' or '.join(map(str, counts))} centres"
     axes[1].set(xlabel="training step", ylabel="sample accuracy", ylim=(-0.02, 1.02),
-                title=f"sample accuracy, one prompt per\nmeasured (x, y) ({len(res.labels)} centres)")
+                title=f"sample accuracy, one prompt per\nmeasured (x, y) ({centres})")
     axes[2].axhline(4, color="grey", ls=":", label="ideal Clifford torus (4)")
     axes[2].set(xlabel="training step", ylabel="participation ratio", yscale="log",
                 title=f"participation ratio of {res.layer}\n(★ = peak over steps > 0)")
