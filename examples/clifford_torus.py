@@ -79,9 +79,10 @@ def main(argv: list[str] | None = None) -> dict:
             "participation_ratio": rows[-1]["participation_ratio"],
             "top4_explained": rows[-1]["top4_explained"],
             "betti": list(betti.betti),
-            "betti_rule": betti.rule, "betti_confidence": betti.confidence,
-            "betti_p_values": [list(map(float, p)) for p in (betti.p_values or [])],
-            "betti_null_rule": list(m.betti_null.betti) if m.betti_null is not None else None,
+            "betti_rule": betti.rule,
+            "betti_at_95_confidence": list(m.betti_confidence.betti) if m.betti_confidence is not None else None,
+            "betti_p_values": ([list(map(float, p)) for p in m.betti_confidence.p_values]
+                               if m.betti_confidence is not None and m.betti_confidence.p_values else None),
             "torus_tests": {"distances": verdict.distances, "closer": verdict.closer},
         },
         "timing": {"train_s": round(t_train, 1), "measure_s": round(t_measure, 1), "total_s": round(t_total, 1),
@@ -95,9 +96,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{r['step']:7d} {r['points']:6d} {r['accuracy']:9.3f} {r['participation_ratio']:6.2f} "
               f"{r['top4_explained']:9.3f}")
     print(f"\nBetti numbers (final): {betti.betti}   (a torus: (1, 2, 1))")
-    print(betti.summary())
-    if m.betti_null is not None:
-        print(f"previous gap rule (rule='null', no confidence level): {m.betti_null.betti}")
+    if m.betti_confidence is not None:  # the confidence rule, reported beside the default (docs/geometry.md)
+        print(f"at 95 % confidence: {m.betti_confidence.summary()}")
     print(verdict.summary())
     print(phase_table(phases))
     return summary

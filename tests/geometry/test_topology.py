@@ -133,7 +133,7 @@ def test_null_rule_reports_why():
     # a PersistenceResult from persistence_diagrams carries its points, so the null rule runs on it too
     ph = persistence_diagrams(pts, maxdim=1, n_landmarks=80, seed=0)
     assert betti_numbers(ph, rule="null").rule == "null"
-    assert betti_numbers(ph).rule == "confidence"  # the default when the points are known
+    assert betti_numbers(ph).rule == "null"  # the default when the points are known (confidence: by name)
     assert betti_numbers(ph.diagrams).rule == "gap"  # bare diagrams: no points, no null
     with pytest.raises(ValueError, match="needs the points"):
         betti_numbers(ph.diagrams, rule="null")
@@ -208,7 +208,7 @@ def test_random_suite_clouds_and_table():
 # ------------------------------------------------------------------------------ the confidence rule
 def test_confidence_rule_reports_each_bar_and_its_level():
     pts = ring(150, noise=0.05, random=True, seed=0)
-    res = betti_numbers(pts, maxdim=1, seed=0)
+    res = betti_numbers(pts, rule="confidence", maxdim=1, seed=0)
     assert res.rule == "confidence" and res.betti == (1, 1) and res.confidence == 0.95
     assert res.n_landmarks is None and res.persistence.filtration == "rips"  # 150 points: all of them
     for k in range(2):
@@ -220,12 +220,12 @@ def test_confidence_rule_reports_each_bar_and_its_level():
     assert np.isfinite(res.h0_band) and res.h0_band > 0
     assert "confidence 95%" in res.summary() and "smallest p" in res.summary()
     # a stricter level can only count fewer bars
-    strict = betti_numbers(pts, maxdim=1, confidence=0.999999999, seed=0)
+    strict = betti_numbers(pts, rule="confidence", maxdim=1, confidence=0.999999999, seed=0)
     assert strict.betti[1] <= res.betti[1] and strict.levels[1] < res.levels[1]
     with pytest.raises(ValueError, match="confidence"):
-        betti_numbers(pts, confidence=1.0)
+        betti_numbers(pts, rule="confidence", confidence=1.0)
     with pytest.raises(ValueError, match="calibration"):
-        betti_numbers(pts, calibration="mean")
+        betti_numbers(pts, rule="confidence", calibration="mean")
     with pytest.raises(ValueError, match="p-values"):
         betti_numbers(pts, rule="null", maxdim=1, n_landmarks=60).significant(1)
 
@@ -235,11 +235,11 @@ def test_b0_ignores_outliers_and_counts_separated_blobs():
     rng = np.random.default_rng(3)
     blob = rng.standard_normal((300, 3))
     outliers = rng.uniform(-8, 8, (15, 3))
-    one = betti_numbers(np.concatenate([blob, outliers]), maxdim=1, seed=0)
+    one = betti_numbers(np.concatenate([blob, outliers]), rule="confidence", maxdim=1, seed=0)
     assert one.betti[0] == 1
-    two = betti_numbers(np.concatenate([blob - [4, 0, 0], blob[:150] + [4, 0, 0], outliers]), maxdim=1, seed=0)
+    two = betti_numbers(np.concatenate([blob - [4, 0, 0], blob[:150] + [4, 0, 0], outliers]), rule="confidence", maxdim=1, seed=0)
     assert two.betti[0] == 2 and two.p_values[0].min() < 0.05
-    heavy = betti_numbers(rng.standard_t(3, size=(300, 3)), maxdim=1, seed=0)  # heavy tails, no added outliers
+    heavy = betti_numbers(rng.standard_t(3, size=(300, 3)), rule="confidence", maxdim=1, seed=0)  # heavy tails, no added outliers
     assert heavy.betti == (1, 0)
 
 
@@ -248,7 +248,7 @@ def test_two_noisy_circles_with_outliers():
     rng = np.random.default_rng(0)
     pts = np.concatenate([ring(150, noise=0.05, random=True, seed=1), ring(150, noise=0.05, random=True, seed=2) + 4])
     pts[rng.choice(len(pts), 6, replace=False)] = rng.uniform(-1.5, 7.5, (6, 2))
-    assert betti_numbers(pts, maxdim=1, seed=0).betti == (2, 2)
+    assert betti_numbers(pts, rule="confidence", maxdim=1, seed=0).betti == (2, 2)
 
 
 def test_automatic_landmarks_are_reported():
@@ -263,7 +263,7 @@ def test_automatic_landmarks_are_reported():
         persistence_diagrams(pts, n_landmarks="many")
     with pytest.raises(ValueError, match="filtration"):
         persistence_diagrams(pts, filtration="cech")
-    betti = betti_numbers(pts, seed=0)
+    betti = betti_numbers(pts, rule="confidence", seed=0)
     assert betti.n_landmarks == 200 and betti.betti == (1, 0, 1)
     assert "200 landmarks" in betti.summary()
 

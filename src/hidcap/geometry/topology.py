@@ -573,9 +573,12 @@ def betti_numbers(
       at least ``min_gap``.
     * ``rule="relative"``: in H_k (k ≥ 1) a bar is long when its lifetime ≥ ``relative·L'`` (``L'`` the largest
       finite lifetime over dimensions ≥ 1); H0 uses the gap rule.
-    * ``rule="auto"`` (default): ``"confidence"`` when the points are known (points or a
-      :class:`PersistenceResult` from :func:`persistence_diagrams`), else ``"gap"``; ``BettiResult.rule`` says
-      which ran.
+    * ``rule="auto"`` (default): ``"null"`` when the points are known (points or a :class:`PersistenceResult`
+      from :func:`persistence_diagrams`), else ``"gap"``, as before the confidence rule existed;
+      ``BettiResult.rule`` says which ran. The confidence rule is asked for by name until it meets its benchmark:
+      it misses the second loop of thin tubes (78 % right on held-out cases at N >= 512 against the 95 % goal,
+      docs/geometry.md) and of the main example's torus (second H1 bar p = 7.3e-4 against a Bonferroni level of
+      2.8e-4, seed 0).
     """
     if rule not in ("auto", "confidence", "null", "gap", "relative"):
         raise ValueError(f"rule must be 'auto', 'confidence', 'null', 'gap' or 'relative', got {rule!r}")
@@ -597,12 +600,12 @@ def betti_numbers(
     if _is_points(data):
         computed = persistence_diagrams(
             data, maxdim=maxdim, n_landmarks=n_landmarks, pca_dim=pca_dim, coeff=coeff, seed=seed,
-            **(dict(trim=trim, mass=mass) if rule in ("auto", "confidence") else {}),
+            **(dict(trim=trim, mass=mass) if rule == "confidence" else {}),
         )
         data = computed
     has_cloud = isinstance(data, PersistenceResult) and data.cloud is not None
     if rule == "auto":
-        rule = "confidence" if has_cloud else "gap"
+        rule = "null" if has_cloud else "gap"
     if rule in ("null", "confidence") and not has_cloud:
         raise ValueError(f"rule={rule!r} needs the points: pass points or a PersistenceResult from persistence_diagrams")
     dgms = _diagram_list(data)
