@@ -74,7 +74,7 @@ def test_sample_on_a_missing_folder_says_it_does_not_exist(tmp_path, capsys):
 
 def test_train_with_more_steps_extends_a_finished_run(tmp_path, capsys):
     run = tmp_path / "run"
-    common = ["train", "--preset", "tiny", "--out", str(run), "--batch-size", "8", "--images-per-class", "8",
+    common = ["train", "--preset", "smoke", "--out", str(run), "--batch-size", "8", "--images-per-class", "8",
               "--checkpoints", "2", "--no-progress"]
     assert main([*common, "--steps", "2"]) == 0
     before = {p.name: p.stat().st_mtime_ns for p in (run / "checkpoints").glob("step_*")}

@@ -56,7 +56,7 @@ def _with_lr(config: TrainConfig, lr: float) -> TrainConfig:
     return replace(config, optimizer=replace(config.optimizer, lr=lr))
 
 
-@pytest.mark.parametrize("preset", ["tiny", "tiny-concept-graphs"])  # GroupNorm U-Net; BatchNorm ContextUNet
+@pytest.mark.parametrize("preset", ["smoke", "tiny-concept-graphs"])  # GroupNorm U-Net; BatchNorm ContextUNet
 def test_one_step_matches_solo_to_float_tolerance(preset, tmp_path):
     """After one step (gradients through the batched forward, BatchNorm running stats) the runs equal solo runs."""
     base = run_preset(preset, steps=1, checkpoints=CheckpointConfig(steps=(1,)), log_every=1)
@@ -70,7 +70,7 @@ def test_one_step_matches_solo_to_float_tolerance(preset, tmp_path):
             assert many[i].metrics()[0]["grad_norm"] == pytest.approx(solo.metrics()[0]["grad_norm"], rel=1e-4)
 
 
-@pytest.mark.parametrize("preset", ["tiny", "tiny-concept-graphs"])
+@pytest.mark.parametrize("preset", ["smoke", "tiny-concept-graphs"])
 def test_matches_solo_runs_after_50_steps(preset, tmp_path):
     """After 50 steps: the same files and metrics rows, losses to rtol 1e-4, weights to rtol 1e-4 / atol 0.5 lr.
     Why atol scales with lr: Adam divides each gradient by its own running size, so where a gradient is about as
