@@ -1,26 +1,16 @@
 """examples/clifford_torus.py runs end to end in its tiny mode, writes what it promises, and is reproducible."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "clifford_torus.py"
+from .conftest import load_example
+
 FIGURES = ("training.png", "spectrum.png", "persistence.png", "torus_tests.png", "pca.png", "samples.png")
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("clifford_torus_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def example():
-    return _load()
+    return load_example("clifford_torus.py")
 
 
 @pytest.fixture(scope="module")

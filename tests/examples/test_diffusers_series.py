@@ -1,29 +1,19 @@
 """examples/diffusers_series.py runs end to end in its tiny mode: a diffusers output folder, the torus measurement
 read through DiffusersSeries, the figures, and the same summary for the same seed."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
+from .conftest import load_example
+
 pytest.importorskip("diffusers")
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "diffusers_series.py"
 FIGURES = ("training.png", "spectrum.png", "persistence.png", "torus_tests.png", "pca.png", "samples.png")
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("diffusers_series_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def example():
-    return _load()
+    return load_example("diffusers_series.py")
 
 
 @pytest.fixture(scope="module")
