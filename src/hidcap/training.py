@@ -66,7 +66,6 @@ class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; the run directory keeps the last good checkpoint."""
 
 
-_schedule = checkpoint_schedule
 
 
 def _seeds(seed: int) -> tuple[int, int, int]:
@@ -221,7 +220,7 @@ def _warn_if_schedule_changes(stored: TrainConfig, config: TrainConfig, run_dir:
     """Extending keeps the checkpoints written and follows ``config``'s schedule after the last one. The
     weights are those of a run trained to ``config.steps`` directly (nothing else in a run depends on its total
     steps: the learning rate is constant); its checkpoint steps are too unless the two schedules agree."""
-    direct = list(_schedule(config))
+    direct = list(checkpoint_schedule(config))
     extended = sorted(set(existing) | {s for s in direct if s > existing[-1]})
     if extended != direct:
         warnings.warn(
@@ -377,7 +376,7 @@ def train(
     save_config(config, run_dir / "config.json", extra=notes)
     device = torch.device(config.device)
     init_seed, noise_seed, order_seed = _seeds(config.seed)
-    schedule = set(_schedule(config))
+    schedule = set(checkpoint_schedule(config))
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(init_seed)
         parts = _build(config, device, noise_seed)
@@ -532,7 +531,7 @@ def train_many(
 ) -> list[CheckpointSeries]:
     """Train K runs at once in one process: as K :func:`train` calls would, but with one batched forward
     (``torch.func.stack_module_state``-style stacked parameters + ``functional_call`` + ``vmap``) per step.
-    Sweeps use it only when asked (``group=K``): on a CPU it took 0.65-0.90x the time of K solo runs (its
+    Sweeps use it only when asked (``group=K``): on a CPU it took 0.75-1.22x the time of K solo runs (its
     gain on a GPU is unmeasured) and its runs match solo runs to float tolerance only (docs/performance.md,
     "K runs at once").
 
@@ -581,14 +580,14 @@ def train_many(
                 init_seed, noise_seed, order_seed = _seeds(c.seed)
                 torch.manual_seed(init_seed)  # each model's init as in its solo run
                 parts = _build(c, device, noise_seed)
-                start = _resume_or_start(d, parts, prior, set(_schedule(c)))
+                start = _resume_or_start(d, parts, prior, set(checkpoint_schedule(c)))
                 runs.append(_ManyRun(c, d, parts, start))
                 orders.append(order_seed)
             torch.manual_seed(_seeds(configs[0].seed)[0])  # dropout (vmap randomness) draws from here
             with ExitStack() as logs:
                 for r, order_seed, (images, cond) in zip(runs, orders, tensors):
                     log = logs.enter_context(open(r.run_dir / "metrics.jsonl", "a"))
-                    r.steps = _RunSteps(r.config, r.run_dir, r.parts, images, cond, set(_schedule(r.config)),
+                    r.steps = _RunSteps(r.config, r.run_dir, r.parts, images, cond, set(checkpoint_schedule(r.config)),
                                         order_seed, log)
                 if any(r.start < r.config.steps for r in runs):
                     _many_loop(runs, progress)
