@@ -20,9 +20,9 @@ this invocation's outcome (run, grid point, status, wall time, final loss, error
 - Each run trains on its own with :func:`~hidcap.training.train` unless ``group=K`` asks otherwise: then runs
   that differ only in what leaves shapes alone (seed, data_seed, data, optimizer, checkpoints, steps,
   log_every) train up to K at a time as one batched model by :func:`hidcap.training.train_many`
-  (:func:`group_runs`). Separate runs are the default because grouping gained only 0.65-0.90x of the time on
-  a CPU and its runs match solo runs to float tolerance only (docs/performance.md). If a grouped call fails,
-  each of its runs is retried alone with :func:`~hidcap.training.train` (which resumes from what the group
+  (:func:`group_runs`). Separate runs are the default because grouping took 0.75-1.22x the time of separate
+  runs on a CPU (0.65-0.90x before train_many was simplified) and its runs match solo runs to float tolerance
+  only (docs/performance.md). If a grouped call fails, each of its runs is retried alone with :func:`~hidcap.training.train` (which resumes from what the group
   wrote), so every run gets its own status and error.
 
 :func:`train_runs` trains an explicit ``{name: config}`` set the same way, each into ``out/<name>`` (the
@@ -538,7 +538,7 @@ def run_sweep(
     ``'ray'`` (``address``: a cluster to join, default a new local instance; ``num_cpus`` / ``num_gpus``
     per run; ``out`` must be shared by all workers). group: ``None`` or 1 (default): each run trains on its own;
     K >= 2: same-shape runs train up to K at a time as one :func:`~hidcap.training.train_many` call (measured
-    0.65-0.90x of the time of separate runs on a CPU, unmeasured on a GPU; docs/performance.md).
+    0.75-1.22x of the time of separate runs on a CPU, unmeasured on a GPU; docs/performance.md).
     Returns one :class:`RunResult` per run, in grid order,
     also written to ``out/summary.json`` / ``summary.csv``; a failed run does not stop the others.
     The runs are trained as :func:`train_runs` trains them, plus ``out/index.json`` / ``index.csv``.
