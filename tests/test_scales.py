@@ -50,9 +50,9 @@ def test_torus_scales_full_quick_and_the_example_entries():
     # the probe's quick scale measures like the example: the whole 32 x 32 lattice, 300 landmarks, 50 steps
     assert quick.labels().shape == (1024, 2) and quick.landmarks == torus_scale("example-cpu").landmarks == 300
     assert quick.sample_steps == 50 and quick.measure_every == 1
-    from hidcap.training import _schedule
+    from hidcap.run_config import checkpoint_schedule
 
-    assert _schedule(qcfg) == (50, 200, 500, 1000, 1500)  # five measured trained checkpoints, dense early
+    assert checkpoint_schedule(qcfg) == (50, 200, 500, 1000, 1500)  # five measured trained checkpoints, dense early
     cpu = torus_scale("example-cpu").train_config(0, "cpu")
     assert cpu.steps == 1500 and cpu.log_every == 50 and cpu.optimizer == bump_scale("quick").optimizer
     # make demo: only the last checkpoint on the whole lattice, the earlier ones on the 16 x 16 integer lattice
